@@ -1,0 +1,49 @@
+# One command per habit. `make demo` runs the main job, `make test` runs every check.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UPTAKE := $(VENV)/bin/uptake
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint typecheck pytest bench chromium install dev clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(STAMP)
+
+install: $(STAMP)          ## runtime dependencies into .venv
+dev: $(DEV_STAMP)          ## runtime + test, lint and type-check tools
+
+chromium:                  ## Debian's Chromium, for static export (kaleido) and browser tests
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q chromium chromium-driver; }
+
+demo: install chromium     ## simulate both launches at full scale, run the ETL, serve the dashboard
+	$(UPTAKE) demo
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: dev
+	$(VENV)/bin/mypy
+
+pytest: dev chromium
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest ## lint, type checks and the default test run
+
+bench: install             ## full-scale benchmarks; results in benchmarks/RESULTS.md
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

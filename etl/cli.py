@@ -1,0 +1,183 @@
+"""`uptake`: one command, each subcommand a thin shell over a library function.
+
+Commands that show data (serve, export, report, demo) live in the dashboard package and
+join this parser through the `uptake.commands` entry point, so the ETL never imports them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from etl.config import Settings, load_settings
+from etl.errors import UptakeError, UsageError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+log = logging.getLogger("uptake")
+
+
+def now_utc() -> datetime:
+    """The run clock: read once, at the edge, and passed down (UTC, naive)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        target, sep, source = pair.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise UsageError(f"--map {pair!r} is not of the form column=source_column")
+        mapping[target.strip()] = source.strip()
+    return mapping
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.ingest import IngestOptions
+    from etl.pipeline import ingest_and_publish
+
+    options = IngestOptions(
+        platform=args.platform,
+        format=args.format,
+        mapping=_parse_mapping(args.map or []),
+        source_timezone=args.tz or settings.source_timezone,
+    )
+    result = ingest_and_publish(
+        settings, [Path(p) for p in args.paths], options, now=now_utc(), refresh=not args.no_refresh
+    )
+    return _report(args, result.summary(), result.exit_code)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.pipeline import run_pass
+
+    result = run_pass(settings, now=now_utc(), trigger="run")
+    return _report(args, result.summary(), result.exit_code)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.status import format_status, warehouse_status
+
+    status = warehouse_status(settings, now=now_utc())
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+    else:
+        print(format_status(status))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.simulate import SimulationOptions, simulate
+
+    options = SimulationOptions(
+        preset=args.preset,
+        scale=args.scale,
+        seed=args.seed,
+        days=args.days,
+        platform=args.platform,
+        from_platform=args.from_platform,
+        dirty=args.dirty,
+    )
+    result = simulate(options, settings.inbox, progress=not args.quiet)
+    return _report(args, result.summary(), 0)
+
+
+def _report(args: argparse.Namespace, summary: dict[str, Any], code: int) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps(summary, default=str))
+    else:
+        print(summary.get("line") or json.dumps(summary, default=str))
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="uptake",
+        description="Growth and adoption analytics: ingest events, compute metrics, "
+        "publish snapshots, serve a dashboard.",
+    )
+    parser.add_argument(
+        "--home",
+        help="working folder (inbox/, archive/, warehouse.duckdb, serving/); "
+        "default $UPTAKE_HOME or ./data",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    ingest.add_argument("--platform", help="platform name for files without a platform column")
+    ingest.add_argument(
+        "--format",
+        choices=["csv", "parquet", "ndjson"],
+        help="input format (default: detected from the name and content)",
+    )
+    ingest.add_argument(
+        "--map",
+        action="append",
+        metavar="COL=SRC",
+        help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
+    )
+    ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
+    ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
+    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
+    run.add_argument("--json", action="store_true", help="print a JSON summary")
+    run.set_defaults(handler=cmd_run)
+
+    status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_status)
+
+    simulate = sub.add_parser("simulate", help="write realistic event files into the inbox")
+    simulate.add_argument("--preset", required=True, choices=["viral", "steady", "incumbent"])
+    simulate.add_argument("--scale", type=float, default=1.0, help="multiplies users and events")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
+    simulate.add_argument("--days", type=float, default=30.0, help="days observed after launch")
+    simulate.add_argument("--platform", help="platform name (default: the preset's name)")
+    simulate.add_argument(
+        "--from", dest="from_platform", help="draw part of the signups from this platform's users"
+    )
+    simulate.add_argument(
+        "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
+    )
+    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
+    simulate.add_argument("--json", action="store_true", help="print a JSON summary")
+    simulate.set_defaults(handler=cmd_simulate)
+
+    for plugin in entry_points(group="uptake.commands"):
+        plugin.load()(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = load_settings(args.home)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except UptakeError as exc:
+        if args.debug:
+            raise
+        print(f"uptake: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("uptake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
