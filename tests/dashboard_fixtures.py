@@ -1,0 +1,424 @@
+"""A realistic synthetic serving snapshot for dashboard tests, written the way the publisher
+writes one (DESIGN.md, "Serving snapshot contract"): HOME/serving/<id>/<table>.parquet,
+manifest.json, and HOME/serving/CURRENT naming the live id.
+
+Two platforms:
+- `viral`: a launch burst plus a small steady inflow; the 10,000,000th signup at 7.0 h.
+- `steady`: word-of-mouth growth with a diurnal cycle; the 1,000,000th signup at 6.1 days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+WATERMARK = datetime(2026, 10, 15, 0, 0, 0)
+VIRAL_T0 = datetime(2026, 10, 1, 12, 0, 0)
+STEADY_T0 = datetime(2026, 9, 20, 9, 30, 0)
+VIRAL_10M_HOURS = 7.0
+STEADY_1M_HOURS = 6.1 * 24
+MILESTONES = (1_000, 5_000, 10_000, 50_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000)
+MILESTONES += (50_000_000, 100_000_000)
+GRAIN_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+@dataclass(frozen=True)
+class FixturePlatform:
+    name: str
+    t0: datetime
+    cumulative: np.ndarray  # expected cumulative signups at the end of each minute after t0
+
+    @property
+    def minutes(self) -> int:
+        return len(self.cumulative)
+
+
+def _minutes_until_watermark(t0: datetime) -> int:
+    return int((WATERMARK - t0).total_seconds() // 60)
+
+
+def viral_curve() -> np.ndarray:
+    """A(1 - e^{-t/tau}) + b t with the 10M-th signup at exactly 7.0 h."""
+    hours = np.arange(1, _minutes_until_watermark(VIRAL_T0) + 1) / 60.0
+    tau, inflow = 5.5, 20_000.0
+    burst = (10_000_000 - inflow * VIRAL_10M_HOURS) / (1 - math.exp(-VIRAL_10M_HOURS / tau))
+    return np.asarray(burst * (1 - np.exp(-hours / tau)) + inflow * hours)
+
+
+def steady_curve() -> np.ndarray:
+    """Accelerating word-of-mouth growth with a diurnal cycle; 1M at exactly 6.1 days."""
+    hours = np.arange(1, _minutes_until_watermark(STEADY_T0) + 1) / 60.0
+    clock_hour = (hours + STEADY_T0.hour + STEADY_T0.minute / 60) % 24
+    rate = (1 + hours / 200.0) * (1 + 0.6 * np.sin(2 * math.pi * (clock_hour - 9) / 24))
+    cumulative = np.cumsum(rate)
+    at_milestone = np.interp(STEADY_1M_HOURS, hours, cumulative)
+    return np.asarray(cumulative * (1_000_000 / at_milestone))
+
+
+def fixture_platforms() -> list[FixturePlatform]:
+    return [
+        FixturePlatform("viral", VIRAL_T0, viral_curve()),
+        FixturePlatform("steady", STEADY_T0, steady_curve()),
+    ]
+
+
+def _minute_frame(p: FixturePlatform) -> pl.DataFrame:
+    cumulative = np.floor(p.cumulative).astype(np.int64)
+    signups = np.diff(cumulative, prepend=0)
+    starts = [p.t0 + timedelta(minutes=i) for i in range(p.minutes)]
+    return pl.DataFrame({"bucket_start": starts, "signups": signups}).with_columns(
+        pl.col("bucket_start").cast(pl.Datetime("us"))
+    )
+
+
+def signups_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    frames = []
+    for p in platforms:
+        minutes = _minute_frame(p)
+        for grain, every in (("minute", "1m"), ("hour", "1h"), ("day", "1d"), ("week", "1w")):
+            frame = (
+                minutes.group_by(pl.col("bucket_start").dt.truncate(every))
+                .agg(pl.col("signups").sum())
+                .sort("bucket_start")
+            )
+            length = timedelta(days=7) if grain == "week" else timedelta(seconds=0)
+            length = length or timedelta(seconds=GRAIN_SECONDS[grain])
+            frames.append(
+                frame.with_columns(
+                    platform=pl.lit(p.name),
+                    grain=pl.lit(grain),
+                    elapsed_s=(pl.col("bucket_start") - p.t0).dt.total_seconds().cast(pl.Float64),
+                    cumulative=pl.col("signups").cum_sum(),
+                    complete=(pl.col("bucket_start") + length) <= WATERMARK,
+                )
+            )
+    columns = ["platform", "grain", "bucket_start", "elapsed_s", "signups", "cumulative"]
+    return pl.concat(frames).select([*columns, "complete"])
+
+
+def milestone_elapsed_s(p: FixturePlatform, users: int) -> float | None:
+    """Seconds from t0 to the users-th signup (interpolated inside the minute)."""
+    cumulative = np.floor(p.cumulative)
+    if cumulative[-1] < users:
+        return None
+    minutes = np.arange(1, p.minutes + 1, dtype=float)
+    return float(np.interp(users, np.concatenate([[0.0], cumulative]), np.r_[0.0, minutes])) * 60
+
+
+def milestones_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for p in platforms:
+        total = math.floor(p.cumulative[-1])
+        listed = [m for m in MILESTONES if m <= total]
+        listed += [m for m in MILESTONES if m > total][:1]
+        for users in listed:
+            elapsed = milestone_elapsed_s(p, users)
+            reached = p.t0 + timedelta(seconds=elapsed) if elapsed is not None else None
+            rows.append(
+                {"platform": p.name, "users": users, "reached_at": reached, "elapsed_s": elapsed}
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "platform": pl.String,
+            "users": pl.Int64,
+            "reached_at": pl.Datetime("us"),
+            "elapsed_s": pl.Float64,
+        },
+    )
+
+
+def platforms_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    rows = []
+    for p in platforms:
+        signups = math.floor(p.cumulative[-1])
+        deletions = signups // 200
+        rows.append(
+            {
+                "platform": p.name,
+                "t0": p.t0,
+                "first_signup": p.t0 + timedelta(seconds=2),
+                "last_event": WATERMARK - timedelta(seconds=1),
+                "signups": signups,
+                "deletions": deletions,
+                "net_users": signups - deletions,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def _daily_signups(p: FixturePlatform) -> pl.DataFrame:
+    return (
+        _minute_frame(p)
+        .group_by(pl.col("bucket_start").dt.truncate("1d").alias("day"))
+        .agg(pl.col("signups").sum())
+        .sort("day")
+        .with_columns(pl.col("day").cast(pl.Date))
+    )
+
+
+def active_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    frames = []
+    for p, stickiness in zip(platforms, (0.18, 0.42), strict=True):
+        daily = _daily_signups(p)
+        cumulative = daily["signups"].cum_sum().to_numpy().astype(float)
+        age = np.arange(len(daily), dtype=float)
+        mau = cumulative * (0.55 + 0.35 * np.exp(-age / 6))
+        wau = mau * (0.55 + 0.2 * np.exp(-age / 4))
+        dau = mau * (stickiness + 0.4 * np.exp(-age / 2))
+        dau = np.minimum(dau, wau)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "platform": p.name,
+                    "day": daily["day"],
+                    "dau": dau.astype(np.int64),
+                    "wau": wau.astype(np.int64),
+                    "mau": mau.astype(np.int64),
+                    "stickiness": dau / mau,
+                    "warming_up": age < 29,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def _retention_rows(p: FixturePlatform, grain: str, decay: float, floor: float) -> list[dict]:
+    step = timedelta(days=7) if grain == "week" else timedelta(days=1)
+    daily = _daily_signups(p)
+    truncate = "1w" if grain == "week" else "1d"
+    cohorts = (
+        daily.with_columns(pl.col("day").cast(pl.Datetime("us")).dt.truncate(truncate))
+        .group_by("day")
+        .agg(pl.col("signups").sum())
+        .sort("day")
+    )
+    rows = []
+    for cohort_start, size in cohorts.iter_rows():
+        n_periods = 5 if grain == "week" else 31
+        for period in range(n_periods):
+            observable = cohort_start + step * (period + 1) <= WATERMARK
+            share = floor + (1 - floor) * math.exp(-period / decay) if period else 1.0
+            later = min(1.0, share * 1.25) if period else 1.0
+            rows.append(
+                {
+                    "platform": p.name,
+                    "cohort_grain": grain,
+                    "cohort_start": cohort_start,
+                    "cohort_size": size,
+                    "period": period,
+                    "retained": int(size * share) if observable else None,
+                    "retained_or_after": int(size * later) if observable else None,
+                    "observable": observable,
+                }
+            )
+    return rows
+
+
+def retention_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    rows = []
+    for p, (decay, floor) in zip(platforms, ((1.5, 0.08), (4.0, 0.3)), strict=True):
+        for grain in ("day", "week"):
+            rows += _retention_rows(p, grain, decay, floor)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def lifecycle_table(active: pl.DataFrame, signups: pl.DataFrame) -> pl.DataFrame:
+    daily = signups.filter(pl.col("grain") == "day").with_columns(
+        pl.col("bucket_start").cast(pl.Date).alias("day")
+    )
+    joined = active.join(daily.select("platform", "day", "signups"), on=["platform", "day"])
+    frames = []
+    for (name,), part in joined.sort("day").group_by("platform", maintain_order=True):
+        dau = part["dau"].to_numpy().astype(np.int64)
+        new = np.minimum(part["signups"].to_numpy().astype(np.int64), dau)
+        previous = np.concatenate([[0], dau[:-1]])
+        resurrected = ((dau - new) * 0.15).astype(np.int64)
+        returning = dau - new - resurrected
+        dormant = previous - returning
+        shortfall = np.minimum(dormant, 0)
+        returning, dormant = returning + shortfall, dormant - shortfall
+        resurrected = dau - new - returning
+        frames.append(
+            pl.DataFrame(
+                {
+                    "platform": name,
+                    "grain": "day",
+                    "bucket_start": part["day"].cast(pl.Datetime("us")),
+                    "new": new,
+                    "returning": returning,
+                    "resurrected": resurrected,
+                    "dormant": dormant,
+                    "active": dau,
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def activation_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    frames = []
+    for p, share in zip(platforms, (0.35, 0.6), strict=True):
+        daily = _daily_signups(p)
+        n = daily["signups"].to_numpy()
+        frames.append(
+            pl.DataFrame(
+                {
+                    "platform": p.name,
+                    "cohort_day": daily["day"],
+                    "signups": n,
+                    "activated_24h": (n * share).astype(np.int64),
+                    "activated_7d": (n * min(1.0, share * 1.3)).astype(np.int64),
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def fits_table() -> pl.DataFrame:
+    viral_burst = (10_000_000 - 20_000.0 * 7) / (1 - math.exp(-7 / 5.5))
+    rows = [
+        ("viral", "burst_inflow", {"A": viral_burst, "k": 1 / 5.5, "b": 20_000.0}, 3100.0, 900.0),
+        ("viral", "logistic", {"K": 16.5e6, "r": 0.3, "t_mid": 3.0}, 3190.0, 4100.0),
+        ("steady", "logistic", {"K": 9.0e6, "r": 0.013, "t_mid": 520.0}, 5200.0, 410.0),
+        ("steady", "exponential", {"a": 230_000.0, "r": 0.0085}, 5230.0, 800.0),
+    ]
+    return pl.DataFrame(
+        [
+            {
+                "platform": platform,
+                "model": model,
+                "params": json.dumps({**params, "time_unit": "h"}),
+                "aic": aic,
+                "rmse": rmse,
+                "n_points": 330 if platform == "viral" else 24,
+                "fitted_until": WATERMARK,
+                "ceiling_identified": model != "exponential" and platform == "viral",
+            }
+            for platform, model, params, aic, rmse in rows
+        ]
+    )
+
+
+def forecasts_table() -> pl.DataFrame:
+    def eta(t0: datetime, hours: float) -> datetime:
+        return t0 + timedelta(hours=hours)
+
+    rows = [
+        ("viral", "burst_inflow", 50_000_000, None, None, None, 0.97),
+        ("steady", "logistic", 5_000_000, 600.0, 560.0, 660.0, 0.02),
+        ("steady", "logistic", 10_000_000, 900.0, 780.0, 1200.0, 0.4),
+    ]
+    return pl.DataFrame(
+        [
+            {
+                "platform": platform,
+                "model": model,
+                "users": users,
+                "eta": eta(STEADY_T0, mid) if mid is not None else None,
+                "eta_low": eta(STEADY_T0, low) if low is not None else None,
+                "eta_high": eta(STEADY_T0, high) if high is not None else None,
+                "p_never": p_never,
+            }
+            for platform, model, users, mid, low, high, p_never in rows
+        ],
+        schema={
+            "platform": pl.String,
+            "model": pl.String,
+            "users": pl.Int64,
+            "eta": pl.Datetime("us"),
+            "eta_low": pl.Datetime("us"),
+            "eta_high": pl.Datetime("us"),
+            "p_never": pl.Float64,
+        },
+    )
+
+
+def runs_table(run_id: str) -> pl.DataFrame:
+    starts = [WATERMARK - timedelta(hours=h) for h in (48, 24, 1)]
+    return pl.DataFrame(
+        {
+            "run_id": [f"{run_id}-a", f"{run_id}-b", run_id],
+            "started_at": starts,
+            "finished_at": [s + timedelta(seconds=42) for s in starts],
+            "status": ["ok", "rejected_input", "ok"],
+            "files": [12, 3, 4],
+            "rows_read": [9_000_000, 1_200_000, 800_100],
+            "rows_loaded": [8_990_000, 1_150_000, 800_000],
+            "rows_duplicate": [9_000, 30_000, 100],
+            "rows_quarantined": [1_000, 20_000, 0],
+            "error": [None, "1 file rejected: not a Parquet file", None],
+        }
+    )
+
+
+def build_tables(run_id: str = "run-fixture") -> dict[str, pl.DataFrame]:
+    platforms = fixture_platforms()
+    signups = signups_table(platforms)
+    active = active_table(platforms)
+    return {
+        "platforms": platforms_table(platforms),
+        "signups": signups,
+        "milestones": milestones_table(platforms),
+        "active": active,
+        "retention": retention_table(platforms),
+        "lifecycle": lifecycle_table(active, signups),
+        "activation": activation_table(platforms),
+        "fits": fits_table(),
+        "forecasts": forecasts_table(),
+        "runs": runs_table(run_id),
+    }
+
+
+def definitions(timezone: str = "UTC", retention_mode: str = "on") -> dict[str, Any]:
+    return {
+        "timezone": timezone,
+        "week_start": "monday",
+        "retention_mode": retention_mode,
+        "activity_event_types": "all but account_deleted",
+        "milestones": list(MILESTONES),
+        "t0": {"viral": None, "steady": STEADY_T0.isoformat()},
+    }
+
+
+def publish_tables(
+    home: Path,
+    tables: dict[str, pl.DataFrame],
+    snapshot_id: str,
+    *,
+    watermark: datetime = WATERMARK,
+    extra_manifest: dict[str, Any] | None = None,
+) -> Path:
+    """Write a snapshot folder and switch CURRENT to it (atomically, like the publisher)."""
+    serving = home / "serving"
+    folder = serving / snapshot_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    manifest = {
+        "id": snapshot_id,
+        "created": (watermark + timedelta(minutes=5)).isoformat() + "Z",
+        "run_id": f"run-{snapshot_id}",
+        "engine": "duckdb",
+        "watermark": watermark.isoformat() + "Z",
+        "row_counts": {name: frame.height for name, frame in tables.items()},
+        "definitions": definitions(),
+        **(extra_manifest or {}),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    pending = serving / "CURRENT.tmp"
+    pending.write_text(snapshot_id + "\n")
+    pending.replace(serving / "CURRENT")
+    return folder
+
+
+def publish_fixture_snapshot(home: Path, snapshot_id: str = "20261015T000500Z-fixture") -> Path:
+    """Publish the two-platform fixture snapshot under `home` and return its folder."""
+    return publish_tables(home, build_tables(), snapshot_id)
