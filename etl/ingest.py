@@ -1,0 +1,615 @@
+"""Lossless ingestion: read -> map columns -> validate -> dedupe -> load, one file at a time,
+inside the caller's transaction.
+
+Every row read ends up in exactly one place: loaded into `signups`, `events` or
+`deletions`, counted as a duplicate, or stored in `quarantine` with its reason; the file
+ledger records the four counts per file, so rows_read = loaded + duplicate + quarantined.
+
+Dedupe, set-wise and exact:
+- signups: one row per (platform, user_id), the earliest; a later or equal repeat is a
+  duplicate, an earlier one replaces the stored row (and counts as loaded);
+- events and deletions: `event_id` when given, else the natural key (platform, user_id,
+  timestamp, event type). A 64-bit hash of that identity (`dedupe_key`) finds candidate
+  duplicates cheaply; candidates are confirmed on the full identity, so a hash collision
+  can never drop an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl.config import Settings
+from etl.errors import InputError, UsageError
+from etl.sources import SourceFile, describe, drop_staged, probe_columns, read_error, stage_raw
+from etl.warehouse import scalar
+
+log = logging.getLogger(__name__)
+
+CANONICAL_COLUMNS = (
+    "platform",
+    "user_id",
+    "signup_ts",
+    "event_ts",
+    "event_type",
+    "event_id",
+    "channel",
+    "country",
+    "person_id",
+)
+REQUIRED = {
+    "signups": ("platform", "user_id", "signup_ts"),
+    "events": ("platform", "user_id", "event_ts", "event_type"),
+}
+DELETION_EVENT_TYPE = "account_deleted"
+_STAGE = "_stage_file"
+
+# Reasons a row is quarantined (stable strings; documented in the README).
+REASONS = (
+    "malformed_row",
+    "invalid_json",
+    "missing_platform",
+    "missing_user_id",
+    "missing_timestamp",
+    "unparseable_timestamp",
+    "future_timestamp",
+    "missing_event_type",
+)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read a batch of files: constants, column mapping and naive-time zone."""
+
+    platform: str | None = None
+    format: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    source_timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.mapping) - set(CANONICAL_COLUMNS))
+        if unknown:
+            raise UsageError(
+                f"--map targets {unknown} are not Uptake columns; "
+                f"valid targets: {', '.join(CANONICAL_COLUMNS)}"
+            )
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file: the ledger row."""
+
+    path: Path
+    content_hash: str = ""
+    size_bytes: int = 0
+    format: str | None = None
+    stream: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_duplicate: int = 0
+    rows_quarantined: int = 0
+    outcome: str = "loaded"  # loaded | already_loaded | rejected
+    reason: str | None = None
+    file_id: int | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+@dataclass
+class IngestResult:
+    files: list[FileOutcome] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.files)
+
+    @property
+    def rejected_files(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.outcome == "rejected"]
+
+    @property
+    def loaded_files(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.outcome == "loaded"]
+
+
+@dataclass
+class PlannedFile:
+    """A file checked before the run's transaction: readable, of a known stream, with its
+    columns resolved; or already decided (rejected, already loaded)."""
+
+    outcome: FileOutcome
+    source: SourceFile | None = None
+    columns: list[str] = field(default_factory=list)
+    types: dict[str, str] = field(default_factory=dict)
+    resolved: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def to_load(self) -> bool:
+        return self.source is not None and self.outcome.outcome == "loaded"
+
+
+class FileFailure(InputError):
+    """DuckDB failed while loading a file that passed the checks (e.g. a corrupt page deep
+    in a Parquet file). The run's transaction is lost: the caller rolls back, marks the
+    file rejected and runs again without it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+
+
+def plan_ingest(
+    con: duckdb.DuckDBPyConnection, paths: Sequence[Path], options: IngestOptions
+) -> list[PlannedFile]:
+    """Check every file outside any transaction: content hash against the ledger, format,
+    columns, stream and required columns. Nothing is written."""
+    plan: list[PlannedFile] = []
+    seen: set[str] = set()
+    for path in paths:
+        planned = _plan_one(con, path, options, seen)
+        if planned.to_load and planned.source is not None:
+            seen.add(planned.source.content_hash)
+        plan.append(planned)
+    return plan
+
+
+def _plan_one(
+    con: duckdb.DuckDBPyConnection, path: Path, options: IngestOptions, seen: set[str]
+) -> PlannedFile:
+    outcome = FileOutcome(path=path)
+    try:
+        source = describe(path, options.format)
+    except (InputError, OSError) as exc:
+        outcome.outcome, outcome.reason = "rejected", str(exc)
+        return PlannedFile(outcome)
+    outcome.content_hash, outcome.size_bytes = source.content_hash, source.size
+    outcome.format = source.format
+    if source.content_hash in seen or _already_loaded(con, source.content_hash):
+        outcome.outcome = "already_loaded"
+        return PlannedFile(outcome, source)
+    try:
+        columns, types = probe_columns(con, source)
+        if not columns and source.format == "parquet":  # gzipped Parquet: checked at load
+            return PlannedFile(outcome, source)
+        resolved = resolve_columns(columns, options)
+        outcome.stream = detect_stream(resolved, columns, path.name)
+        check_required(outcome.stream, resolved, columns, options, path.name)
+    except InputError as exc:
+        outcome.outcome, outcome.reason = "rejected", str(exc)
+        return PlannedFile(outcome, source)
+    return PlannedFile(outcome, source, columns, types, resolved)
+
+
+def check_required(
+    stream: str,
+    resolved: Mapping[str, str],
+    columns: Sequence[str],
+    options: IngestOptions,
+    name: str,
+) -> None:
+    missing = [c for c in REQUIRED[stream] if c not in resolved]
+    if "platform" in missing and options.platform:
+        missing.remove("platform")
+    if missing:
+        hint = f"use --map {missing[0]}=<column>" + (
+            " or --platform NAME" if "platform" in missing else ""
+        )
+        raise InputError(
+            f"{name}: missing required column(s) {', '.join(missing)} for {stream}; "
+            f"columns found: {', '.join(columns) or 'none'}; "
+            f"expected: {', '.join(REQUIRED[stream])} ({hint})"
+        )
+
+
+@dataclass
+class _Batch:
+    """What every file of one ingest call shares."""
+
+    con: duckdb.DuckDBPyConnection
+    settings: Settings
+    options: IngestOptions
+    run_id: int
+    future_limit: datetime
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    plan: Sequence[PlannedFile],
+    options: IngestOptions,
+    *,
+    run_id: int,
+    now: datetime,
+) -> IngestResult:
+    """Load the planned files, in order, inside the caller's open transaction, and record
+    every file (loaded, already loaded or rejected) in the ledger.
+
+    Raises FileFailure when DuckDB fails on a file mid-load; nothing here commits."""
+    result = IngestResult()
+    batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance)
+    for planned in plan:
+        started = time.perf_counter()
+        outcome = planned.outcome
+        if planned.to_load:
+            _load_planned(batch, planned)
+        outcome.seconds = time.perf_counter() - started
+        record_file(con, outcome, run_id, now)
+        result.files.append(outcome)
+        log.info(
+            "file %s: %s read=%d loaded=%d duplicate=%d quarantined=%d%s",
+            outcome.path.name,
+            outcome.outcome,
+            outcome.rows_read,
+            outcome.rows_loaded,
+            outcome.rows_duplicate,
+            outcome.rows_quarantined,
+            f" ({outcome.reason})" if outcome.reason else "",
+        )
+    return result
+
+
+def _load_planned(batch: _Batch, planned: PlannedFile) -> None:
+    outcome, source = planned.outcome, planned.source
+    assert source is not None
+    con = batch.con
+    outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
+    try:
+        _load_source(batch, planned, source, outcome)
+    except InputError as exc:
+        # Our own checks (e.g. a gzipped Parquet file without the columns): the
+        # transaction is intact, so the file is rejected and the run goes on.
+        outcome.outcome, outcome.reason = "rejected", str(exc)
+        outcome.rows_read = outcome.rows_loaded = 0
+        outcome.rows_duplicate = outcome.rows_quarantined = 0
+        _drop_temp(con)
+    except duckdb.Error as exc:
+        raise FileFailure(source.path, read_error(source, exc)) from exc
+    else:
+        _drop_temp(con)
+
+
+def _already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
+    return bool(
+        scalar(
+            con,
+            "SELECT count(*) FROM files WHERE content_hash = ? AND outcome = 'loaded'",
+            [content_hash],
+        )
+    )
+
+
+def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
+    drop_staged(con, _STAGE)
+    for table in ("_canon", "_valid", "_dup_rows", "_best", "_winners"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _load_source(
+    batch: _Batch, planned: PlannedFile, source: SourceFile, outcome: FileOutcome
+) -> None:
+    con, options = batch.con, batch.options
+    columns = stage_raw(con, source, _STAGE, batch.settings.temp_directory)
+    types, resolved = planned.types, planned.resolved
+    if not resolved:  # not probed before (gzipped Parquet)
+        types = _column_types(con, _STAGE)
+        resolved = resolve_columns(columns, options)
+        outcome.stream = detect_stream(resolved, columns, source.path.name)
+        check_required(outcome.stream, resolved, columns, options, source.path.name)
+    stream = outcome.stream or "events"
+    _build_canonical(con, stream, resolved, types, options, batch.future_limit)
+    counts = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL) FROM _canon"
+    ).fetchall()[0]
+    outcome.rows_read, outcome.rows_quarantined = int(counts[0]), int(counts[1])
+    _quarantine(con, columns, outcome, batch.run_id)
+    if stream == "signups":
+        con.execute("CREATE TEMP TABLE _valid AS SELECT * FROM _canon WHERE reason IS NULL")
+        con.execute("DROP TABLE _canon")
+        outcome.rows_loaded = _load_signups(con, outcome)
+    else:
+        con.execute(
+            "CREATE TEMP TABLE _valid AS SELECT *, CASE WHEN event_id IS NOT NULL "
+            "THEN hash(platform, event_id) ELSE hash(platform, user_id, ts, event_type) END AS k, "
+            "lower(event_type) = ? AS is_deletion FROM _canon WHERE reason IS NULL",
+            [DELETION_EVENT_TYPE],
+        )
+        con.execute("DROP TABLE _canon")
+        outcome.rows_loaded = _load_events(con, outcome)
+    outcome.rows_duplicate = outcome.rows_read - outcome.rows_quarantined - outcome.rows_loaded
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    rows = con.execute(f'DESCRIBE "{table}"').fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def resolve_columns(columns: Sequence[str], options: IngestOptions) -> dict[str, str]:
+    """Canonical column -> the file's column, from the mapping, else the same name
+    (case-insensitive)."""
+    by_lower = {c.lower(): c for c in columns}
+    resolved: dict[str, str] = {}
+    for target, source in options.mapping.items():
+        if source not in columns and source.lower() not in by_lower:
+            raise InputError(
+                f"--map {target}={source}: the file has no column {source!r}; "
+                f"columns found: {', '.join(columns)}"
+            )
+        resolved[target] = source if source in columns else by_lower[source.lower()]
+    mapped_sources = set(resolved.values())
+    for name in CANONICAL_COLUMNS:
+        if name not in resolved and name in by_lower and by_lower[name] not in mapped_sources:
+            resolved[name] = by_lower[name]
+    return resolved
+
+
+def detect_stream(resolved: Mapping[str, str], columns: Sequence[str], name: str) -> str:
+    if "signup_ts" in resolved:
+        return "signups"
+    if "event_ts" in resolved or "event_type" in resolved:
+        return "events"
+    raise InputError(
+        f"{name}: cannot tell signups from usage events: no signup_ts or event_ts column; "
+        f"columns found: {', '.join(columns) or 'none'} "
+        "(use --map signup_ts=<column> or --map event_ts=<column>)"
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_OFFSET_SUFFIX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*([zZ]|[+-]\d{2}(:?\d{2})?)$"
+_EPOCH_TEXT = r"-?\d{9,19}(\.\d+)?"
+
+
+def _epoch_to_timestamp(expr: str) -> str:
+    """Epoch numbers in seconds, ms, us or ns, told apart by magnitude."""
+    return (
+        f"CASE WHEN abs({expr}) >= 1e17 THEN make_timestamp(CAST({expr} / 1000 AS BIGINT)) "
+        f"WHEN abs({expr}) >= 1e14 THEN make_timestamp(CAST({expr} AS BIGINT)) "
+        f"WHEN abs({expr}) >= 1e11 THEN make_timestamp(CAST({expr} * 1000 AS BIGINT)) "
+        f"ELSE make_timestamp(CAST({expr} * 1000000 AS BIGINT)) END"
+    )
+
+
+def timestamp_expression(column: str, duckdb_type: str, naive_zone_param: str) -> str:
+    """SQL turning the raw column into a naive UTC TIMESTAMP (NULL when unparseable).
+
+    Text with an offset keeps it; naive text and naive typed timestamps are read in the
+    source timezone (the bound parameter `naive_zone_param`); epoch numbers are UTC."""
+    col = _quote(column)
+    upper = duckdb_type.upper()
+    if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return f"({col} AT TIME ZONE 'UTC')"
+    if upper.startswith("TIMESTAMP") or upper == "DATE":
+        return f"(timezone({naive_zone_param}, CAST({col} AS TIMESTAMP)) AT TIME ZONE 'UTC')"
+    if any(
+        upper.startswith(t)
+        for t in ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "HUGEINT", "DECIMAL", "UBIGINT")
+    ):
+        return f"TRY({_epoch_to_timestamp(f'CAST({col} AS DOUBLE)')})"
+    text = f"trim(CAST({col} AS VARCHAR))"
+    return (
+        f"CASE WHEN regexp_full_match({text}, '{_EPOCH_TEXT}') "
+        f"THEN TRY({_epoch_to_timestamp(f'CAST({text} AS DOUBLE)')}) "
+        f"WHEN regexp_matches({text}, '{_OFFSET_SUFFIX}') "
+        f"THEN try_cast({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' "
+        f"ELSE timezone({naive_zone_param}, try_cast({text} AS TIMESTAMP)) AT TIME ZONE 'UTC' END"
+    )
+
+
+def _text(resolved: Mapping[str, str], name: str) -> str:
+    if name not in resolved:
+        return "NULL::VARCHAR"
+    return f"nullif(trim(CAST({_quote(resolved[name])} AS VARCHAR)), '')"
+
+
+def _is_blank(column: str) -> str:
+    col = _quote(column)
+    return f"({col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '')"
+
+
+def _build_canonical(  # noqa: PLR0917 - each argument is a different input
+    con: duckdb.DuckDBPyConnection,
+    stream: str,
+    resolved: Mapping[str, str],
+    types: Mapping[str, str],
+    options: IngestOptions,
+    future_limit: datetime,
+) -> None:
+    """_canon: the file's rows in Uptake's columns, with the reason a row is bad (or NULL)."""
+    ts_col = resolved["signup_ts" if stream == "signups" else "event_ts"]
+    ts_expr = timestamp_expression(ts_col, types[ts_col], "$zone")
+    platform = _text(resolved, "platform")
+    if "platform" in resolved:
+        platform = f"coalesce({platform}, $platform)"
+    else:
+        platform = "CAST($platform AS VARCHAR)"
+    reasons = [
+        "WHEN _malformed IS NOT NULL THEN _malformed",
+        "WHEN c_platform IS NULL THEN 'missing_platform'",
+        "WHEN c_user_id IS NULL THEN 'missing_user_id'",
+        "WHEN c_ts_blank THEN 'missing_timestamp'",
+        "WHEN c_ts IS NULL THEN 'unparseable_timestamp'",
+        "WHEN c_ts > $future_limit THEN 'future_timestamp'",
+    ]
+    if stream == "events":
+        reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _canon AS
+        WITH typed AS (
+            SELECT _row, _malformed,
+                {platform} AS c_platform,
+                {_text(resolved, "user_id")} AS c_user_id,
+                {ts_expr} AS c_ts,
+                {_is_blank(ts_col)} AS c_ts_blank,
+                {_text(resolved, "event_type")} AS c_event_type,
+                {_text(resolved, "event_id")} AS c_event_id,
+                {_text(resolved, "channel")} AS c_channel,
+                {_text(resolved, "country")} AS c_country,
+                {_text(resolved, "person_id")} AS c_person_id
+            FROM "{_STAGE}"
+        )
+        SELECT _row, c_platform AS platform, c_user_id AS user_id, c_ts AS ts,
+               c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
+               c_country AS country, c_person_id AS person_id,
+               CASE {" ".join(reasons)} END AS reason
+        FROM typed
+        """,
+        {
+            "zone": options.source_timezone,
+            "platform": options.platform,
+            "future_limit": future_limit,
+        },
+    )
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str], outcome: FileOutcome, run_id: int
+) -> None:
+    """Store each bad row with its reason and the row as read (JSON of its columns, or the
+    raw text of a line that could not be split)."""
+    if not outcome.rows_quarantined:
+        return
+    raw = ", ".join(f"{_quote(c)} := s.{_quote(c)}" for c in columns)
+    con.execute(
+        f"""
+        INSERT INTO quarantine (file_id, run_id, source_file, row_number, reason, raw)
+        SELECT ?, ?, ?, c._row, c.reason,
+               coalesce(s._raw_line, to_json(struct_pack({raw}))::VARCHAR)
+        FROM _canon c JOIN "{_STAGE}" s ON s._row = c._row
+        WHERE c.reason IS NOT NULL ORDER BY c._row
+        """,
+        [outcome.file_id, run_id, str(outcome.path)],
+    )
+
+
+def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
+    # Earliest signup per user in this file (ties: first row), then keep it only where it
+    # is new to the warehouse or earlier than the stored one.
+    con.execute(
+        """
+        CREATE TEMP TABLE _best AS
+        SELECT platform, user_id,
+               arg_min({'ts': ts, 'channel': channel, 'country': country,
+                        'person_id': person_id, 'event_id': event_id}, (ts, _row)) AS r
+        FROM _valid GROUP BY platform, user_id
+        """
+    )
+    con.execute(
+        """
+        CREATE TEMP TABLE _winners AS
+        SELECT b.platform, b.user_id, b.r.ts AS signup_ts, b.r.channel AS channel,
+               b.r.country AS country, b.r.person_id AS person_id, b.r.event_id AS event_id,
+               s.signup_ts IS NOT NULL AS replaces
+        FROM _best b LEFT JOIN signups s ON s.platform = b.platform AND s.user_id = b.user_id
+        WHERE s.signup_ts IS NULL OR b.r.ts < s.signup_ts
+        """
+    )
+    con.execute(
+        "DELETE FROM signups s USING _winners w "
+        "WHERE w.replaces AND s.platform = w.platform AND s.user_id = w.user_id"
+    )
+    con.execute(
+        "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
+        "event_id, file_id) SELECT platform, user_id, signup_ts, channel, country, person_id, "
+        "event_id, ? FROM _winners",
+        [outcome.file_id],
+    )
+    return int(scalar(con, "SELECT count(*) FROM _winners"))
+
+
+_SAME_EVENT = """
+    a.platform = b.platform AND (
+        (a.event_id IS NOT NULL AND a.event_id = b.event_id)
+        OR (a.event_id IS NULL AND b.event_id IS NULL AND a.user_id = b.user_id
+            AND a.ts = b.ts AND a.event_type = b.event_type))
+"""
+
+
+def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
+    _find_duplicate_events(con)
+    loaded = 0
+    for table, ts_col, flag in (("events", "event_ts", False), ("deletions", "deleted_ts", True)):
+        extra = ", event_type" if table == "events" else ""
+        con.execute(
+            f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
+            f"file_id) SELECT platform, user_id, ts{extra}, event_id, k, ? FROM _valid v "
+            "WHERE is_deletion = ? "
+            "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
+            [outcome.file_id, flag],
+        )
+        loaded += int(
+            scalar(
+                con,
+                "SELECT count(*) FROM _valid v WHERE is_deletion = ? "
+                "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
+                [flag],
+            )
+        )
+    return loaded
+
+
+def _find_duplicate_events(con: duckdb.DuckDBPyConnection) -> None:
+    """_dup_rows: rows of this file that repeat an earlier row of the file or a stored
+    event. Hashes narrow the search; the full identity decides."""
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _dup_rows AS
+        WITH repeated AS (SELECT k FROM _valid GROUP BY k HAVING count(*) > 1),
+        cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM repeated)),
+        stored AS (
+            SELECT platform, user_id, event_ts AS ts, event_type, event_id, dedupe_key AS k,
+                   false AS is_deletion
+            FROM events WHERE dedupe_key IN (SELECT k FROM _valid)
+            UNION ALL
+            SELECT platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}', event_id,
+                   dedupe_key, true
+            FROM deletions WHERE dedupe_key IN (SELECT k FROM _valid)
+        )
+        SELECT DISTINCT b._row FROM cand a JOIN cand b
+            ON a.k = b.k AND a._row < b._row AND {_SAME_EVENT}
+        UNION
+        SELECT DISTINCT b._row FROM stored a JOIN _valid b ON a.k = b.k AND {_SAME_EVENT}
+        """
+    )
+
+
+def record_file(
+    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: int, now: datetime
+) -> None:
+    if outcome.file_id is None:
+        outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
+    con.execute(
+        "INSERT INTO files (file_id, run_id, path, content_hash, size_bytes, format, stream, "
+        "rows_read, rows_loaded, rows_duplicate, rows_quarantined, outcome, reason, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            outcome.file_id,
+            run_id,
+            str(outcome.path),
+            outcome.content_hash,
+            outcome.size_bytes,
+            outcome.format,
+            outcome.stream,
+            outcome.rows_read,
+            outcome.rows_loaded,
+            outcome.rows_duplicate,
+            outcome.rows_quarantined,
+            outcome.outcome,
+            outcome.reason,
+            now,
+        ],
+    )

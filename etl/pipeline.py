@@ -1,0 +1,313 @@
+"""One ETL pass: plan the files, then in one transaction ingest them, refresh the models
+and write the run ledger; after the commit, move the files, fit growth models and publish a
+serving snapshot. A kill at any point leaves the warehouse as it was before the pass."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from etl.config import Settings
+from etl.ingest import (
+    FileFailure,
+    FileOutcome,
+    IngestOptions,
+    PlannedFile,
+    ingest_files,
+    plan_ingest,
+    record_file,
+)
+from etl.sources import discover, settled
+from etl.warehouse import open_for_writing, scalar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What one pass did; `summary()` is what the CLI prints."""
+
+    run_id: int
+    trigger: str
+    status: str = "ok"  # ok | rejected_input | noop | failed
+    files: list[FileOutcome] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)
+    snapshot: Path | None = None
+    error: str | None = None
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.files)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 1 finished with rejected input (files or rows), 4 failed."""
+        if self.status == "failed":
+            return 4
+        return 1 if self.status == "rejected_input" else 0
+
+    def summary(self) -> dict[str, Any]:
+        counts = {
+            name: self.total(name)
+            for name in ("rows_read", "rows_loaded", "rows_duplicate", "rows_quarantined")
+        }
+        rejected = [f for f in self.files if f.outcome == "rejected"]
+        line = (
+            f"run {self.run_id} {self.status}: {len(self.files)} file(s), "
+            f"{counts['rows_read']:,} rows read = {counts['rows_loaded']:,} loaded + "
+            f"{counts['rows_duplicate']:,} duplicate + {counts['rows_quarantined']:,} quarantined"
+        )
+        if rejected:
+            line += f"; {len(rejected)} file(s) rejected (see `uptake status`)"
+        if self.snapshot:
+            line += f"; published {self.snapshot.name}"
+        line += f" in {sum(self.steps.values()):.1f}s"
+        return {
+            "line": line,
+            "run_id": self.run_id,
+            "status": self.status,
+            "files": [f.as_dict() for f in self.files],
+            **counts,
+            "files_rejected": len(rejected),
+            "steps": {k: round(v, 3) for k, v in self.steps.items()},
+            "snapshot": str(self.snapshot) if self.snapshot else None,
+            "error": self.error,
+        }
+
+
+@contextmanager
+def _step(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
+
+
+def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:
+    """Complete files waiting in the inbox; files still being written wait a pass."""
+    if not settings.inbox.exists():
+        return []
+    return settled(discover([settings.inbox]), now_epoch, settings.settle_seconds)
+
+
+def run_pass(settings: Settings, now: datetime, trigger: str = "run") -> RunResult:
+    """Ingest the inbox, refresh, fit and publish: what `uptake run` does."""
+    paths = inbox_files(settings, time.time())
+    options = IngestOptions(source_timezone=settings.source_timezone)
+    return execute_pass(settings, paths, options, now=now, trigger=trigger, from_inbox=True)
+
+
+def ingest_and_publish(
+    settings: Settings,
+    paths: Sequence[Path],
+    options: IngestOptions,
+    now: datetime,
+    refresh: bool = True,
+) -> RunResult:
+    """Load the given files or folders now (the files stay where they are)."""
+    files = discover(paths)
+    return execute_pass(
+        settings, files, options, now=now, trigger="ingest", from_inbox=False, refresh=refresh
+    )
+
+
+@dataclass
+class _Pass:
+    """What one pass works with."""
+
+    settings: Settings
+    options: IngestOptions
+    now: datetime
+    result: RunResult
+    refresh: bool
+
+
+def execute_pass(
+    settings: Settings,
+    paths: Sequence[Path],
+    options: IngestOptions,
+    *,
+    now: datetime,
+    trigger: str,
+    from_inbox: bool,
+    refresh: bool = True,
+) -> RunResult:
+    """The pass itself, under the writer lock (LockedError, exit 3, when it is held)."""
+    with open_for_writing(settings) as con:
+        run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
+        job = _Pass(settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh)
+        result = job.result
+        try:
+            _transaction_with_retries(con, job, paths)
+        except Exception as exc:
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+            _record_failed_run(con, result, now)
+            raise
+        if from_inbox:
+            with _step(result.steps, "move_files"):
+                move_processed(settings, result.files)
+        if refresh and result.status != "noop":
+            _publish(con, settings, result, now)
+    return result
+
+
+def _transaction_with_retries(
+    con: duckdb.DuckDBPyConnection, job: _Pass, paths: Sequence[Path]
+) -> None:
+    """Run the transaction; when DuckDB fails on one file mid-load, roll back, mark that
+    file rejected and run again without it, so the other files still load."""
+    failed: dict[Path, str] = {}
+    while True:
+        with _step(job.result.steps, "plan"):
+            plan = plan_ingest(con, [p for p in paths if p not in failed], job.options)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            _transaction(con, job, plan, failed)
+            con.execute("COMMIT")
+            return
+        except FileFailure as failure:
+            con.execute("ROLLBACK")
+            log.warning("file %s failed mid-load, retrying without it: %s", failure.path, failure)
+            failed[failure.path] = failure.reason
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def _transaction(
+    con: duckdb.DuckDBPyConnection,
+    job: _Pass,
+    plan: Sequence[PlannedFile],
+    failed: dict[Path, str],
+) -> None:
+    result, settings, now = job.result, job.settings, job.now
+    with _step(result.steps, "ingest"):
+        ingested = ingest_files(con, settings, plan, job.options, run_id=result.run_id, now=now)
+        result.files = ingested.files + _failed_outcomes(failed)
+        _record_failed_files(con, result, now)
+    new_rows = sum(f.rows_loaded for f in result.files)
+    if any(f.outcome == "rejected" or f.rows_quarantined for f in result.files):
+        result.status = "rejected_input"
+    elif not new_rows and _snapshot_is_current(settings, con):
+        result.status = "noop"
+    if job.refresh and result.status != "noop":
+        from etl.refresh import refresh_models
+
+        with _step(result.steps, "refresh"):
+            refresh_models(con, settings, now)
+    _record_run(con, result, now)
+
+
+def _failed_outcomes(failed: dict[Path, str]) -> list[FileOutcome]:
+    return [
+        FileOutcome(path=path, outcome="rejected", reason=reason) for path, reason in failed.items()
+    ]
+
+
+def _record_failed_files(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+    for outcome in result.files:
+        if outcome.file_id is None:
+            record_file(con, outcome, result.run_id, now)
+
+
+def _snapshot_is_current(settings: Settings, con: duckdb.DuckDBPyConnection) -> bool:
+    """True when a snapshot is live and no run has loaded rows since it was published."""
+    current = settings.serving / "CURRENT"
+    if not current.exists():
+        return False
+    manifest_path = settings.serving / current.read_text().strip() / "manifest.json"
+    if not manifest_path.exists():
+        return False
+    published_run = json.loads(manifest_path.read_text()).get("run_id", -1)
+    later = scalar(
+        con,
+        "SELECT count(*) FROM runs WHERE run_id > ? AND rows_loaded > 0 AND status <> 'failed'",
+        [published_run],
+    )
+    return not later
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, finished_at, status, trigger, files, rows_read, "
+        "rows_loaded, rows_duplicate, rows_quarantined, error, steps) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            result.run_id,
+            now,
+            now + timedelta(seconds=sum(result.steps.values())),
+            result.status,
+            result.trigger,
+            len(result.files),
+            result.total("rows_read"),
+            result.total("rows_loaded"),
+            result.total("rows_duplicate"),
+            result.total("rows_quarantined"),
+            result.error,
+            json.dumps({k: round(v, 3) for k, v in result.steps.items()}),
+        ],
+    )
+
+
+def _record_failed_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+    """A failed pass is recorded in its own transaction, after the rollback."""
+    try:
+        result.files = []
+        _record_run(con, result, now)
+    except duckdb.Error:
+        log.exception("could not record failed run %s", result.run_id)
+
+
+def move_processed(settings: Settings, files: Sequence[FileOutcome]) -> None:
+    """After the commit: loaded and already-loaded inbox files go to archive/, rejected ones
+    to rejected/ (with a .reason.txt beside them). A kill before this step is harmless: the
+    next pass finds the files loaded (same content hash) and moves them then."""
+    for outcome in files:
+        if not outcome.path.exists():
+            continue
+        folder = settings.rejected if outcome.outcome == "rejected" else settings.archive
+        target = _target_path(settings, folder, outcome.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(outcome.path), target)
+        if outcome.outcome == "rejected":
+            target.with_name(target.name + ".reason.txt").write_text(f"{outcome.reason}\n")
+
+
+def _target_path(settings: Settings, folder: Path, path: Path) -> Path:
+    try:
+        relative = path.resolve().relative_to(settings.inbox.resolve())
+    except ValueError:
+        relative = Path(path.name)
+    target = folder / relative
+    counter = 1
+    while target.exists():
+        target = target.with_name(f"{path.stem}.{counter}{path.suffix}")
+        counter += 1
+    return target
+
+
+def _publish(
+    con: duckdb.DuckDBPyConnection, settings: Settings, result: RunResult, now: datetime
+) -> None:
+    from etl.publish import publish_snapshot
+
+    with _step(result.steps, "fit"):
+        extra = _fit_tables(con, settings)
+    with _step(result.steps, "publish"):
+        result.snapshot = publish_snapshot(con, settings, result.run_id, now, extra_tables=extra)
+
+
+def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any] | None:
+    """Growth-model fits for the snapshot (wired in with the fits engine)."""
+    _ = con, settings
+    return None

@@ -1,0 +1,124 @@
+"""`uptake status`: warehouse size, platforms, last runs, quarantine, freshness, backlog."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from etl.config import Settings
+from etl.sources import discover
+from etl.warehouse import connect
+
+_RECENT_RUNS = 10
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
+    """Everything an operator checks, as plain data (also `uptake status --json`)."""
+    backlog = discover([settings.inbox]) if settings.inbox.exists() else []
+    status: dict[str, Any] = {
+        "home": str(settings.home),
+        "warehouse": str(settings.warehouse_path),
+        "warehouse_bytes": settings.warehouse_path.stat().st_size
+        if settings.warehouse_path.exists()
+        else 0,
+        "inbox_backlog_files": len(backlog),
+        "inbox_oldest_wait_s": round(time.time() - min(p.stat().st_mtime for p in backlog), 1)
+        if backlog
+        else 0,
+        "snapshot": _current_snapshot(settings),
+    }
+    if not settings.warehouse_path.exists():
+        status["platforms"], status["runs"] = [], []
+        return status
+    con = connect(settings, read_only=True)
+    try:
+        status["platforms"] = _rows(
+            con,
+            "SELECT s.platform, count(*) AS signups, min(signup_ts) AS first_signup, "
+            "max(signup_ts) AS last_signup, "
+            "(SELECT count(*) FROM events e WHERE e.platform = s.platform) AS events, "
+            "(SELECT count(*) FROM deletions d WHERE d.platform = s.platform) AS deletions "
+            "FROM signups s GROUP BY s.platform ORDER BY s.platform",
+        )
+        status["runs"] = _rows(
+            con,
+            "SELECT run_id, started_at, finished_at, status, trigger, files, rows_read, "
+            "rows_loaded, rows_duplicate, rows_quarantined, error "
+            f"FROM runs ORDER BY run_id DESC LIMIT {_RECENT_RUNS}",
+        )
+        status["quarantine"] = _rows(
+            con,
+            "SELECT regexp_replace(reason, ':.*', '') AS reason, count(*) AS rows "
+            "FROM quarantine GROUP BY 1 ORDER BY 2 DESC",
+        )
+        status["rejected_files"] = _rows(
+            con,
+            "SELECT path, reason, recorded_at FROM files WHERE outcome = 'rejected' "
+            "ORDER BY file_id DESC LIMIT 10",
+        )
+        last_ok = _rows(con, "SELECT max(finished_at) AS at FROM runs WHERE status <> 'failed'")
+        at = last_ok[0]["at"] if last_ok else None
+        status["last_success"] = at
+        status["freshness_s"] = (now - at).total_seconds() if at else None
+    finally:
+        con.close()
+    return status
+
+
+def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
+    current = settings.serving / "CURRENT"
+    if not current.exists():
+        return None
+    manifest = settings.serving / current.read_text().strip() / "manifest.json"
+    if not manifest.exists():
+        return None
+    data = json.loads(manifest.read_text())
+    return {k: data.get(k) for k in ("id", "created", "run_id", "watermark")}
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [
+        f"home       {status['home']}",
+        f"warehouse  {status['warehouse']} ({status['warehouse_bytes'] / 1e6:,.1f} MB)",
+        f"inbox      {status['inbox_backlog_files']} file(s) waiting",
+    ]
+    snapshot = status.get("snapshot")
+    lines.append(
+        f"snapshot   {snapshot['id']} (run {snapshot['run_id']}, "
+        f"data until {snapshot['watermark']})"
+        if snapshot
+        else "snapshot   none published yet (run `uptake run`)"
+    )
+    if status.get("freshness_s") is not None:
+        lines.append(f"freshness  last successful run {status['freshness_s'] / 60:,.1f} min ago")
+    lines.append("platforms")
+    lines.extend(
+        f"  {p['platform']:<16} {p['signups']:>12,} signups {p['events']:>14,} events "
+        f"{p['deletions']:>10,} deletions  first {p['first_signup']}"
+        for p in status.get("platforms", [])
+    )
+    lines.append("last runs")
+    lines.extend(
+        f"  #{r['run_id']:<5} {r['started_at']} {r['status']:<15} {r['files']:>4} files "
+        f"{r['rows_read']:>12,} read {r['rows_loaded']:>12,} loaded "
+        f"{r['rows_duplicate']:>10,} dup {r['rows_quarantined']:>8,} quarantined"
+        + (f"  error: {r['error']}" if r["error"] else "")
+        for r in status.get("runs", [])
+    )
+    if status.get("quarantine"):
+        lines.append("quarantined rows by reason")
+        lines.extend(f"  {q['reason']:<28} {q['rows']:>10,}" for q in status["quarantine"])
+    if status.get("rejected_files"):
+        lines.append("rejected files")
+        lines.extend(f"  {f['path']}: {f['reason']}" for f in status["rejected_files"])
+    return "\n".join(lines)
