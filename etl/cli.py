@@ -38,14 +38,22 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.adapters import adapters
     from etl.ingest import IngestOptions
     from etl.pipeline import ingest_and_publish
 
+    if args.list_adapters:
+        for name, (_, description) in adapters().items():
+            print(f"{name:<16} {description}")
+        return 0
+    if not args.paths:
+        raise UsageError("ingest needs at least one PATH (a file or a folder)")
     options = IngestOptions(
         platform=args.platform,
         format=args.format,
         mapping=_parse_mapping(args.map or []),
         source_timezone=args.tz or settings.source_timezone,
+        adapter=args.adapter,
     )
     result = ingest_and_publish(
         settings, [Path(p) for p in args.paths], options, now=now_utc(), refresh=not args.no_refresh
@@ -110,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     ingest.add_argument("--platform", help="platform name for files without a platform column")
     ingest.add_argument(
         "--format",
@@ -124,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
     )
     ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
+    ingest.add_argument("--adapter", help="read an export of another shape (see --list-adapters)")
+    ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
     ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")
     ingest.set_defaults(handler=cmd_ingest)

@@ -49,6 +49,8 @@ REQUIRED = {
     "events": ("platform", "user_id", "event_ts", "event_type"),
 }
 DELETION_EVENT_TYPE = "account_deleted"
+# Adapters may mark rows they pass on but that must not load (reason text in the column).
+REJECT_REASON_COLUMN = "_reject_reason"
 _STAGE = "_stage_file"
 
 # Reasons a row is quarantined (stable strings; documented in the README).
@@ -72,6 +74,7 @@ class IngestOptions:
     format: str | None = None
     mapping: Mapping[str, str] = field(default_factory=dict)
     source_timezone: str = "UTC"
+    adapter: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.mapping) - set(CANONICAL_COLUMNS))
@@ -436,8 +439,13 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
         platform = f"coalesce({platform}, $platform)"
     else:
         platform = "CAST($platform AS VARCHAR)"
-    reasons = [
-        "WHEN _malformed IS NOT NULL THEN _malformed",
+    reasons = ["WHEN _malformed IS NOT NULL THEN _malformed"]
+    if REJECT_REASON_COLUMN in types:
+        # An adapter's verdict on a row it passes on (e.g. a bot account).
+        reasons.append(
+            f"WHEN {_quote(REJECT_REASON_COLUMN)} IS NOT NULL THEN {_quote(REJECT_REASON_COLUMN)}"
+        )
+    reasons += [
         "WHEN c_platform IS NULL THEN 'missing_platform'",
         "WHEN c_user_id IS NULL THEN 'missing_user_id'",
         "WHEN c_ts_blank THEN 'missing_timestamp'",
@@ -446,11 +454,12 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
     ]
     if stream == "events":
         reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
+    reject_col = f" {_quote(REJECT_REASON_COLUMN)}," if REJECT_REASON_COLUMN in types else ""
     con.execute(
         f"""
         CREATE TEMP TABLE _canon AS
         WITH typed AS (
-            SELECT _row, _malformed,
+            SELECT _row, _malformed,{reject_col}
                 {platform} AS c_platform,
                 {_text(resolved, "user_id")} AS c_user_id,
                 {ts_expr} AS c_ts,

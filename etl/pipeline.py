@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from etl.adapters import converter
 from etl.config import Settings
 from etl.ingest import (
     FileFailure,
@@ -114,7 +115,12 @@ def ingest_and_publish(
     now: datetime,
     refresh: bool = True,
 ) -> RunResult:
-    """Load the given files or folders now (the files stay where they are)."""
+    """Load the given files or folders now (the files stay where they are). With an
+    adapter, each path is first converted into plain input files."""
+    if options.adapter:
+        convert = converter(options.adapter)
+        scratch = settings.temp_directory / "adapters"
+        paths = [f for path in paths for f in convert(path, scratch, options.platform)]
     files = discover(paths)
     return execute_pass(
         settings, files, options, now=now, trigger="ingest", from_inbox=False, refresh=refresh
