@@ -6,7 +6,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from etl.config import Settings
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the dashboard over the live snapshot on waitress (a production WSGI server)."""
+    from dashboard.server import serve
+
+    serve(settings, host=args.host, port=args.port, threads=args.threads)
+    return 0
+
 
 def register(sub: Any) -> None:
     """Add the dashboard's subcommands to `uptake`'s subparsers."""
-    _ = sub, argparse  # filled in by the dashboard issue
+    serve = sub.add_parser("serve", help="serve the dashboard (reads the current snapshot)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    serve.add_argument("--threads", type=int, default=4, help="worker threads (default 4)")
+    serve.set_defaults(handler=cmd_serve)

@@ -287,8 +287,8 @@ def fits_table() -> pl.DataFrame:
     rows = [
         ("viral", "burst_inflow", {"A": viral_burst, "k": 1 / 5.5, "b": 20_000.0}, 3100.0, 900.0),
         ("viral", "logistic", {"K": 16.5e6, "r": 0.3, "t_mid": 3.0}, 3190.0, 4100.0),
-        ("steady", "logistic", {"K": 9.0e6, "r": 0.013, "t_mid": 520.0}, 5200.0, 410.0),
-        ("steady", "exponential", {"a": 230_000.0, "r": 0.0085}, 5230.0, 800.0),
+        ("steady", "logistic", {"K": 30.0e6, "r": 0.00507, "t_mid": 810.0}, 5200.0, 410.0),
+        ("steady", "exponential", {"a": 480_000.0, "r": 0.0047}, 5203.0, 800.0),
     ]
     return pl.DataFrame(
         [
@@ -313,8 +313,8 @@ def forecasts_table() -> pl.DataFrame:
 
     rows = [
         ("viral", "burst_inflow", 50_000_000, None, None, None, 0.97),
-        ("steady", "logistic", 5_000_000, 600.0, 560.0, 660.0, 0.02),
-        ("steady", "logistic", 10_000_000, 900.0, 780.0, 1200.0, 0.4),
+        ("steady", "logistic", 10_000_000, 673.0, 630.0, 760.0, 0.02),
+        ("steady", "logistic", 50_000_000, None, None, None, 0.9),
     ]
     return pl.DataFrame(
         [

@@ -30,6 +30,8 @@ RETENTION_MODE_LABELS = {"on": "on", "on_or_after": "on or after"}
 
 # (hours, label): the candidates of readable log-time ticks.
 _TIME_TICKS = (
+    (1 / 3600, "1 s"),
+    (10 / 3600, "10 s"),
     (1 / 60, "1 min"),
     (5 / 60, "5 min"),
     (15 / 60, "15 min"),
@@ -129,6 +131,8 @@ def format_users(users: float) -> str:
 
 def format_duration(hours: float) -> str:
     """A time to milestone for prose: '42 min', '7.0 h', '6.1 days', '2.3 years'."""
+    if hours < 1 / 60:
+        return f"{hours * 3600:.0f} s"
     if hours < 1:
         return f"{hours * 60:.0f} min"
     if hours < 48:
@@ -140,6 +144,8 @@ def format_duration(hours: float) -> str:
 
 def format_elapsed_tick(hours: float) -> str:
     """A short axis label for an elapsed time: '30 min', '6 h', '7 d'."""
+    if hours < 1 / 60:
+        return f"{hours * 3600:g} s"
     if hours < 1:
         return f"{hours * 60:g} min"
     if hours < DAY_HOURS:

@@ -1,0 +1,162 @@
+"""The Dash app: a header with the pages, the shared controls, and the page content, all fed
+from the live serving snapshot. A dcc.Interval polls `serving/CURRENT`, so a newly published
+snapshot shows up without a restart. The controls' state lives in the URL query string."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from dashboard.charts import CHARTS
+from dashboard.components import empty_state
+from dashboard.context import AppContext
+from dashboard.controls import CONTROL_IDS, PAGE_GROUPS, controls_layout, from_query, to_query
+from dashboard.controls import view_options as options_of
+from dashboard.data import SnapshotReader, load_reported_milestones, reference_milestones_path
+from dashboard.pages import PAGES, page_for
+from etl.config import Settings, load_settings
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+POLL_MS = 5000
+
+
+def create_app(settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_MS) -> Dash:
+    """A Dash app over the serving snapshots of `settings.home` (or the given home folder)."""
+    settings = (
+        settings_or_home
+        if isinstance(settings_or_home, Settings)
+        else load_settings(settings_or_home)
+    )
+    context = AppContext(
+        reader=SnapshotReader(settings.serving),
+        colour_overrides={name: p.colour for name, p in settings.platforms.items()},
+        reported=load_reported_milestones(reference_milestones_path(settings.home)),
+    )
+    app = Dash(
+        __name__,
+        title="Uptake",
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,  # page components come and go with the URL
+        update_title="",
+    )
+    app.layout = lambda: shell(context, poll_ms)
+    register_callbacks(app, context)
+    return app
+
+
+def shell(context: AppContext, poll_ms: int) -> html.Div:
+    """The page frame: header and menu, controls, content; built per request (no globals)."""
+    reported = context.reported
+    reported_names = (
+        reported["platform"].unique(maintain_order=True).to_list() if reported.height else []
+    )
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="snapshot-id"),
+            dcc.Interval(id="poll", interval=poll_ms),
+            html.Header(
+                [
+                    html.Div(
+                        [html.Span("Uptake", className="brand"), html.Span(id="snapshot-meta")],
+                        className="brand-row",
+                    ),
+                    html.Nav(
+                        [
+                            dcc.Link(
+                                page.NAME, href=page.PATH, id=f"nav-{page.__name__.split('.')[-1]}"
+                            )
+                            for page in PAGES
+                        ],
+                        className="nav",
+                    ),
+                ],
+                className="header",
+            ),
+            controls_layout(reported_names),
+            html.Main(id="page-content", className="content"),
+        ],
+        className="app",
+    )
+
+
+def register_callbacks(app: Dash, context: AppContext) -> None:
+    controls = [Input(c, "value") for c in CONTROL_IDS]
+
+    @app.callback(
+        Output("snapshot-id", "data"), Input("poll", "n_intervals"), State("snapshot-id", "data")
+    )
+    def poll_current(_: Any, known: str | None) -> Any:
+        current = context.reader.current_id()
+        return current if current != known else no_update
+
+    @app.callback(
+        Output("snapshot-meta", "children"),
+        Output("platforms", "options"),
+        Output("heatmap-platform", "options"),
+        Input("snapshot-id", "data"),
+    )
+    def snapshot_changed(_: Any) -> Any:
+        inputs = context.inputs()
+        if inputs is None:
+            return "no snapshot published yet", [], []
+        names = inputs.snapshot.platform_names
+        d = inputs.definitions
+        watermark = f"{d.watermark:%Y-%m-%d %H:%M} UTC" if d.watermark else "unknown"
+        meta = f"data as of {watermark} · timezone {d.timezone} · snapshot {inputs.snapshot.id}"
+        return meta, names, names
+
+    @app.callback(
+        Output("page-content", "children"),
+        *[Output(f"nav-{p.__name__.split('.')[-1]}", "className") for p in PAGES],
+        *[Output(group, "style") for group in PAGE_GROUPS],
+        Input("url", "pathname"),
+        Input("snapshot-id", "data"),
+    )
+    def route(pathname: str | None, snapshot_id: str | None) -> Any:
+        page = page_for(pathname)
+        content = page.layout() if context.reader.current_id() else empty_state()
+        active = ["active" if p is page else "" for p in PAGES]
+        shown = [
+            {} if page.PATH in paths else {"display": "none"} for paths in PAGE_GROUPS.values()
+        ]
+        return content, *active, *shown
+
+    @app.callback(
+        Output("url", "search"),
+        *[Output(c, "value") for c in CONTROL_IDS],
+        Input("url", "search"),
+        *controls,
+    )
+    def sync_url(search: str | None, *values: Any) -> Any:
+        if ctx.triggered_id == "url" or ctx.triggered_id is None:
+            return no_update, *from_query(search)
+        return to_query(values), *[no_update] * len(values)
+
+    @app.callback(
+        *[Output(f"nav-{p.__name__.split('.')[-1]}", "href") for p in PAGES],
+        Input("url", "search"),
+    )
+    def keep_query_in_links(search: str | None) -> Any:
+        return [page.PATH + (search or "") for page in PAGES]
+
+    for page in PAGES:
+        for name in page.CHARTS:
+            register_chart(app, context, name)
+        page.register(app, context)
+
+
+def register_chart(app: Dash, context: AppContext, name: str) -> None:
+    """One callback per chart: control values -> options -> the chart's figure."""
+    if name not in CHARTS:
+        raise KeyError(f"page lists unknown chart {name!r}")
+
+    @app.callback(
+        Output(f"chart-{name}", "figure"),
+        Input("snapshot-id", "data"),
+        *[Input(c, "value") for c in CONTROL_IDS],
+    )
+    def update(_: Any, *values: Any) -> Any:
+        return context.figure(name, options_of(*values))

@@ -1,0 +1,76 @@
+"""Small layout pieces shared by the pages: chart cards, tables, stat tiles, empty state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dash import dcc, html
+
+from dashboard.context import NO_DATA
+
+
+def chart(name: str, height: int | None = None) -> html.Div:
+    """A card holding the graph of chart `name` (id `chart-<name>`), filled by a callback."""
+    style = {"height": f"{height}px"} if height else None
+    return html.Div(
+        dcc.Loading(
+            dcc.Graph(
+                id=f"chart-{name}",
+                config={"displaylogo": False, "toImageButtonOptions": {"filename": name}},
+                style=style,
+            ),
+            type="dot",
+            delay_show=300,
+        ),
+        className="card",
+    )
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> html.Table:
+    """A plain styled table of `rows`; columns are (key, header)."""
+    head = html.Thead(html.Tr([html.Th(header) for _, header in columns]))
+    body = html.Tbody(
+        [html.Tr([html.Td(_cell(row.get(key))) for key, _ in columns]) for row in rows]
+    )
+    return html.Table([head, body], className="data-table")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def stat(label: str, value: str, note: str | None = None) -> html.Div:
+    children = [html.Div(label, className="stat-label"), html.Div(value, className="stat-value")]
+    if note:
+        children.append(html.Div(note, className="stat-note"))
+    return html.Div(children, className="stat")
+
+
+def empty_state(message: str = NO_DATA) -> html.Div:
+    return html.Div(
+        [
+            html.H2("Nothing to show yet"),
+            html.P(message),
+            html.P(
+                "The dashboard reads the serving snapshot that `uptake run` publishes; "
+                "this page updates by itself when one appears.",
+                className="muted",
+            ),
+        ],
+        className="empty-state",
+        id="empty-state",
+    )
+
+
+def section(title: str, *children: Any, note: str | None = None) -> html.Div:
+    parts: list[Any] = [html.H2(title)]
+    if note:
+        parts.append(html.P(note, className="muted"))
+    return html.Div([*parts, *children], className="section")

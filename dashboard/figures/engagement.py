@@ -1,0 +1,234 @@
+"""Engagement: DAU with rolling WAU and MAU (distinct users, never sums of DAU), DAU/MAU
+stickiness, and growth accounting (new, returning, resurrected; dormant below zero) with
+the quick ratio."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from dashboard.figures.common import (
+    Definitions,
+    caption,
+    colour_of,
+    empty_figure,
+    style_figure,
+)
+
+ACTIVE_TITLE = "Active users: DAU, WAU, MAU"
+STICKINESS_TITLE = "Stickiness: DAU / MAU"
+LIFECYCLE_TITLE = "Growth accounting"
+ACTIVE_DASHES = {"dau": "solid", "wau": "dash", "mau": "dot"}
+LIFECYCLE_COLOURS = {
+    "new": "#059669",
+    "returning": "#2563eb",
+    "resurrected": "#9333ea",
+    "dormant": "#dc2626",
+}
+WARMING_NOTE = "open markers: the trailing window reaches before t0 (warming up)"
+
+
+def days_since_launch(active: pl.DataFrame, platforms_table: pl.DataFrame) -> pl.DataFrame:
+    """`active` with `days`: whole days between the platform's launch day and the row's day."""
+    launch = platforms_table.select("platform", pl.col("t0").dt.date().alias("launch_day"))
+    return active.join(launch, on="platform", how="left").with_columns(
+        days=(pl.col("day").cast(pl.Date) - pl.col("launch_day")).dt.total_days()
+    )
+
+
+def build_active_users(
+    active: pl.DataFrame,
+    platforms_table: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    colours: Mapping[str, str],
+    *,
+    log: bool = False,
+) -> go.Figure:
+    """DAU (solid), WAU (dashed) and MAU (dotted) per platform vs days since launch."""
+    frame = days_since_launch(active, platforms_table)
+    fig = go.Figure()
+    for platform in platforms:
+        rows = frame.filter(pl.col("platform") == platform).sort("day")
+        for metric, dash in ACTIVE_DASHES.items():
+            fig.add_trace(
+                go.Scatter(
+                    x=rows["days"].to_list(),
+                    y=rows[metric].to_list(),
+                    mode="lines",
+                    name=f"{platform} {metric.upper()}",
+                    legendgroup=platform,
+                    line={"color": colour_of(platform, colours), "dash": dash, "width": 2},
+                    hovertemplate=f"{platform} {metric.upper()}: %{{y:,}}<br>day %{{x}}"
+                    "<extra></extra>",
+                )
+            )
+        warming = rows.filter(pl.col("warming_up"))
+        if warming.height:
+            fig.add_trace(
+                go.Scatter(
+                    x=warming["days"].to_list(),
+                    y=warming["mau"].to_list(),
+                    mode="markers",
+                    name=f"{platform} MAU warming up",
+                    legendgroup=platform,
+                    showlegend=False,
+                    marker={
+                        "color": "white",
+                        "size": 6,
+                        "line": {"color": colour_of(platform, colours), "width": 1.5},
+                    },
+                    hovertemplate="MAU window reaches before t0 (warming up)<extra></extra>",
+                )
+            )
+    fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
+    fig.update_yaxes(
+        type="log" if log else "linear",
+        title={"text": "Active users (distinct users)"},
+        tickformat="~s",
+    )
+    return style_figure(
+        fig,
+        title=ACTIVE_TITLE,
+        caption_text=caption(
+            "DAU per day; WAU and MAU: distinct users active in the trailing 7 and 30 days; "
+            + WARMING_NOTE,
+            definitions,
+        ),
+    )
+
+
+def build_stickiness(
+    active: pl.DataFrame,
+    platforms_table: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    colours: Mapping[str, str],
+) -> go.Figure:
+    """DAU/MAU per platform vs days since launch; warming-up days drawn faded."""
+    frame = days_since_launch(active, platforms_table)
+    fig = go.Figure()
+    for platform in platforms:
+        rows = frame.filter(pl.col("platform") == platform).sort("day")
+        fig.add_trace(
+            go.Scatter(
+                x=rows["days"].to_list(),
+                y=rows["stickiness"].to_list(),
+                mode="lines+markers",
+                name=platform,
+                line={"color": colour_of(platform, colours), "width": 2},
+                marker={
+                    "size": 6,
+                    "color": [
+                        "white" if w else colour_of(platform, colours)
+                        for w in rows["warming_up"].to_list()
+                    ],
+                    "line": {"color": colour_of(platform, colours), "width": 1.5},
+                },
+                hovertemplate=f"{platform}: DAU/MAU %{{y:.1%}}<br>day %{{x}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
+    fig.update_yaxes(title={"text": "DAU / MAU (%)"}, tickformat=".0%", rangemode="tozero")
+    return style_figure(
+        fig,
+        title=STICKINESS_TITLE,
+        caption_text=caption(
+            "Stickiness = DAU / MAU (rolling 30-day distinct users); " + WARMING_NOTE, definitions
+        ),
+        height=400,
+    )
+
+
+def quick_ratio(frame: pl.DataFrame) -> pl.Series:
+    """(new + resurrected) / dormant; null (undefined) when dormant is 0."""
+    dormant = pl.col("dormant").abs()
+    return frame.select(
+        pl.when(dormant > 0)
+        .then((pl.col("new") + pl.col("resurrected")) / dormant)
+        .otherwise(None)
+        .alias("quick_ratio")
+    )["quick_ratio"]
+
+
+def build_lifecycle(
+    lifecycle: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    *,
+    grain: str = "day",
+) -> go.Figure:
+    """Stacked bars per platform (new, returning, resurrected up; dormant down) and the
+    quick ratio on a second axis."""
+    frame = lifecycle.filter((pl.col("grain") == grain) & pl.col("platform").is_in(list(platforms)))
+    shown = [p for p in platforms if frame.filter(pl.col("platform") == p).height]
+    title = f"{LIFECYCLE_TITLE} per {grain}"
+    text = caption(
+        f"Active users per {grain}: new + returning + resurrected; dormant (active last {grain}, "
+        f"not this {grain}) drawn below zero; quick ratio = (new + resurrected) / dormant, "
+        "undefined when dormant is 0",
+        definitions,
+    )
+    if not shown:
+        return empty_figure(
+            f"No {grain} lifecycle data for these platforms", title=title, caption_text=text
+        )
+    fig = make_subplots(
+        rows=len(shown),
+        cols=1,
+        shared_xaxes=False,
+        subplot_titles=shown,
+        specs=[[{"secondary_y": True}] for _ in shown],
+        vertical_spacing=0.22 if len(shown) > 1 else 0.1,
+    )
+    for row, platform in enumerate(shown, start=1):
+        rows = frame.filter(pl.col("platform") == platform).sort("bucket_start")
+        x = rows["bucket_start"].to_list()
+        for part, colour in LIFECYCLE_COLOURS.items():
+            values = rows[part].abs() * (-1 if part == "dormant" else 1)
+            fig.add_trace(
+                go.Bar(
+                    x=x,
+                    y=values.to_list(),
+                    name=part,
+                    legendgroup=part,
+                    showlegend=row == 1,
+                    marker={"color": colour},
+                    hovertemplate=f"{platform} {part}: %{{y:,}}<br>%{{x|%Y-%m-%d}}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=quick_ratio(rows).to_list(),
+                name="quick ratio",
+                legendgroup="quick ratio",
+                showlegend=row == 1,
+                mode="lines+markers",
+                line={"color": "#111827", "width": 2},
+                hovertemplate=f"{platform} quick ratio %{{y:.2f}}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+            secondary_y=True,
+        )
+        fig.update_yaxes(title_text="Users", tickformat="~s", row=row, col=1, secondary_y=False)
+        fig.update_yaxes(
+            title_text="Quick ratio",
+            tickformat=".1f",
+            rangemode="tozero",
+            row=row,
+            col=1,
+            secondary_y=True,
+            showgrid=False,
+        )
+    fig.update_xaxes(
+        title_text=f"{grain.capitalize()} ({definitions.timezone})", row=len(shown), col=1
+    )
+    fig.update_layout(barmode="relative")
+    return style_figure(fig, title=title, caption_text=text, height=320 * len(shown) + 180)

@@ -1,0 +1,163 @@
+"""Retention by signup cohort: a cohort heatmap for one platform and average retention
+curves compared across platforms, in "on" or "on or after" mode. Cells not observable yet
+are blank, never 0; averages include only cohorts that reached the period."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import plotly.graph_objects as go
+import polars as pl
+
+from dashboard.figures.common import (
+    RETENTION_MODE_LABELS,
+    Definitions,
+    caption,
+    colour_of,
+    empty_figure,
+    style_figure,
+)
+
+HEATMAP_TITLE = "Retention by signup cohort"
+CURVES_TITLE = "Retention curves"
+MODE_COLUMNS = {"on": "retained", "on_or_after": "retained_or_after"}
+
+
+def _definition(grain: str, mode: str) -> str:
+    label = RETENTION_MODE_LABELS.get(mode, mode)
+    what = (
+        f"active in {grain} N after signup"
+        if mode == "on"
+        else f"active in {grain} N or any later {grain}"
+    )
+    return (
+        f"Retention {label}: share of a signup cohort ({grain} cohorts) {what}; "
+        "blank: not observable yet"
+    )
+
+
+def cohort_shares(retention: pl.DataFrame, platform: str, grain: str, mode: str) -> pl.DataFrame:
+    """cohort_start, period, cohort_size, share (null when not observable)."""
+    column = MODE_COLUMNS[mode]
+    return (
+        retention.filter((pl.col("platform") == platform) & (pl.col("cohort_grain") == grain))
+        .with_columns(
+            share=pl.when(pl.col("observable") & (pl.col("cohort_size") > 0))
+            .then(pl.col(column) / pl.col("cohort_size"))
+            .otherwise(None)
+        )
+        .sort("cohort_start", "period")
+    )
+
+
+def average_curve(retention: pl.DataFrame, platform: str, grain: str, mode: str) -> pl.DataFrame:
+    """Per period: retained users / cohort users over the cohorts that reached the period."""
+    column = MODE_COLUMNS[mode]
+    return (
+        cohort_shares(retention, platform, grain, mode)
+        .filter(pl.col("observable"))
+        .group_by("period")
+        .agg(
+            share=pl.col(column).sum() / pl.col("cohort_size").sum(),
+            cohorts=pl.len(),
+        )
+        .sort("period")
+    )
+
+
+def build_retention_heatmap(
+    retention: pl.DataFrame,
+    platform: str,
+    definitions: Definitions,
+    *,
+    grain: str = "day",
+    mode: str = "on",
+    max_periods: int = 30,
+) -> go.Figure:
+    """Cohorts (rows) by periods since signup (columns), coloured by share retained."""
+    frame = cohort_shares(retention, platform, grain, mode).filter(pl.col("period") <= max_periods)
+    title = f"{HEATMAP_TITLE}: {platform} ({RETENTION_MODE_LABELS.get(mode, mode)})"
+    text = caption(_definition(grain, mode), _with_mode(definitions, mode), mode=True)
+    if frame.is_empty():
+        return empty_figure(f"No {grain} cohorts for {platform}", title=title, caption_text=text)
+    cohorts = frame["cohort_start"].unique().sort().to_list()
+    periods = list(range(max(frame["period"].to_list()) + 1))
+    lookup = {(r["cohort_start"], r["period"]): r["share"] for r in frame.iter_rows(named=True)}
+    sizes = dict(zip(frame["cohort_start"].to_list(), frame["cohort_size"].to_list(), strict=False))
+    z = [[lookup.get((c, p)) for p in periods] for c in cohorts]
+    labels = [f"{c:%Y-%m-%d %H:%M}" if grain == "hour" else f"{c:%Y-%m-%d}" for c in cohorts]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=periods,
+            y=labels,
+            customdata=[[sizes[c]] * len(periods) for c in cohorts],
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": "Retained"}, "tickformat": ".0%"},
+            hovertemplate="cohort %{y} (%{customdata:,} signups)<br>"
+            + f"{grain} %{{x}}: %{{z:.1%}}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_xaxes(
+        title={"text": f"{grain.capitalize()}s since signup"}, dtick=1 if len(periods) <= 15 else 5
+    )
+    fig.update_yaxes(
+        title={"text": f"Signup cohort ({grain}, {definitions.timezone})"}, autorange="reversed"
+    )
+    return style_figure(
+        fig, title=title, caption_text=text, height=max(420, 18 * len(cohorts) + 220)
+    )
+
+
+def build_retention_curves(
+    retention: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    colours: Mapping[str, str],
+    *,
+    grain: str = "day",
+    mode: str = "on",
+) -> go.Figure:
+    """Average retention by period since signup, one line per platform."""
+    fig = go.Figure()
+    for platform in platforms:
+        curve = average_curve(retention, platform, grain, mode)
+        fig.add_trace(
+            go.Scatter(
+                x=curve["period"].to_list(),
+                y=curve["share"].to_list(),
+                customdata=curve["cohorts"].to_list(),
+                mode="lines+markers",
+                name=platform,
+                line={"color": colour_of(platform, colours), "width": 2},
+                hovertemplate=f"{platform}: %{{y:.1%}} retained in {grain} %{{x}}"
+                "<br>over %{customdata} cohorts<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title={"text": f"{grain.capitalize()}s since signup"})
+    fig.update_yaxes(
+        title={"text": "Retained users (% of cohort)"}, tickformat=".0%", range=[0, 1.02]
+    )
+    label = RETENTION_MODE_LABELS.get(mode, mode)
+    return style_figure(
+        fig,
+        title=f"{CURVES_TITLE} ({label})",
+        caption_text=caption(
+            _definition(grain, mode)
+            + "; average weighted by cohort size, over cohorts that reached the period",
+            _with_mode(definitions, mode),
+            mode=True,
+        ),
+        height=420,
+    )
+
+
+def _with_mode(definitions: Definitions, mode: str) -> Definitions:
+    """The caption states the mode the chart shows (a view option may differ from the default)."""
+    from dataclasses import replace
+
+    return replace(definitions, retention_mode=mode)

@@ -1,0 +1,200 @@
+"""Velocity: signups per minute, hour or day since launch, the peak rate and when it came,
+the launch half-life, and the hour-of-day pattern in the reporting timezone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import plotly.graph_objects as go
+import polars as pl
+
+from dashboard.figures.common import (
+    HOUR,
+    INCOMPLETE_NOTE,
+    Definitions,
+    caption,
+    colour_of,
+    elapsed_axis,
+    format_duration,
+    format_users,
+    style_figure,
+    users_axis,
+)
+
+TITLE = "Signup velocity since launch"
+HOUR_OF_DAY_TITLE = "Signups by hour of day"
+GRAINS = ("minute", "hour", "day")
+SKIP_LAUNCH_HOURS = 24.0  # the hour-of-day pattern leaves out the launch spike
+
+
+@dataclass(frozen=True)
+class VelocityStats:
+    platform: str
+    grain: str
+    peak: int  # signups in the busiest bucket of `grain`
+    peak_at: datetime  # start of that bucket (UTC)
+    peak_hours: float  # hours from t0 to the start of that bucket
+    half_life_hours: float | None  # peak until the rate first falls below half; None: not yet
+
+
+def rates(signups: pl.DataFrame, platform: str, grain: str) -> pl.DataFrame:
+    """Signups per bucket of `grain` with hours since t0 at the bucket start."""
+    return (
+        signups.filter((pl.col("platform") == platform) & (pl.col("grain") == grain))
+        .sort("bucket_start")
+        .with_columns(hours=pl.col("elapsed_s") / HOUR)
+    )
+
+
+def velocity_stats(
+    signups: pl.DataFrame, platform: str, grain: str = "hour"
+) -> VelocityStats | None:
+    """Peak rate, its time, and the launch half-life measured on complete buckets of `grain`."""
+    frame = rates(signups, platform, grain).filter(pl.col("complete"))
+    if frame.is_empty():
+        return None
+    index = int(frame["signups"].arg_max() or 0)
+    peak = frame.row(index, named=True)
+    after = frame.slice(index)
+    below = after.filter(pl.col("signups") < peak["signups"] / 2)
+    half_life = float(below["hours"][0]) - float(peak["hours"]) if below.height else None
+    return VelocityStats(
+        platform=platform,
+        grain=grain,
+        peak=int(peak["signups"]),
+        peak_at=peak["bucket_start"],
+        peak_hours=float(peak["hours"]),
+        half_life_hours=half_life,
+    )
+
+
+def describe(stats: VelocityStats) -> str:
+    """'viral: peak 2.3M/hour at 0 min after t0 (2026-10-01 12:00 UTC), half-life 4.0 h'"""
+    half = (
+        f"half-life {format_duration(stats.half_life_hours)}"
+        if stats.half_life_hours is not None
+        else "no half-life yet (rate still above half the peak)"
+    )
+    return (
+        f"{stats.platform}: peak {format_users(stats.peak)}/{stats.grain} "
+        f"{format_duration(max(stats.peak_hours, 0))} after t0 "
+        f"({stats.peak_at:%Y-%m-%d %H:%M} UTC), {half}"
+    )
+
+
+def build_velocity(
+    signups: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    colours: Mapping[str, str],
+    *,
+    grain: str = "hour",
+    log: bool = False,
+) -> go.Figure:
+    """Signups per `grain` bucket vs time since t0; incomplete buckets drawn open."""
+    fig = go.Figure()
+    xs: list[float] = []
+    notes = []
+    for platform in platforms:
+        frame = rates(signups, platform, grain).filter(
+            pl.col("hours") >= 0 if not log else pl.col("hours") > 0
+        )
+        if frame.is_empty():
+            continue
+        colour = colour_of(platform, colours)
+        xs += frame["hours"].to_list()
+        fig.add_trace(
+            go.Scatter(
+                x=frame["hours"].to_list(),
+                y=frame["signups"].to_list(),
+                mode="lines",
+                name=platform,
+                legendgroup=platform,
+                line={"color": colour, "width": 2, "shape": "hv"},
+                hovertemplate=f"{platform}: %{{y:,}} signups per {grain}<br>"
+                "%{x:.2f} h after t0<extra></extra>",
+            )
+        )
+        open_buckets = frame.filter(~pl.col("complete"))
+        if open_buckets.height:
+            fig.add_trace(
+                go.Scatter(
+                    x=open_buckets["hours"].to_list(),
+                    y=open_buckets["signups"].to_list(),
+                    mode="markers",
+                    name=f"{platform}: incomplete",
+                    legendgroup=platform,
+                    showlegend=False,
+                    marker={"color": "white", "line": {"color": colour, "width": 2}, "size": 8},
+                    hovertemplate="incomplete bucket (beyond the data watermark)<extra></extra>",
+                )
+            )
+        stats = velocity_stats(signups, platform, grain)
+        if stats is not None:
+            notes.append(describe(stats))
+    if xs:
+        positive = [x for x in xs if x > 0] or [1 / 60]
+        fig.update_xaxes(elapsed_axis(log, min(positive), max(xs)))
+    fig.update_yaxes(users_axis(log, f"Signups per {grain} (users)"))
+    return style_figure(
+        fig,
+        title=f"{TITLE}: signups per {grain}",
+        subtitle="<br>".join(notes) or None,
+        caption_text=caption(
+            f"Signups per {grain} bucket (reporting timezone), x at bucket start; "
+            f"half-life: time from the peak {grain} until the rate first falls below half of it; "
+            + INCOMPLETE_NOTE,
+            definitions,
+        ),
+    )
+
+
+def hour_of_day_shares(signups: pl.DataFrame, platform: str, timezone: str) -> pl.DataFrame:
+    """Share of signups in each hour of the day (reporting timezone), launch day excluded."""
+    hourly = rates(signups, platform, "hour")
+    later = hourly.filter(pl.col("hours") >= SKIP_LAUNCH_HOURS)
+    frame = later if later["signups"].sum() > 0 else hourly
+    local = pl.col("bucket_start").dt.replace_time_zone("UTC").dt.convert_time_zone(timezone)
+    by_hour = (
+        frame.group_by(local.dt.hour().alias("hour")).agg(pl.col("signups").sum()).sort("hour")
+    )
+    total = by_hour["signups"].sum() or 1
+    return by_hour.with_columns(share=pl.col("signups") / total)
+
+
+def build_hour_of_day(
+    signups: pl.DataFrame,
+    platforms: Sequence[str],
+    definitions: Definitions,
+    colours: Mapping[str, str],
+) -> go.Figure:
+    """Grouped bars: share of each platform's signups by hour of day."""
+    fig = go.Figure()
+    for platform in platforms:
+        shares = hour_of_day_shares(signups, platform, definitions.timezone)
+        fig.add_trace(
+            go.Bar(
+                x=shares["hour"].to_list(),
+                y=shares["share"].to_list(),
+                name=platform,
+                marker={"color": colour_of(platform, colours)},
+                hovertemplate=f"{platform}: %{{y:.1%}} of signups at %{{x}}:00<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group", bargap=0.15)
+    fig.update_xaxes(
+        title={"text": f"Hour of day ({definitions.timezone})"}, dtick=2, range=[-0.5, 23.5]
+    )
+    fig.update_yaxes(title={"text": "Share of signups (%)"}, tickformat=".0%")
+    return style_figure(
+        fig,
+        title=HOUR_OF_DAY_TITLE,
+        caption_text=caption(
+            f"Share of signups by hour of day, excluding the first {SKIP_LAUNCH_HOURS:g} h "
+            "after t0 (launch spike)",
+            definitions,
+        ),
+        height=420,
+    )
