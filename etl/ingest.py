@@ -294,7 +294,8 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     drop_staged(con, _STAGE)
-    for table in ("_canon", "_valid", "_dup_rows", "_best", "_winners"):
+    con.execute("DROP VIEW IF EXISTS _valid")
+    for table in ("_canon", "_dup_rows", "_best", "_winners"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -316,18 +317,12 @@ def _load_source(
     ).fetchall()[0]
     outcome.rows_read, outcome.rows_quarantined = int(counts[0]), int(counts[1])
     _quarantine(con, columns, outcome, batch.run_id)
+    # Valid rows are read in place: copying tens of millions of rows costs more than
+    # filtering them again.
+    con.execute("CREATE TEMP VIEW _valid AS SELECT * FROM _canon WHERE reason IS NULL")
     if stream == "signups":
-        con.execute("CREATE TEMP TABLE _valid AS SELECT * FROM _canon WHERE reason IS NULL")
-        con.execute("DROP TABLE _canon")
         outcome.rows_loaded = _load_signups(con, outcome)
     else:
-        con.execute(
-            "CREATE TEMP TABLE _valid AS SELECT *, CASE WHEN event_id IS NOT NULL "
-            "THEN hash(platform, event_id) ELSE hash(platform, user_id, ts, event_type) END AS k, "
-            "lower(event_type) = ? AS is_deletion FROM _canon WHERE reason IS NULL",
-            [DELETION_EVENT_TYPE],
-        )
-        con.execute("DROP TABLE _canon")
         outcome.rows_loaded = _load_events(con, outcome)
     outcome.rows_duplicate = outcome.rows_read - outcome.rows_quarantined - outcome.rows_loaded
 
@@ -455,6 +450,13 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
     if stream == "events":
         reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
     reject_col = f" {_quote(REJECT_REASON_COLUMN)}," if REJECT_REASON_COLUMN in types else ""
+    event_identity = (
+        ", CASE WHEN c_event_id IS NOT NULL THEN hash(c_platform, c_event_id) "
+        "ELSE hash(c_platform, c_user_id, c_ts, c_event_type) END AS k, "
+        f"lower(c_event_type) = '{DELETION_EVENT_TYPE}' AS is_deletion"
+        if stream == "events"
+        else ""
+    )
     con.execute(
         f"""
         CREATE TEMP TABLE _canon AS
@@ -474,7 +476,7 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
         SELECT _row, c_platform AS platform, c_user_id AS user_id, c_ts AS ts,
                c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
                c_country AS country, c_person_id AS person_id,
-               CASE {" ".join(reasons)} END AS reason
+               CASE {" ".join(reasons)} END AS reason{event_identity}
         FROM typed
         """,
         {
@@ -553,21 +555,14 @@ def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
     loaded = 0
     for table, ts_col, flag in (("events", "event_ts", False), ("deletions", "deleted_ts", True)):
         extra = ", event_type" if table == "events" else ""
-        con.execute(
+        inserted = con.execute(
             f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
             f"file_id) SELECT platform, user_id, ts{extra}, event_id, k, ? FROM _valid v "
             "WHERE is_deletion = ? "
             "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
             [outcome.file_id, flag],
-        )
-        loaded += int(
-            scalar(
-                con,
-                "SELECT count(*) FROM _valid v WHERE is_deletion = ? "
-                "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
-                [flag],
-            )
-        )
+        ).fetchall()
+        loaded += int(inserted[0][0])
     return loaded
 
 
