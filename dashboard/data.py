@@ -83,7 +83,19 @@ def _read_table(folder: Path, name: str) -> pl.DataFrame:
         raise SnapshotError(
             f"snapshot {folder.name} has no {path.name}; republish with `uptake run`"
         )
-    return pl.read_parquet(path)
+    return naive_utc(pl.read_parquet(path))
+
+
+def naive_utc(frame: pl.DataFrame) -> pl.DataFrame:
+    """Timestamps as naive UTC, whether an engine wrote them with a UTC zone or without."""
+    zoned = [
+        name
+        for name, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+    ]
+    return frame.with_columns(
+        pl.col(name).dt.convert_time_zone("UTC").dt.replace_time_zone(None) for name in zoned
+    )
 
 
 class SnapshotReader:

@@ -283,38 +283,87 @@ def activation_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
 
 
 def fits_table() -> pl.DataFrame:
+    """Fits in the format of etl/fits: `parameters` per day since t0, plus an ensemble row."""
     viral_burst = (10_000_000 - 20_000.0 * 7) / (1 - math.exp(-7 / 5.5))
     rows = [
-        ("viral", "burst_inflow", {"A": viral_burst, "k": 1 / 5.5, "b": 20_000.0}, 3100.0, 900.0),
-        ("viral", "logistic", {"K": 16.5e6, "r": 0.3, "t_mid": 3.0}, 3190.0, 4100.0),
-        ("steady", "logistic", {"K": 30.0e6, "r": 0.00507, "t_mid": 810.0}, 5200.0, 410.0),
-        ("steady", "exponential", {"a": 480_000.0, "r": 0.0047}, 5203.0, 800.0),
+        (
+            "viral",
+            "burst_inflow",
+            3100.0,
+            900.0,
+            0.99,
+            {
+                "burst_users": viral_burst,
+                "burst_decay_per_day": 24 / 5.5,
+                "inflow_per_day": 480_000.0,
+            },
+        ),
+        (
+            "viral",
+            "logistic",
+            3190.0,
+            4100.0,
+            0.01,
+            {"ceiling": 16.5e6, "rate_per_day": 7.2, "inflection_day": 0.125},
+        ),
+        (
+            "steady",
+            "logistic",
+            5200.0,
+            410.0,
+            0.82,
+            {"ceiling": 30.0e6, "rate_per_day": 0.1217, "inflection_day": 33.75},
+        ),
+        (
+            "steady",
+            "exponential",
+            5203.0,
+            800.0,
+            0.18,
+            {"scale": 480_000.0, "growth_per_day": 0.1128},
+        ),
     ]
-    return pl.DataFrame(
-        [
+    records: list[dict[str, Any]] = [
+        {
+            "platform": platform,
+            "model": model,
+            "params": json.dumps(
+                {"parameters": params, "time_unit": "day", "akaike_weight": weight, "note": ""}
+            ),
+            "aic": aic,
+            "rmse": rmse,
+            "n_points": 330 if platform == "viral" else 24,
+            "fitted_until": WATERMARK,
+            "ceiling_identified": platform == "viral" and model == "logistic",
+        }
+        for platform, model, aic, rmse, weight, params in rows
+    ]
+    for platform in ("viral", "steady"):
+        note = "ceiling identified" if platform == "viral" else "ceiling not yet identifiable"
+        records.append(
             {
                 "platform": platform,
-                "model": model,
-                "params": json.dumps({**params, "time_unit": "h"}),
-                "aic": aic,
-                "rmse": rmse,
+                "model": "ensemble",
+                "params": json.dumps({"note": note, "time_unit": "day"}),
+                "aic": None,
+                "rmse": None,
                 "n_points": 330 if platform == "viral" else 24,
                 "fitted_until": WATERMARK,
-                "ceiling_identified": model != "exponential" and platform == "viral",
+                "ceiling_identified": platform == "viral",
             }
-            for platform, model, params, aic, rmse in rows
-        ]
-    )
+        )
+    return pl.DataFrame(records, infer_schema_length=None)
 
 
 def forecasts_table() -> pl.DataFrame:
-    def eta(t0: datetime, hours: float) -> datetime:
-        return t0 + timedelta(hours=hours)
+    def eta(t0: datetime, hours: float | None) -> datetime | None:
+        return t0 + timedelta(hours=hours) if hours is not None else None
 
     rows = [
-        ("viral", "burst_inflow", 50_000_000, None, None, None, 0.97),
-        ("steady", "logistic", 10_000_000, 673.0, 630.0, 760.0, 0.02),
-        ("steady", "logistic", 50_000_000, None, None, None, 0.9),
+        ("viral", VIRAL_T0, "ensemble", 50_000_000, None, None, None, 0.97),
+        ("steady", STEADY_T0, "ensemble", 10_000_000, 673.0, 630.0, 760.0, 0.02),
+        ("steady", STEADY_T0, "ensemble", 50_000_000, 2100.0, 1500.0, None, 0.6),
+        ("steady", STEADY_T0, "logistic", 10_000_000, 670.0, 640.0, 720.0, 0.0),
     ]
     return pl.DataFrame(
         [
@@ -322,12 +371,12 @@ def forecasts_table() -> pl.DataFrame:
                 "platform": platform,
                 "model": model,
                 "users": users,
-                "eta": eta(STEADY_T0, mid) if mid is not None else None,
-                "eta_low": eta(STEADY_T0, low) if low is not None else None,
-                "eta_high": eta(STEADY_T0, high) if high is not None else None,
+                "eta": eta(t0, mid),
+                "eta_low": eta(t0, low),
+                "eta_high": eta(t0, high),
                 "p_never": p_never,
             }
-            for platform, model, users, mid, low, high, p_never in rows
+            for platform, t0, model, users, mid, low, high, p_never in rows
         ],
         schema={
             "platform": pl.String,

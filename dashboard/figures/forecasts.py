@@ -1,11 +1,10 @@
 """Forecasts: measured cumulative signups with the best-fitting growth model's curve, the
-forecast band of the time to the next milestones, the model table (AIC, Akaike weight, fit
+forecast band of the time to the next milestones, the model table (AICc, Akaike weight, fit
 quality) and an explicit note when the ceiling cannot be identified yet.
 
-Model parameters come as JSON text from the `fits` table. Curves are drawn for the models
-below; time is in `time_unit` (s, h or d; default h) since t0:
-logistic K, r, t_mid; gompertz K, b, c; bass m, p, q; exponential a, r;
-burst_inflow A, k, b (A(1 - e^(-kt)) + bt)."""
+The `fits` table's `params` JSON (etl/fits) carries `parameters` (rates per day, times in
+days since t0; `time_unit`), `akaike_weight` and `note`; the `ensemble` row (no AICc) is the
+Akaike-weighted headline whose forecasts the band shows."""
 
 from __future__ import annotations
 
@@ -34,31 +33,52 @@ from dashboard.figures.common import (
 from dashboard.figures.launch_race import race_curve
 
 TITLE = "Forecast: fitted growth and time to the next milestones"
-UNIT_HOURS = {"s": 1 / HOUR, "h": 1.0, "d": 24.0}
+ENSEMBLE = "ensemble"
+UNIT_HOURS = {"s": 1 / HOUR, "second": 1 / HOUR, "h": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0}
 CEILING_NOTE = "ceiling not yet identifiable (before the inflection point)"
 
 Curve = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
 MODELS: dict[str, Curve] = {
-    "logistic": lambda t, p: p["K"] / (1 + np.exp(-p["r"] * (t - p["t_mid"]))),
-    "gompertz": lambda t, p: p["K"] * np.exp(-p["b"] * np.exp(-p["c"] * t)),
-    "bass": lambda t, p: (
-        p["m"]
-        * (1 - np.exp(-(p["p"] + p["q"]) * t))
-        / (1 + (p["q"] / p["p"]) * np.exp(-(p["p"] + p["q"]) * t))
+    "logistic": lambda t, p: (
+        p["ceiling"] / (1 + np.exp(-p["rate_per_day"] * (t - p["inflection_day"])))
     ),
-    "exponential": lambda t, p: p["a"] * np.exp(p["r"] * t),
-    "burst_inflow": lambda t, p: p["A"] * (1 - np.exp(-p["k"] * t)) + p["b"] * t,
+    "gompertz": lambda t, p: (
+        p["ceiling"] * np.exp(-np.exp(-p["rate_per_day"] * (t - p["inflection_day"])))
+    ),
+    "bass": lambda t, p: _bass(
+        t, p["market_m"], p["innovation_p_per_day"], p["imitation_q_per_day"]
+    ),
+    "exponential": lambda t, p: p["scale"] * (np.exp(p["growth_per_day"] * t) - 1),
+    "burst_inflow": lambda t, p: (
+        p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t)) + p["inflow_per_day"] * t
+    ),
 }
+
+
+def _bass(t: np.ndarray, m: float, p: float, q: float) -> np.ndarray:
+    decay = np.exp(-(p + q) * t)
+    return np.asarray(m * (1 - decay) / (1 + (q / p) * decay))
+
+
+def fit_params(params_json: str) -> dict[str, Any]:
+    """The params JSON of a fit as a dict (empty when it is not valid JSON)."""
+    try:
+        value = json.loads(params_json)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def evaluate_model(model: str, params_json: str, hours: Sequence[float]) -> list[float] | None:
     """Cumulative users the model predicts at `hours` since t0; None if it cannot be drawn."""
+    raw = fit_params(params_json)
+    named = raw.get("parameters", raw)
     try:
-        raw: dict[str, Any] = json.loads(params_json)
-        params = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
-        scale = UNIT_HOURS[str(raw.get("time_unit", "h"))]
-        values = MODELS[model](np.asarray(hours, dtype=float) / scale, params)
-    except (KeyError, ValueError, TypeError, ZeroDivisionError):
+        params = {k: float(v) for k, v in named.items() if isinstance(v, int | float)}
+        scale = UNIT_HOURS[str(raw.get("time_unit", "day"))]
+        with np.errstate(all="ignore"):
+            values = MODELS[model](np.asarray(hours, dtype=float) / scale, params)
+    except (KeyError, ValueError, TypeError, ZeroDivisionError, AttributeError):
         return None
     if not np.all(np.isfinite(values)):
         return None
@@ -78,26 +98,39 @@ def model_table(fits: pl.DataFrame, platforms: Sequence[str]) -> list[dict[str, 
     """One row per platform and model, best first, with the Akaike weight and fit quality."""
     rows = []
     for platform in platforms:
-        own = fits.filter(pl.col("platform") == platform).sort("aic")
-        weights = akaike_weights([float(a) for a in own["aic"].to_list()])
-        for fit, weight in zip(own.iter_rows(named=True), weights, strict=True):
+        own = fits.filter((pl.col("platform") == platform) & pl.col("aic").is_not_null()).sort(
+            "aic"
+        )
+        computed = akaike_weights([float(a) for a in own["aic"].to_list()])
+        for fit, fallback in zip(own.iter_rows(named=True), computed, strict=True):
+            params = fit_params(str(fit["params"]))
+            weight = params.get("akaike_weight", fallback)
             rows.append(
                 {
                     "platform": platform,
                     "model": fit["model"],
                     "aic": round(float(fit["aic"]), 1),
-                    "akaike_weight": f"{weight:.0%}",
-                    "rmse": format_users(float(fit["rmse"])),
+                    "akaike_weight": f"{float(weight):.0%}" if weight is not None else "",
+                    "rmse": format_users(float(fit["rmse"])) if fit["rmse"] is not None else "",
                     "n_points": fit["n_points"],
-                    "ceiling": "identified" if fit["ceiling_identified"] else CEILING_NOTE,
+                    "ceiling": "identified"
+                    if fit["ceiling_identified"]
+                    else str(params.get("note") or CEILING_NOTE),
                 }
             )
     return rows
 
 
 def best_fit(fits: pl.DataFrame, platform: str) -> dict[str, Any] | None:
-    own = fits.filter(pl.col("platform") == platform).sort("aic")
+    """The platform's lowest-AICc model (the ensemble row has none)."""
+    own = fits.filter((pl.col("platform") == platform) & pl.col("aic").is_not_null()).sort("aic")
     return own.row(0, named=True) if own.height else None
+
+
+def headline_fit(fits: pl.DataFrame, platform: str) -> dict[str, Any] | None:
+    """The ensemble row when the snapshot has one, else the best model."""
+    own = fits.filter((pl.col("platform") == platform) & (pl.col("model") == ENSEMBLE))
+    return own.row(0, named=True) if own.height else best_fit(fits, platform)
 
 
 def forecast_points(
@@ -105,8 +138,10 @@ def forecast_points(
 ) -> pl.DataFrame:
     """The platform's forecasts (for `model` when it has any), times as hours since t0."""
     own = forecasts.filter(pl.col("platform") == platform)
-    if model is not None and own.filter(pl.col("model") == model).height:
-        own = own.filter(pl.col("model") == model)
+    for preferred in (ENSEMBLE, model):
+        if own.filter(pl.col("model") == preferred).height:
+            own = own.filter(pl.col("model") == preferred)
+            break
     return own.sort("users").with_columns(
         [
             ((pl.col(c) - t0).dt.total_seconds() / HOUR).alias(f"{c}_h")
@@ -116,18 +151,16 @@ def forecast_points(
 
 
 def describe_forecast(platform: str, points: pl.DataFrame, ceiling_identified: bool) -> str:
-    """'steady: 5M in ~25.0 days after t0 (23.3 to 27.5 days); 10M ...'"""
+    """'steady: 10M in ~28.0 days after t0 (26.2 days to 31.7 days); 50M ...'"""
     parts = []
     for row in points.iter_rows(named=True):
+        users, never = format_users(row["users"]), row["p_never"] or 0.0
         if row["eta_h"] is None:
-            parts.append(
-                f"{format_users(row['users'])} may never be reached (P = {row['p_never']:.0%})"
-            )
+            parts.append(f"{users} may never be reached (P = {never:.0%})")
             continue
-        parts.append(
-            f"{format_users(row['users'])} in ~{format_duration(row['eta_h'])} after t0 "
-            f"({format_duration(row['eta_low_h'])} to {format_duration(row['eta_high_h'])})"
-        )
+        low = format_duration(row["eta_low_h"]) if row["eta_low_h"] is not None else "?"
+        high = format_duration(row["eta_high_h"]) if row["eta_high_h"] is not None else "never"
+        parts.append(f"{users} in ~{format_duration(row['eta_h'])} after t0 ({low} to {high})")
     note = "" if ceiling_identified else f" · {CEILING_NOTE}"
     return f"{platform}: " + ("; ".join(parts) or "no forecast") + note
 
@@ -237,7 +270,8 @@ def build_forecast(
                     "<extra>fitted</extra>",
                 )
             )
-        notes.append(describe_forecast(platform, points, bool(fit["ceiling_identified"])))
+        headline = headline_fit(fits, platform) or fit
+        notes.append(describe_forecast(platform, points, bool(headline["ceiling_identified"])))
     positive = [x for x in xs if x and x > 0] or [1.0]
     fig.update_xaxes(elapsed_axis(log, min(positive), max(positive)))
     fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
