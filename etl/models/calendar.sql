@@ -1,0 +1,43 @@
+-- Calendar helpers shared by every model (temporary, per refresh).
+-- What: macros that place UTC instants in the reporting timezone, and tz_hours, the UTC
+-- offset of every UTC hour the data spans.
+-- Why: ICU conversions cost ~200 ns a row and ICU date_trunc('hour') merges the repeated
+-- hour when clocks fall back; adding the hour's offset is exact and cheap, and the rare
+-- hour whose offset changes inside it (`uniform` false) falls back to ICU per row.
+-- Parameters (DuckDB variables): tz, week_start (ISO 1=Mon..7=Sun), activity_types,
+-- range_start, range_end (UTC hours covered by tz_hours).
+
+-- name: macros
+CREATE OR REPLACE TEMP MACRO local_of(ts) AS
+    timezone(getvariable('tz'), timezone('UTC', ts));
+CREATE OR REPLACE TEMP MACRO local_ts(ts, off, uniform) AS
+    CASE WHEN uniform THEN ts + off ELSE local_of(ts) END;
+CREATE OR REPLACE TEMP MACRO utc_start(local_start) AS
+    timezone('UTC', timezone(getvariable('tz'), local_start));
+CREATE OR REPLACE TEMP MACRO week_of(d) AS
+    d - CAST((isodow(d) - getvariable('week_start') + 7) % 7 AS INTEGER);
+CREATE OR REPLACE TEMP MACRO is_activity(event_type) AS
+    CASE
+        WHEN len(getvariable('activity_types')) = 0 THEN event_type <> 'account_deleted'
+        ELSE list_contains(getvariable('activity_types'), event_type)
+    END;
+CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
+    CASE grain
+        WHEN 'hour' THEN getvariable('cap_hour')
+        WHEN 'day' THEN getvariable('cap_day')
+        ELSE getvariable('cap_week')
+    END;
+
+-- name: tz_hours
+CREATE OR REPLACE TEMP TABLE tz_hours AS
+WITH hours AS (
+    SELECT unnest(generate_series(
+        getvariable('range_start'), getvariable('range_end'), INTERVAL 1 HOUR
+    )) AS hour
+)
+SELECT
+    hour,
+    local_of(hour) - hour AS off,
+    local_of(hour + INTERVAL 3599999999 MICROSECOND) - (hour + INTERVAL 3599999999 MICROSECOND)
+        = local_of(hour) - hour AS uniform
+FROM hours;

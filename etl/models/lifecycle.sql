@@ -1,0 +1,71 @@
+-- lifecycle: growth accounting per day and per week (reporting timezone).
+-- Grain: platform x grain (day, week) x bucket, dense from the first active bucket to the
+-- watermark's bucket. For each bucket t:
+--   new          active in t, never active before (its first active bucket)
+--   returning    active in t and in t-1
+--   resurrected  active in t, not in t-1, active some time before
+--   dormant      active in t-1, not in t; stored as a NEGATIVE number
+--   active       new + returning + resurrected
+-- With dormant negative: returning(t) = active(t-1) + dormant(t)
+-- (i.e. active(t-1) - |dormant(t)|, DESIGN.md's identity with dormant as a magnitude).
+-- Parameters: sign, week_start.
+
+-- name: contribution
+WITH buckets AS (
+    SELECT platform, user_id, 'day' AS grain, day AS bucket, 1 AS step FROM scope_user_days
+    UNION ALL
+    SELECT DISTINCT platform, user_id, 'week' AS grain, week_of(day) AS bucket, 7 AS step
+    FROM scope_user_days
+), sequenced AS (
+    SELECT platform, grain, bucket, step,
+           lag(bucket) OVER w AS prev_bucket,
+           lead(bucket) OVER w AS next_bucket
+    FROM buckets
+    WINDOW w AS (PARTITION BY platform, user_id, grain ORDER BY bucket)
+), counted AS (
+    SELECT platform, grain, bucket,
+           count(*) FILTER (WHERE prev_bucket IS NULL) AS new,
+           count(*) FILTER (WHERE prev_bucket = bucket - step) AS "returning",
+           count(*) FILTER (WHERE prev_bucket < bucket - step) AS resurrected,
+           0 AS dormant
+    FROM sequenced
+    GROUP BY ALL
+    UNION ALL
+    SELECT platform, grain, bucket + step, 0, 0, 0, -count(*)
+    FROM sequenced
+    WHERE next_bucket IS NULL OR next_bucket > bucket + step
+    GROUP BY ALL
+)
+SELECT platform, grain, bucket,
+       getvariable('sign') * sum(new) AS new,
+       getvariable('sign') * sum("returning") AS "returning",
+       getvariable('sign') * sum(resurrected) AS resurrected,
+       getvariable('sign') * sum(dormant) AS dormant
+FROM counted
+GROUP BY ALL;
+
+-- name: serve
+WITH bounds AS (
+    SELECT c.platform, c.grain, min(c.bucket) AS first_bucket,
+           CAST(local_of(k.watermark) AS DATE) AS last_day
+    FROM c_lifecycle AS c
+    JOIN platform_clock AS k USING (platform)
+    GROUP BY ALL
+), calendar AS (
+    SELECT platform, grain,
+           CAST(unnest(generate_series(
+               first_bucket,
+               CASE grain WHEN 'week' THEN week_of(last_day) ELSE last_day END,
+               CASE grain WHEN 'week' THEN INTERVAL 7 DAY ELSE INTERVAL 1 DAY END
+           )) AS DATE) AS bucket
+    FROM bounds
+)
+SELECT k.platform, k.grain, utc_start(CAST(k.bucket AS TIMESTAMP)) AS bucket_start,
+       coalesce(c.new, 0) AS new,
+       coalesce(c."returning", 0) AS "returning",
+       coalesce(c.resurrected, 0) AS resurrected,
+       coalesce(c.dormant, 0) AS dormant,
+       coalesce(c.new + c."returning" + c.resurrected, 0) AS active
+FROM calendar AS k
+LEFT JOIN c_lifecycle AS c USING (platform, grain, bucket)
+ORDER BY k.platform, k.grain, k.bucket;

@@ -1,0 +1,51 @@
+-- Derived activity tables, maintained from the raw rows of one batch.
+-- What: user_hours (platform, user_id, UTC hour, events, first_ts, last_ts) from activity
+-- events, and user_days (distinct local days per user) from user_hours.
+-- Grain: user x UTC hour; user x local day.
+-- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new.
+-- A UTC hour spans at most two local days, and every event of a user-hour lies between
+-- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
+
+-- name: append_hours
+INSERT INTO user_hours
+SELECT
+    platform,
+    user_id,
+    date_trunc('hour', event_ts) AS hour,
+    count(*) AS events,
+    min(event_ts) AS first_ts,
+    max(event_ts) AS last_ts,
+    getvariable('wm_new') AS batch
+FROM events
+WHERE file_id > getvariable('wm_old')
+  AND file_id <= getvariable('wm_new')
+  AND is_activity(event_type)
+GROUP BY ALL;
+
+-- name: touched
+CREATE OR REPLACE TEMP TABLE touched AS
+SELECT DISTINCT platform, user_id
+FROM (
+    SELECT platform, user_id FROM user_hours WHERE batch = getvariable('wm_new')
+    UNION ALL
+    SELECT platform, user_id
+    FROM signups
+    WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new')
+);
+
+-- name: append_days
+INSERT INTO user_days
+WITH batch_days AS (
+    SELECT DISTINCT h.platform, h.user_id, CAST(local_ts(edge.ts, z.off, z.uniform) AS DATE) AS day
+    FROM user_hours AS h
+    JOIN tz_hours AS z ON z.hour = h.hour
+    CROSS JOIN LATERAL (SELECT unnest([h.first_ts, h.last_ts]) AS ts) AS edge
+    WHERE h.batch = getvariable('wm_new')
+)
+SELECT b.platform, b.user_id, b.day, getvariable('wm_new') AS batch
+FROM batch_days AS b
+WHERE NOT EXISTS (
+    SELECT 1
+    FROM user_days AS d
+    WHERE d.platform = b.platform AND d.user_id = b.user_id AND d.day = b.day
+);

@@ -1,0 +1,395 @@
+"""Refresh the metric models: fold newly loaded raw rows into the derived activity tables,
+update the additive count tables, and rebuild the small serving tables (m_*).
+
+Incremental by users: a batch (raw rows with file_id above the last refresh's watermark)
+touches some users; their old contribution to every count table is subtracted and their
+new one added, so a refresh reads the batch and those users' history, never everything.
+Late events and late signups are handled the same way, and the result equals a full
+rebuild. A full rebuild runs the same SQL over everyone (after erasure, or when the metric
+definitions change). Runs inside the caller's transaction: no BEGIN/COMMIT here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from etl.config import Settings
+from etl.warehouse import scalar
+
+# Retention periods kept per cohort grain, and how long after t0 hour cohorts are served.
+PERIOD_CAPS = {"hour": 47, "day": 90, "week": 52}
+HOUR_COHORT_DAYS = 7
+# Bump when a model's SQL changes meaning: stored models are then rebuilt in full.
+MODELS_VERSION = 1
+
+SERVING_MODELS = (
+    "platforms",
+    "signups",
+    "milestones",
+    "active",
+    "retention",
+    "lifecycle",
+    "activation",
+)
+DERIVED_TABLES = ("user_hours", "user_days", "c_platform")
+_SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """An additive count table: rows are summed by key; all-zero rows are dropped."""
+
+    name: str
+    model: str  # the etl/models/<model>.sql file holding the contribution
+    section: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+COUNT_TABLES = (
+    CountTable("c_signups", "signups", "contribution", ("platform", "grain", "bucket_start"),
+               ("signups",)),
+    CountTable("c_cohorts", "retention", "cohorts",
+               ("platform", "cohort_grain", "cohort_start"), ("users",)),
+    CountTable("c_active", "active", "contribution", ("platform", "day"),
+               ("dau", "wau_delta", "mau_delta")),
+    CountTable("c_retention", "retention", "contribution",
+               ("platform", "cohort_grain", "cohort_start", "period"),
+               ("retained", "last_here")),
+    CountTable("c_lifecycle", "lifecycle", "contribution", ("platform", "grain", "bucket"),
+               ("new", "returning", "resurrected", "dormant")),
+    CountTable("c_activation", "activation", "contribution", ("platform", "cohort_day"),
+               ("activated_24h", "activated_7d")),
+)  # fmt: skip
+
+
+@dataclass
+class RefreshResult:
+    """What a refresh did: full or incremental (and why), the file watermarks it moved
+    between, how many users the batch touched, and seconds per step."""
+
+    full: bool
+    reason: str
+    watermark_before: int
+    watermark_after: int
+    touched_users: int = 0
+    recomputed: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.timings.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "full": self.full,
+            "reason": self.reason,
+            "watermark": [self.watermark_before, self.watermark_after],
+            "touched_users": self.touched_users,
+            "recomputed": list(self.recomputed),
+            "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
+
+
+@cache
+def model_sql(model: str) -> dict[str, str]:
+    """The named sections (`-- name: x`) of etl/models/<model>.sql."""
+    text = resources.files("etl.models").joinpath(f"{model}.sql").read_text(encoding="utf-8")
+    parts = _SECTION.split(text)
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, model: str, section: str) -> None:
+    """Run every statement of a section (sections hold no bound values: only variables)."""
+    con.execute(model_sql(model)[section]).fetchall()
+
+
+def definitions_key(settings: Settings) -> str:
+    """The metric definitions the stored models depend on, as canonical JSON."""
+    return json.dumps(
+        {
+            "settings": settings.definitions(),
+            "period_caps": PERIOD_CAPS,
+            "hour_cohort_days": HOUR_COHORT_DAYS,
+            "models_version": MODELS_VERSION,
+        },
+        sort_keys=True,
+    )
+
+
+def read_state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM model_state").fetchall()}
+
+
+def write_state(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    for key, value in values.items():
+        con.execute(
+            "INSERT OR REPLACE INTO model_state (key, value) VALUES (?, ?)", [key, value]
+        ).fetchall()
+
+
+def file_watermark(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest file id among the raw rows (file ids grow monotonically across runs)."""
+    return int(
+        scalar(
+            con,
+            "SELECT greatest((SELECT max(file_id) FROM signups), (SELECT max(file_id) FROM events),"
+            " (SELECT max(file_id) FROM deletions), 0)",
+        )
+    )
+
+
+def choose_mode(full: bool, state: dict[str, str], definitions: str) -> tuple[bool, str]:
+    if full:
+        return True, "requested"
+    if "file_watermark" not in state:
+        return True, "first refresh"
+    if state.get("definitions") != definitions:
+        return True, "metric definitions changed"
+    return False, "new data"
+
+
+class StepTimer:
+    """Seconds per named step, in order."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+
+def set_variables(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        if isinstance(value, list):
+            kind = "VARCHAR[]" if all(isinstance(v, str) for v in value) else "BIGINT[]"
+            con.execute(f"SET VARIABLE {name} = CAST(? AS {kind})", [value]).fetchall()
+        else:
+            con.execute(f"SET VARIABLE {name} = ?", [value]).fetchall()
+
+
+def model_variables(settings: Settings, wm_old: int, wm_new: int) -> dict[str, Any]:
+    return {
+        "tz": settings.timezone,
+        "week_start": settings.week_start_index,
+        "activity_types": list(settings.activity_event_types),
+        "milestones": list(settings.milestones),
+        "wm_old": wm_old,
+        "wm_new": wm_new,
+        "scope_wm": wm_new,
+        "sign": 1,
+        "cap_hour": PERIOD_CAPS["hour"],
+        "cap_day": PERIOD_CAPS["day"],
+        "cap_week": PERIOD_CAPS["week"],
+        "hour_cohort_days": HOUR_COHORT_DAYS,
+    }
+
+
+def declare_t0(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE declared_t0 (platform VARCHAR, t0 TIMESTAMP)"
+    ).fetchall()
+    for name, platform in settings.platforms.items():
+        if platform.t0 is not None:
+            con.execute("INSERT INTO declared_t0 VALUES (?, ?)", [name, platform.t0]).fetchall()
+
+
+def clear_models(con: duckdb.DuckDBPyConnection) -> None:
+    for table in (*DERIVED_TABLES, *(t.name for t in COUNT_TABLES)):
+        con.execute(f"DELETE FROM {table}").fetchall()
+
+
+def build_tz_hours(con: duckdb.DuckDBPyConnection) -> None:
+    """Offsets for every UTC hour between the earliest and the latest raw timestamp."""
+    con.execute(
+        "SET VARIABLE range_start = (SELECT date_trunc('hour', coalesce(least(min(first_signup),"
+        " min(first_event)), TIMESTAMP '1970-01-01')) FROM c_platform)"
+    ).fetchall()
+    con.execute(
+        "SET VARIABLE range_end = (SELECT coalesce(greatest(max(last_signup), max(last_event)),"
+        " TIMESTAMP '1970-01-01') FROM c_platform)"
+    ).fetchall()
+    run_sql(con, "calendar", "tz_hours")
+
+
+def create_delta_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table in COUNT_TABLES:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE d_{table.name} AS SELECT * FROM {table.name} LIMIT 0"
+        ).fetchall()
+
+
+def add_contributions(con: duckdb.DuckDBPyConnection, sign: int, scope_wm: int) -> None:
+    """Add (sign=+1) or remove (sign=-1) the scoped users' share of every count table."""
+    set_variables(con, {"sign": sign, "scope_wm": scope_wm})
+    for table in COUNT_TABLES:
+        sql = model_sql(table.model)[table.section]
+        con.execute(f"INSERT INTO d_{table.name} {sql}").fetchall()
+
+
+def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
+    """Fold d_<table> into <table>: sum by key, drop rows that netted to zero."""
+    keys = ", ".join(f'"{k}"' for k in table.keys)
+    joined = " AND ".join(f'c."{k}" = d."{k}"' for k in table.keys)
+    sums = ", ".join(f'sum("{v}") AS "{v}"' for v in table.values)
+    nonzero = " OR ".join(f'"{v}" <> 0' for v in table.values)
+    delta = f"d_{table.name}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE merged AS SELECT {keys}, {sums} FROM ("
+        f"SELECT c.* FROM {table.name} AS c SEMI JOIN {delta} AS d ON {joined} "
+        f"UNION ALL SELECT * FROM {delta}) GROUP BY {keys}"
+    ).fetchall()
+    con.execute(
+        f"DELETE FROM {table.name} AS c USING (SELECT DISTINCT {keys} FROM {delta}) AS d "
+        f"WHERE {joined}"
+    ).fetchall()
+    con.execute(f"INSERT INTO {table.name} SELECT * FROM merged WHERE {nonzero}").fetchall()
+
+
+def serve_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the serving tables m_* from the count tables (cost ~ their output size)."""
+    for model in SERVING_MODELS:
+        con.execute(f"DELETE FROM m_{model}").fetchall()
+        con.execute(f"INSERT INTO m_{model} {model_sql(model)['serve']}").fetchall()
+        if model == "platforms":
+            run_sql(con, "platforms", "clock")
+
+
+TEMP_OBJECTS = (
+    ("VIEW", "scope_signups"),
+    ("VIEW", "scope_user_days"),
+    ("VIEW", "scope_user_hours"),
+    ("TABLE", "scope_signups"),
+    ("TABLE", "scope_user_days"),
+    ("TABLE", "scope_user_hours"),
+    ("TABLE", "touched"),
+    ("TABLE", "tz_hours"),
+    ("TABLE", "batch_platform"),
+    ("TABLE", "merged_platform"),
+    ("TABLE", "merged"),
+    ("TABLE", "platform_clock"),
+    ("TABLE", "declared_t0"),
+    *(("TABLE", f"d_{t.name}") for t in COUNT_TABLES),
+)
+
+
+def drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
+    """Temporary tables outlive the refresh on a connection; drop them so the next
+    refresh (or a caller) starts clean. Views and tables share names, so try both."""
+    existing = {
+        (str(kind), str(name))
+        for kind, name in con.execute(
+            "SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary "
+            "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary"
+        ).fetchall()
+    }
+    for kind, name in TEMP_OBJECTS:
+        if (kind, name) in existing:
+            con.execute(f"DROP {kind} temp.main.{name}").fetchall()
+
+
+def refresh_models(
+    con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime, full: bool = False
+) -> RefreshResult:
+    """Bring every model up to the raw tables' newest file; see the module docstring."""
+    state = read_state(con)
+    definitions = definitions_key(settings)
+    full, reason = choose_mode(full, state, definitions)
+    wm_old = 0 if full else int(state["file_watermark"])
+    wm_new = file_watermark(con)
+    result = RefreshResult(
+        full=full, reason=reason, watermark_before=wm_old, watermark_after=wm_new
+    )
+    if not full and wm_new <= wm_old:
+        result.reason = "no new data"
+        return result
+    timer = StepTimer()
+    drop_temp_objects(con)
+    try:
+        set_variables(con, model_variables(settings, wm_old, wm_new))
+        run_sql(con, "calendar", "macros")
+        declare_t0(con, settings)
+        if full:
+            rebuild_all(con, timer)
+        else:
+            result.touched_users = refresh_touched(con, timer, wm_old, wm_new)
+        with timer.step("merge"):
+            for table in COUNT_TABLES:
+                merge_counts(con, table)
+        with timer.step("serve"):
+            serve_models(con)
+        write_state(
+            con,
+            {
+                "file_watermark": str(wm_new),
+                "definitions": definitions,
+                "refreshed_at": now.isoformat(),
+            },
+        )
+    finally:
+        drop_temp_objects(con)
+    result.recomputed = (*(t.name for t in COUNT_TABLES), *(f"m_{m}" for m in SERVING_MODELS))
+    result.timings = timer.timings
+    return result
+
+
+def fold_batch_stats(con: duckdb.DuckDBPyConnection) -> None:
+    run_sql(con, "platforms", "batch_stats")
+    run_sql(con, "platforms", "merge_stats")
+    build_tz_hours(con)
+
+
+def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
+    """Everything from the raw tables: derived tables, then everyone's contribution."""
+    with timer.step("clear"):
+        clear_models(con)
+    with timer.step("platform_stats"):
+        fold_batch_stats(con)
+    with timer.step("user_hours"):
+        run_sql(con, "user_activity", "append_hours")
+    with timer.step("user_days"):
+        run_sql(con, "user_activity", "append_days")
+    with timer.step("contributions"):
+        create_delta_tables(con)
+        run_sql(con, "scope", "everyone")
+        add_contributions(con, sign=1, scope_wm=int(scalar(con, "SELECT getvariable('wm_new')")))
+
+
+def refresh_touched(
+    con: duckdb.DuckDBPyConnection, timer: StepTimer, wm_old: int, wm_new: int
+) -> int:
+    """The batch's users: subtract their old contribution, fold the batch in, add the new."""
+    with timer.step("platform_stats"):
+        fold_batch_stats(con)
+    with timer.step("user_hours"):
+        run_sql(con, "user_activity", "append_hours")
+        run_sql(con, "user_activity", "touched")
+    create_delta_tables(con)
+    with timer.step("contributions_old"):
+        set_variables(con, {"scope_wm": wm_old})
+        run_sql(con, "scope", "touched")
+        add_contributions(con, sign=-1, scope_wm=wm_old)
+    with timer.step("user_days"):
+        run_sql(con, "user_activity", "append_days")
+    with timer.step("contributions_new"):
+        set_variables(con, {"scope_wm": wm_new})
+        run_sql(con, "scope", "touched")
+        add_contributions(con, sign=1, scope_wm=wm_new)
+    return int(scalar(con, "SELECT count(*) FROM touched"))
