@@ -42,8 +42,8 @@ pytest: dev chromium
 
 test: lint typecheck pytest ## lint, type checks and the default test run
 
-bench: install             ## full-scale benchmarks; results in benchmarks/RESULTS.md
-	$(PY) benchmarks/run.py
+bench: install             ## full-scale benchmarks (each prints its figures); results in benchmarks/RESULTS.md
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
