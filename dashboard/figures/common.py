@@ -51,6 +51,7 @@ _TIME_TICKS = (
     (17520.0, "2 y"),
     (43800.0, "5 y"),
 )
+_MAJOR_TICKS = {"1 s", "1 min", "15 min", "1 h", "6 h", "1 d", "7 d", "30 d", "90 d", "1 y", "5 y"}
 _LINEAR_STEPS_HOURS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160, 8760)
 
 
@@ -157,8 +158,8 @@ def log_time_ticks(min_hours: float, max_hours: float) -> tuple[list[float], lis
     """Readable tick positions (hours) and labels for a log elapsed-time axis."""
     low, high = max(min_hours, 1e-6), max(max_hours, min_hours * 1.01, 1e-6)
     ticks = [(value, label) for value, label in _TIME_TICKS if low <= value <= high]
-    if len(ticks) > 9:  # keep a readable density on long spans
-        ticks = ticks[:: math.ceil(len(ticks) / 9)]
+    if len(ticks) > 9:  # long spans: the major ticks only, for a readable density
+        ticks = [(value, label) for value, label in ticks if label in _MAJOR_TICKS]
     return [value for value, _ in ticks], [label for _, label in ticks]
 
 

@@ -227,8 +227,6 @@ def build_lifecycle(
             secondary_y=True,
             showgrid=False,
         )
-    fig.update_xaxes(
-        title_text=f"{grain.capitalize()} ({definitions.timezone})", row=len(shown), col=1
-    )
+    fig.update_xaxes(title_text=f"{grain.capitalize()} ({definitions.timezone})")
     fig.update_layout(barmode="relative")
     return style_figure(fig, title=title, caption_text=text, height=320 * len(shown) + 180)

@@ -1,0 +1,246 @@
+"""Pure figure builders on the fixture snapshot: titles, axes, captions, markers, headline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+from dashboard_fixtures import STEADY_1M_HOURS, VIRAL_10M_HOURS, publish_fixture_snapshot
+
+from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
+from dashboard.data import REFERENCE_MILESTONES, SnapshotReader, load_reported_milestones
+from dashboard.figures import engagement, forecasts, launch_race, milestones, retention, velocity
+from dashboard.figures.common import (
+    Definitions,
+    caption_of,
+    format_duration,
+    format_users,
+    log_time_ticks,
+    platform_colours,
+)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> ChartInputs:
+    home = tmp_path_factory.mktemp("home")
+    publish_fixture_snapshot(home)
+    snapshot = SnapshotReader(home / "serving").current()
+    assert snapshot is not None
+    return ChartInputs(snapshot, reported=load_reported_milestones(REFERENCE_MILESTONES))
+
+
+@pytest.fixture(scope="module")
+def definitions(inputs: ChartInputs) -> Definitions:
+    return inputs.definitions
+
+
+def race(inputs: ChartInputs, **options: object) -> go.Figure:
+    return build_chart("launch-race", inputs, ViewOptions(**options))  # type: ignore[arg-type]
+
+
+def test_every_chart_has_title_axis_labels_and_definition_caption(inputs: ChartInputs) -> None:
+    for name in CHARTS:
+        fig = build_chart(name, inputs, ViewOptions())
+        assert fig.layout.title.text, name
+        text = caption_of(fig)
+        for part in ("reporting timezone UTC", "weeks start Monday", "data watermark 2026-10-15"):
+            assert part in text, (name, text)
+        if name != "retention-heatmap":
+            assert fig.layout.xaxis.title.text, name
+        assert fig.layout.yaxis.title.text, name
+
+
+def test_launch_race_draws_both_platforms_aligned_at_t0(inputs: ChartInputs) -> None:
+    fig = race(inputs)
+    names = {t.name for t in fig.data}
+    assert {"viral (measured)", "steady (measured)"} <= names
+    curve = next(t for t in fig.data if t.name == "viral (measured)")
+    assert min(curve.x) > 0 and min(curve.x) <= 1 / 60 + 1e-9  # first minute after t0
+    assert max(curve.y) > 10_000_000
+    assert "Time since launch t0" in fig.layout.xaxis.title.text
+    assert fig.layout.yaxis.title.text == "Cumulative signups (users)"
+
+
+def test_launch_race_markers_sit_at_the_exact_milestone_times(inputs: ChartInputs) -> None:
+    fig = race(inputs)
+    table = inputs.table("milestones")
+    for platform in ("viral", "steady"):
+        marker = next(t for t in fig.data if t.name == f"{platform} crossed")
+        for x, y in zip(marker.x, marker.y, strict=True):
+            row = table.filter((pl.col("platform") == platform) & (pl.col("users") == y))
+            assert x == pytest.approx(row["elapsed_s"].item() / 3600)
+    viral = next(t for t in fig.data if t.name == "viral crossed")
+    assert dict(zip(viral.y, viral.x, strict=True))[10_000_000] == pytest.approx(
+        VIRAL_10M_HOURS, abs=1e-3
+    )
+    steady = next(t for t in fig.data if t.name == "steady crossed")
+    assert dict(zip(steady.y, steady.x, strict=True))[1_000_000] == pytest.approx(
+        STEADY_1M_HOURS, abs=1e-3
+    )
+
+
+def test_launch_race_headline_states_the_comparison(inputs: ChartInputs) -> None:
+    subtitle = race(inputs).layout.title.subtitle.text
+    assert subtitle.startswith(
+        "viral reached 10M in 7.0 h; steady reached 1M in 6.1 days: 21x faster to its milestone"
+    )
+    assert "Same milestone, 1M: viral in 25 min, steady in 6.1 days" in subtitle
+
+
+def test_launch_race_log_axes_have_readable_time_ticks(inputs: ChartInputs) -> None:
+    fig = race(inputs, log=True)
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    assert {"1 h", "6 h", "1 d", "7 d"} <= set(fig.layout.xaxis.ticktext)
+    ticks = dict(zip(fig.layout.xaxis.ticktext, fig.layout.xaxis.tickvals, strict=True))
+    assert ticks["1 h"] == 1 and ticks["6 h"] == 6 and ticks["1 d"] == 24 and ticks["7 d"] == 168
+    linear = race(inputs, log=False)
+    assert linear.layout.xaxis.type == "linear" and linear.layout.yaxis.type == "linear"
+
+
+def test_launch_race_milestone_lines_are_powers_of_ten(inputs: ChartInputs) -> None:
+    lines = sorted(s.y0 for s in race(inputs).layout.shapes)
+    assert lines == [100_000, 1_000_000, 10_000_000]
+
+
+def test_reported_overlay_is_labelled_reported_never_measured(inputs: ChartInputs) -> None:
+    fig = race(inputs, reported=("Threads", "ChatGPT"))
+    reported = [t for t in fig.data if t.name.endswith("(reported)")]
+    assert {t.name for t in reported} == {"Threads (reported)", "ChatGPT (reported)"}
+    threads = next(t for t in reported if t.name == "Threads (reported)")
+    assert 10_000_000 in threads.y and "reported, not measured" in threads.hovertemplate
+    assert all(t.line.dash == "dash" for t in reported)
+    assert "reported: public figures" in caption_of(fig)
+    plain = race(inputs)
+    assert not [t for t in plain.data if "reported" in (t.name or "")]
+
+
+def test_reported_milestones_file_keeps_sources_and_confidence() -> None:
+    table = load_reported_milestones(REFERENCE_MILESTONES)
+    for column in ("platform", "metric", "kind", "users", "source_title", "source_url"):
+        assert column in table.columns
+    assert {"confidence", "elapsed_hours", "note", "launch_utc"} <= set(table.columns)
+    threads = table.filter((pl.col("platform") == "Threads") & (pl.col("users") == 10_000_000))
+    assert threads["elapsed_hours"].item() == 7 and threads["confidence"].item() == "high"
+    assert table.filter(pl.col("note").str.contains("CONFLICT")).height >= 3
+
+
+def test_milestone_table_and_dots_show_ratios_and_not_reached(inputs: ChartInputs) -> None:
+    table = milestones.milestone_table(inputs.table("milestones"), ["viral", "steady"])
+    by_label = {row["milestone"]: row for row in table}
+    assert by_label["1M"]["steady"] == "6.1 days" and by_label["10M"]["viral"] == "7.0 h"
+    assert by_label["10M"]["steady"] == milestones.NOT_REACHED
+    assert (
+        by_label["1M"]["ratio"].startswith("viral ")
+        and "faster than steady" in (by_label["1M"]["ratio"])
+    )
+    fig = build_chart("milestones", inputs, ViewOptions())
+    pending = next(t for t in fig.data if t.name == "steady: not reached yet")
+    assert "10M" in pending.y and "not reached yet" in pending.text[0]
+
+
+def test_velocity_stats_peak_and_half_life(inputs: ChartInputs) -> None:
+    stats = velocity.velocity_stats(inputs.table("signups"), "viral", "hour")
+    assert stats is not None
+    assert stats.peak_hours == 0 and stats.peak > 2_000_000
+    assert stats.half_life_hours is not None and 3 <= stats.half_life_hours <= 5
+    fig = build_chart("velocity", inputs, ViewOptions(grain="minute", log=False))
+    assert fig.layout.yaxis.title.text == "Signups per minute (users)"
+    assert "half-life" in fig.layout.title.subtitle.text
+
+
+def test_hour_of_day_uses_the_reporting_timezone(inputs: ChartInputs) -> None:
+    shares = velocity.hour_of_day_shares(inputs.table("signups"), "steady", "UTC")
+    assert shares.height == 24 and shares["share"].sum() == pytest.approx(1)
+    berlin = velocity.hour_of_day_shares(inputs.table("signups"), "steady", "Europe/Berlin")
+    peak_utc = shares.sort("share")["hour"][-1]
+    assert berlin.sort("share")["hour"][-1] in {(peak_utc + 1) % 24, (peak_utc + 2) % 24}
+
+
+def test_lifecycle_draws_dormant_below_zero_and_quick_ratio(inputs: ChartInputs) -> None:
+    fig = build_chart("lifecycle", inputs, ViewOptions())
+    dormant = [t for t in fig.data if t.name == "dormant"]
+    assert dormant and all(v <= 0 for t in dormant for v in t.y)
+    assert any(t.name == "quick ratio" for t in fig.data)
+    frame = pl.DataFrame({"new": [5, 1], "resurrected": [1, 1], "dormant": [3, 0]})
+    assert engagement.quick_ratio(frame).to_list() == [2.0, None]
+
+
+def test_retention_modes_and_unobservable_cells(inputs: ChartInputs) -> None:
+    on = retention.average_curve(inputs.table("retention"), "steady", "day", "on")
+    after = retention.average_curve(inputs.table("retention"), "steady", "day", "on_or_after")
+    assert (after["share"] >= on["share"]).all()
+    fig = build_chart("retention-heatmap", inputs, ViewOptions(heatmap_platform="viral"))
+    z = fig.data[0].z
+    assert z[-1][-1] is None and z[0][0] == pytest.approx(1.0)  # newest cohort: not yet
+    curves = build_chart("retention-curves", inputs, ViewOptions(retention_mode="on_or_after"))
+    assert "retention mode: on or after" in caption_of(curves)
+    assert "(on or after)" in curves.layout.title.text
+
+
+def test_forecast_draws_fit_band_and_ceiling_note(inputs: ChartInputs) -> None:
+    fig = build_chart("forecast", inputs, ViewOptions(log=False))
+    names = {t.name for t in fig.data}
+    assert {"steady fit: logistic", "viral fit: burst_inflow", "steady forecast ETA"} <= names
+    assert forecasts.CEILING_NOTE in fig.layout.title.subtitle.text
+    fitted = next(t for t in fig.data if t.name == "viral fit: burst_inflow")
+    at_7h = forecasts.evaluate_model("burst_inflow", _params(inputs, "viral"), [7.0])
+    assert at_7h is not None and at_7h[0] == pytest.approx(10_000_000, rel=1e-6)
+    assert len(fitted.x) == len(fitted.y)
+    rows = forecasts.model_table(inputs.table("fits"), ["steady"])
+    assert [r["model"] for r in rows] == ["logistic", "exponential"]
+    assert rows[0]["akaike_weight"] == "82%"
+
+
+def _params(inputs: ChartInputs, platform: str) -> str:
+    fits = inputs.table("fits").filter(
+        (pl.col("platform") == platform) & (pl.col("model") == "burst_inflow")
+    )
+    return str(fits["params"].item())
+
+
+def test_platform_colours_are_stable_and_honour_settings() -> None:
+    colours = platform_colours(["viral", "steady"])
+    assert colours == platform_colours(["steady", "viral"])
+    assert platform_colours(["viral", "steady"], {"viral": "#000000"})["viral"] == "#000000"
+    assert len(set(colours.values())) == 2
+
+
+def test_a_platform_keeps_its_colour_across_charts(inputs: ChartInputs) -> None:
+    colours = inputs.colours
+    race_line = next(t for t in race(inputs).data if t.name == "viral (measured)")
+    dots = next(
+        t for t in build_chart("milestones", inputs, ViewOptions()).data if t.name == "viral"
+    )
+    assert race_line.line.color == dots.marker.color == colours["viral"]
+
+
+def test_formatting_and_ticks() -> None:
+    assert format_users(1_000) == "1k" and format_users(2_500_000) == "2.5M"
+    assert format_duration(7.0) == "7.0 h" and format_duration(146.4) == "6.1 days"
+    assert format_duration(0.5) == "30 min"
+    values, labels = log_time_ticks(1, 24 * 30)
+    assert labels == ["1 h", "3 h", "6 h", "12 h", "1 d", "3 d", "7 d", "14 d", "30 d"]
+    assert values == sorted(values)
+    _, long_span = log_time_ticks(1 / 60, 24 * 365)
+    assert long_span == ["1 min", "15 min", "1 h", "6 h", "1 d", "7 d", "30 d", "90 d", "1 y"]
+
+
+def test_headline_without_milestones_says_so() -> None:
+    empty = pl.DataFrame(schema={"platform": pl.String, "users": pl.Int64, "elapsed_s": pl.Float64})
+    assert launch_race.headline(empty, ["viral"]) == "No platform has reached a milestone yet."
+
+
+def test_reader_follows_current_and_reports_no_snapshot(tmp_path: Path) -> None:
+    reader = SnapshotReader(tmp_path / "serving")
+    assert reader.current() is None
+    publish_fixture_snapshot(tmp_path, "first")
+    first = reader.current()
+    assert first is not None and first.id == "first"
+    assert reader.current() is first  # cached while CURRENT is unchanged
+    (tmp_path / "serving" / "CURRENT").write_text("second\n")
+    (tmp_path / "serving" / "second").mkdir()
+    (tmp_path / "serving" / "second" / "manifest.json").write_text('{"id": "second"}')
+    second = reader.current()
+    assert second is not None and second.id == "second"
