@@ -1,0 +1,172 @@
+"""Publish the serving snapshot: every contract table as Parquet plus a manifest, written
+into a hidden folder, renamed into place, then named live by replacing serving/CURRENT.
+
+Called after the run's COMMIT, so a snapshot only ever shows committed data. Readers see
+either the old snapshot or the new one, never a half-written folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.config import Settings
+from etl.refresh import SERVING_MODELS, model_sql
+from etl.warehouse import scalar
+
+ENGINE = "duckdb"
+CURRENT = "CURRENT"
+SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-r\d+(-\d+)?$")
+UTC_TIME = pa.timestamp("us", tz="UTC")
+# Tables the fits engineer provides; written empty with these columns when absent.
+EXTRA_SCHEMAS = {
+    "fits": pa.schema(
+        [
+            ("platform", pa.string()),
+            ("model", pa.string()),
+            ("params", pa.string()),
+            ("aic", pa.float64()),
+            ("rmse", pa.float64()),
+            ("n_points", pa.int64()),
+            ("fitted_until", UTC_TIME),
+            ("ceiling_identified", pa.bool_()),
+        ]
+    ),
+    "forecasts": pa.schema(
+        [
+            ("platform", pa.string()),
+            ("model", pa.string()),
+            ("users", pa.int64()),
+            ("eta", UTC_TIME),
+            ("eta_low", UTC_TIME),
+            ("eta_high", UTC_TIME),
+            ("p_never", pa.float64()),
+        ]
+    ),
+}
+CONTRACT_TABLES = (*SERVING_MODELS, "fits", "forecasts", "runs")
+
+
+def snapshot_id(now: datetime, run_id: int) -> str:
+    """Sortable by time: 20261128T203000Z-r12."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-r{run_id}"
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=None).isoformat() + "Z"
+
+
+def serving_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
+    """The warehouse's serving tables (small rollups) and the run ledger, as Arrow."""
+    tables = {
+        model: con.sql(f"SELECT * FROM m_{model}").to_arrow_table() for model in SERVING_MODELS
+    }
+    tables["runs"] = con.sql(model_sql("runs")["serve"]).to_arrow_table()
+    return tables
+
+
+def extra_or_empty(extra_tables: Mapping[str, pa.Table] | None) -> dict[str, pa.Table]:
+    given = dict(extra_tables or {})
+    return {name: given.get(name, schema.empty_table()) for name, schema in EXTRA_SCHEMAS.items()}
+
+
+def data_watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    value = scalar(con, "SELECT max(greatest(last_signup, last_event)) FROM c_platform")
+    return value if isinstance(value, datetime) else None
+
+
+def build_manifest(
+    settings: Settings,
+    *,
+    snapshot: str,
+    run_id: int,
+    now: datetime,
+    watermark: datetime | None,
+    tables: Mapping[str, pa.Table],
+) -> dict[str, Any]:
+    return {
+        "id": snapshot,
+        "created": iso_utc(now),
+        "run_id": run_id,
+        "engine": ENGINE,
+        "watermark": iso_utc(watermark),
+        "row_counts": {name: table.num_rows for name, table in tables.items()},
+        "definitions": settings.definitions(),
+        "colours": {n: p.colour for n, p in settings.platforms.items() if p.colour},
+        "labels": {n: p.label for n, p in settings.platforms.items() if p.label},
+    }
+
+
+def write_folder(folder: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any]) -> None:
+    folder.mkdir(parents=True)
+    for name, table in tables.items():
+        pq.write_table(table, folder / f"{name}.parquet")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def switch_current(serving: Path, snapshot: str) -> None:
+    """Point CURRENT at `snapshot` atomically (write a temp file, then os.replace)."""
+    staged = serving / f"{CURRENT}.tmp"
+    with staged.open("w") as handle:
+        handle.write(snapshot + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staged, serving / CURRENT)
+
+
+def prune_snapshots(serving: Path, keep: int, live: str) -> list[str]:
+    """Delete all but the newest `keep` snapshots (never the live one) and leftovers of
+    interrupted publishes. Returns the ids deleted."""
+    for leftover in serving.glob(".tmp-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    ids = sorted(p.name for p in serving.iterdir() if p.is_dir() and SNAPSHOT_ID.match(p.name))
+    doomed = [i for i in ids[: max(len(ids) - keep, 0)] if i != live]
+    for old in doomed:
+        shutil.rmtree(serving / old)
+    return doomed
+
+
+def unique_id(serving: Path, wanted: str) -> str:
+    """The wanted id, or with a -N suffix when a snapshot of that second and run exists."""
+    candidate, number = wanted, 1
+    while (serving / candidate).exists():
+        candidate, number = f"{wanted}-{number}", number + 1
+    return candidate
+
+
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: int,
+    now: datetime,
+    extra_tables: Mapping[str, pa.Table] | None = None,
+) -> Path:
+    """Write serving/<id>/ (every contract table + manifest.json), make it CURRENT, prune
+    old snapshots; returns the new snapshot's folder."""
+    serving = settings.serving
+    serving.mkdir(parents=True, exist_ok=True)
+    snapshot = unique_id(serving, snapshot_id(now, run_id))
+    tables = {**serving_tables(con), **extra_or_empty(extra_tables)}
+    manifest = build_manifest(
+        settings,
+        snapshot=snapshot,
+        run_id=run_id,
+        now=now,
+        watermark=data_watermark(con),
+        tables=tables,
+    )
+    staged = serving / f".tmp-{snapshot}"
+    write_folder(staged, tables, manifest)
+    os.replace(staged, serving / snapshot)
+    switch_current(serving, snapshot)
+    prune_snapshots(serving, settings.keep_snapshots, live=snapshot)
+    return serving / snapshot
