@@ -1,0 +1,180 @@
+"""Who signs up when: signup times from a non-homogeneous Poisson process, and each new
+user's traits (segment, lifetime, activity, deletion).
+
+Users are numbered in order of their signup minute. Every random draw comes from a
+generator keyed by (seed, preset, purpose, day), so a day's users are the same whatever
+else is simulated, and the same seed gives the same users."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from etl.simulate.presets import DAY_S, MINUTE_S, Preset, expected_signups_per_minute
+from etl.simulate.writer import TextArray, hex_ids
+
+IntArray = npt.NDArray[np.int64]
+MICROS = 1_000_000
+DAY_US = DAY_S * MICROS
+USER_DIGITS = 8  # hex: up to 4.3 billion users per platform
+MAX_LIFETIME_DAYS = 10_000.0  # keeps end times far from int64 overflow
+
+
+class Purpose(IntEnum):
+    """What a random stream is for; part of its key, so streams never overlap."""
+
+    SIGNUP_COUNTS = 1
+    USERS = 2
+    EVENTS = 3
+    EVENT_FAULTS = 4
+    SIGNUP_FAULTS = 5
+
+
+@dataclass(frozen=True)
+class RandomStreams:
+    """Independent, reproducible generators: one per (purpose, index...)."""
+
+    seed: int
+    preset_key: int
+
+    def generator(self, purpose: Purpose, *index: int) -> np.random.Generator:
+        sequence = np.random.SeedSequence(
+            self.seed, spawn_key=(self.preset_key, int(purpose), *index)
+        )
+        return np.random.Generator(np.random.PCG64(sequence))
+
+
+@dataclass(frozen=True)
+class NewSignups:
+    """The users who signed up on one launch day, with the columns of their signup rows."""
+
+    first_user: int
+    signup_us: IntArray
+    channel: npt.NDArray[np.int8]
+    country: npt.NDArray[np.int8]
+
+
+@dataclass
+class Population:
+    """Every user's traits, filled day by day (preallocated: the total is drawn first)."""
+
+    preset: Preset
+    horizon_us: int
+    day_first_user: IntArray  # first user index of each day; last item = total users
+    minute_counts: IntArray
+    signup_us: IntArray
+    end_us: IntArray  # churn (or deletion) time; no activity after it
+    activity: npt.NDArray[np.float32]
+    extra_events: npt.NDArray[np.float32]
+    deletes: npt.NDArray[np.bool_]
+    signup_day: npt.NDArray[np.int16]
+    user_text: TextArray  # "<platform>-u<hex>" per user
+    alive: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def users(self) -> int:
+        return int(self.day_first_user[-1])
+
+    @property
+    def days(self) -> int:
+        return len(self.day_first_user) - 1
+
+    def day_window_us(self, day: int) -> tuple[int, int]:
+        return day * DAY_US, min((day + 1) * DAY_US, self.horizon_us)
+
+    def alive_during(self, day: int) -> IntArray:
+        """Users who have signed up by the end of `day` and not churned before it starts.
+        Kept from day to day, so churned users are never looked at again."""
+        day_start = day * DAY_US
+        staying = self.alive[self.end_us[self.alive] > day_start]
+        joining = np.arange(self.day_first_user[day], self.day_first_user[day + 1])
+        self.alive = np.concatenate([staying, joining])
+        return self.alive
+
+
+def plan_population(
+    preset: Preset, scale: float, days: float, streams: RandomStreams, platform: str
+) -> Population:
+    """Draw how many users sign up in each minute; allocate room for all of them."""
+    minutes = max(1, math.floor(days * DAY_S / MINUTE_S))
+    expected = expected_signups_per_minute(preset, minutes, scale)
+    per_day = DAY_S // MINUTE_S
+    counts = np.concatenate(
+        [
+            streams.generator(Purpose.SIGNUP_COUNTS, day).poisson(expected[start : start + per_day])
+            for day, start in enumerate(range(0, minutes, per_day))
+        ]
+    ).astype(np.int64)
+    day_totals = np.add.reduceat(counts, np.arange(0, minutes, per_day))
+    day_first_user = np.concatenate([[0], np.cumsum(day_totals)]).astype(np.int64)
+    total = int(day_first_user[-1])
+    return Population(
+        preset=preset,
+        horizon_us=minutes * MINUTE_S * MICROS,
+        day_first_user=day_first_user,
+        minute_counts=counts,
+        signup_us=np.empty(total, dtype=np.int64),
+        end_us=np.empty(total, dtype=np.int64),
+        activity=np.empty(total, dtype=np.float32),
+        extra_events=np.empty(total, dtype=np.float32),
+        deletes=np.empty(total, dtype=np.bool_),
+        signup_day=np.empty(total, dtype=np.int16),
+        user_text=hex_ids(f"{platform}-u", 0, total, USER_DIGITS),
+    )
+
+
+def sign_up_day(population: Population, day: int, streams: RandomStreams) -> NewSignups:
+    """Create the users of launch day `day`: their signup times and traits."""
+    preset = population.preset
+    rng = streams.generator(Purpose.USERS, day)
+    first, last = (int(i) for i in population.day_first_user[day : day + 2])
+    count = last - first
+    per_day = DAY_S // MINUTE_S
+    minutes = population.minute_counts[day * per_day : (day + 1) * per_day]
+    minute_index = np.repeat(np.arange(day * per_day, day * per_day + len(minutes)), minutes)
+    signup_us = ((minute_index + rng.random(count)) * (MINUTE_S * MICROS)).astype(np.int64)
+    segment = _pick(rng, [s.share for s in preset.segments], count)
+    lifetime_days = rng.standard_exponential(count) * _by_segment(preset, "lifetime_days", segment)
+    lifetime_us = np.minimum(lifetime_days, MAX_LIFETIME_DAYS) * DAY_US
+    users = slice(first, last)
+    population.signup_us[users] = signup_us
+    end_us = signup_us + lifetime_us.astype(np.int64) + 1
+    # A churn exactly on a day boundary would belong to no day's window.
+    end_us[end_us % DAY_US == 0] += 1
+    population.end_us[users] = end_us
+    population.signup_day[users] = day
+    population.activity[users] = np.minimum(
+        _by_segment(preset, "daily_activity", segment) * _lognormal(rng, 0.5, count), 0.98
+    )
+    population.extra_events[users] = _by_segment(preset, "extra_events", segment) * _lognormal(
+        rng, 0.7, count
+    )
+    deletion_share = _by_segment(preset, "deletion_share", segment)
+    population.deletes[users] = rng.random(count) < deletion_share
+    return NewSignups(
+        first_user=first,
+        signup_us=signup_us,
+        channel=_pick(rng, list(preset.channel_mix), count).astype(np.int8),
+        country=_pick(rng, list(preset.country_mix), count).astype(np.int8),
+    )
+
+
+def _pick(rng: np.random.Generator, shares: list[float], count: int) -> IntArray:
+    """Category codes drawn with the given shares (normalised)."""
+    cumulative = np.cumsum(shares) / sum(shares)
+    codes = np.searchsorted(cumulative, rng.random(count), side="right")
+    return np.minimum(codes, len(shares) - 1).astype(np.int64)
+
+
+def _by_segment(preset: Preset, trait: str, segment: IntArray) -> npt.NDArray[np.float64]:
+    values = np.array([getattr(s, trait) for s in preset.segments], dtype=np.float64)
+    return values[segment]
+
+
+def _lognormal(rng: np.random.Generator, sigma: float, count: int) -> npt.NDArray[np.float64]:
+    """Mean-one multiplicative spread: users of a segment are not all alike."""
+    return np.exp(sigma * rng.standard_normal(count) - sigma**2 / 2)

@@ -1,0 +1,512 @@
+"""`uptake simulate`: a launch's signup and usage files, day by day, into the inbox.
+
+Files are `inbox/<platform>/signups-dNNN-pNN.parquet` and `events-dNNN-pNN.parquet`
+(launch day NNN, part NN): a scheduler can load them as they appear, and each is
+written to a .tmp name and renamed, so it never sees half a file. Generation streams:
+only the users' traits stay in memory; events exist one file at a time, and two writer
+threads compress files while the next ones are drawn."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from etl.errors import UsageError
+from etl.simulate.faults import (
+    EVENT_FAULTS,
+    FLAWS,
+    SIGNUP_FAULTS,
+    Columns,
+    FaultPlan,
+    LaterRows,
+    NewIds,
+    concat_rows,
+    inject_event_faults,
+    inject_signup_faults,
+    row_count,
+)
+from etl.simulate.population import (
+    MICROS,
+    USER_DIGITS,
+    NewSignups,
+    Population,
+    Purpose,
+    RandomStreams,
+    plan_population,
+    sign_up_day,
+)
+from etl.simulate.presets import PRESET_NAMES, Preset, preset_named
+from etl.simulate.usage import DailyCycle, UsageBatch, day_usage, event_types
+from etl.simulate.writer import (
+    TextArray,
+    coded_strings,
+    constant_strings,
+    hex_ids,
+    string_column,
+    timestamps,
+    write_parquet_atomically,
+)
+
+ROWS_PER_FILE = 3_000_000
+ROW_DIGITS = 6  # hex row number within a file: up to 16.7M rows
+FILE_DIGITS = 5  # hex file number: up to a million files per platform
+WRITERS = 2
+MAX_PENDING_WRITES = 3  # bounds memory: at most this many finished tables wait
+MAX_DIRTY = 0.5
+_PLATFORM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PRESET_KEYS = {"viral": 1, "steady": 2, "incumbent": 3}
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """What to simulate; `scale` multiplies users and events, `dirty` is the share of
+    faulty rows mixed in."""
+
+    preset: str
+    scale: float = 1.0
+    seed: int = 1
+    days: float = 30.0
+    platform: str | None = None
+    from_platform: str | None = None
+    dirty: float = 0.0
+
+    @property
+    def platform_name(self) -> str:
+        return self.platform or self.preset
+
+
+@dataclass
+class SimulationResult:
+    """What was written, and what the ingestion ledger should show for it."""
+
+    platform: str
+    preset: str
+    seed: int
+    scale: float
+    days: float
+    dirty: float
+    t0: datetime
+    folder: Path
+    files: list[Path] = field(default_factory=list)
+    bytes_written: int = 0
+    signups: int = 0  # distinct users (clean signup rows)
+    events: int = 0  # clean usage events, deletions included
+    deletions: int = 0
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    milestone_users: int = 0
+    milestone_elapsed_s: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def rows_written(self) -> int:
+        added = sum(n for faults in self.faults.values() for k, n in faults.items() if k != "late")
+        return self.signups + self.events + added
+
+    def expected_ledger(self) -> dict[str, int]:
+        """Rows read = loaded + duplicate + quarantined, as ingestion should count them."""
+        duplicate = sum(f.get("duplicate", 0) for f in self.faults.values())
+        quarantined = sum(f.get("malformed", 0) + f.get("future", 0) for f in self.faults.values())
+        read = self.rows_written
+        return {
+            "rows_read": read,
+            "rows_loaded": read - duplicate - quarantined,
+            "rows_duplicate": duplicate,
+            "rows_quarantined": quarantined,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        rate = self.rows_written / self.seconds if self.seconds else 0.0
+        milestone = (
+            f"{self.milestone_users:,}th signup at {self.milestone_elapsed_s / 3600:.2f} h"
+            if self.milestone_elapsed_s is not None
+            else f"{self.milestone_users:,}th signup not reached"
+        )
+        dirty = sum(n for faults in self.faults.values() for n in faults.values())
+        line = (
+            f"{self.platform}: {self.signups:,} signups and {self.events:,} events "
+            f"({self.deletions:,} deletions) in {len(self.files)} files under {self.folder}; "
+            f"{milestone}; {dirty:,} injected faults; "
+            f"{self.seconds:.1f} s ({rate / 1e6:.1f}M rows/s)"
+        )
+        return {
+            "line": line,
+            "platform": self.platform,
+            "preset": self.preset,
+            "seed": self.seed,
+            "scale": self.scale,
+            "days": self.days,
+            "dirty": self.dirty,
+            "t0": self.t0.isoformat(),
+            "folder": str(self.folder),
+            "files": len(self.files),
+            "bytes": self.bytes_written,
+            "signups": self.signups,
+            "events": self.events,
+            "deletions": self.deletions,
+            "rows_written": self.rows_written,
+            "faults": self.faults,
+            "expected_ledger": self.expected_ledger(),
+            "milestone": {"users": self.milestone_users, "elapsed_s": self.milestone_elapsed_s},
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(rate),
+        }
+
+
+def simulate(options: SimulationOptions, inbox: Path, progress: bool = False) -> SimulationResult:
+    """Write the simulated launch into `inbox/<platform>/`; a JSON copy of the summary goes
+    to `<inbox>/../simulations/<platform>.json` (outside the inbox, so it is not loaded)."""
+    preset = _checked(options)
+    folder = _fresh_folder(inbox, options.platform_name)
+    started = time.perf_counter()
+    run = _Run.start(options, preset, folder)
+    with (
+        ThreadPoolExecutor(WRITERS, thread_name_prefix="simulate-writer") as pool,
+        _progress_bar(progress) as bar,
+    ):
+        run.pool = pool
+        task = bar.add_task(f"simulate {run.platform}", total=run.population.days, rows="")
+        for day in range(run.population.days):
+            run.simulate_day(day)
+            bar.update(task, advance=1, rows=f"{run.result.events:,} events")
+        run.finish_writes()
+    run.result.milestone_elapsed_s = _time_of_signup(run.population, run.result.milestone_users)
+    run.result.seconds = time.perf_counter() - started
+    _record_summary(inbox.parent / "simulations", run.result)
+    return run.result
+
+
+def _checked(options: SimulationOptions) -> Preset:
+    if options.preset not in PRESET_NAMES:
+        raise UsageError(
+            f"--preset {options.preset!r} is unknown; expected one of {', '.join(PRESET_NAMES)}"
+        )
+    if options.from_platform is not None:
+        raise UsageError(
+            f"--from {options.from_platform} needs the incumbent preset, which is not "
+            "implemented yet; simulate without --from"
+        )
+    preset = preset_named(options.preset)
+    if not options.scale > 0 or options.scale > 100:
+        raise UsageError(f"--scale {options.scale} must be above 0 and at most 100")
+    if not options.days > 0 or options.days > 3650:
+        raise UsageError(f"--days {options.days} must be above 0 and at most 3650")
+    if options.seed < 0:
+        raise UsageError(f"--seed {options.seed} must be 0 or more")
+    if not 0 <= options.dirty <= MAX_DIRTY:
+        raise UsageError(f"--dirty {options.dirty} must be a share between 0 and {MAX_DIRTY}")
+    if not _PLATFORM_NAME.match(options.platform_name):
+        raise UsageError(
+            f"--platform {options.platform_name!r} is not a usable name; use letters, digits, "
+            "'.', '_' or '-' (starting with a letter or digit)"
+        )
+    return preset
+
+
+def _fresh_folder(inbox: Path, platform: str) -> Path:
+    """The platform's inbox folder, refusing to mix a new simulation into waiting files."""
+    folder = inbox / platform
+    waiting = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    if waiting:
+        raise UsageError(
+            f"{folder} already holds {len(waiting)} Parquet files waiting to be loaded; "
+            "run `uptake run` to load them, remove them, or choose another --platform"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )
+
+
+def _record_summary(folder: Path, result: SimulationResult) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{result.platform}.json"
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(result.summary(), indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, target)
+
+
+@dataclass
+class _FileIds:
+    """Event ids of one file: <platform>-e<file number><row number>, unique per platform."""
+
+    prefix: str
+    used: int = 0
+
+    def next(self, count: int) -> TextArray:
+        text = hex_ids(self.prefix, self.used, count, ROW_DIGITS)
+        self.used += count
+        return text
+
+
+@dataclass
+class _Run:
+    """The state of one simulation while it runs (not shared, not global)."""
+
+    options: SimulationOptions
+    preset: Preset
+    folder: Path
+    streams: RandomStreams
+    population: Population
+    cycle: DailyCycle
+    result: SimulationResult
+    t0_us: int
+    late_events: LaterRows = field(default_factory=LaterRows)
+    late_signups: LaterRows = field(default_factory=LaterRows)
+    event_files: int = 0
+    signup_files: int = 0
+    signup_fault_ids: int = 0
+    pool: ThreadPoolExecutor | None = None
+    writes: deque[Future[int]] = field(default_factory=deque)
+
+    @property
+    def platform(self) -> str:
+        return self.options.platform_name
+
+    @staticmethod
+    def start(options: SimulationOptions, preset: Preset, folder: Path) -> _Run:
+        streams = RandomStreams(options.seed, _PRESET_KEYS[preset.name])
+        population = plan_population(
+            preset, options.scale, options.days, streams, options.platform_name
+        )
+        result = SimulationResult(
+            platform=options.platform_name,
+            preset=preset.name,
+            seed=options.seed,
+            scale=options.scale,
+            days=options.days,
+            dirty=options.dirty,
+            t0=preset.t0,
+            folder=folder,
+            faults=_no_faults() if options.dirty else {},
+            milestone_users=max(1, round(preset.milestone_users * options.scale)),
+        )
+        return _Run(
+            options=options,
+            preset=preset,
+            folder=folder,
+            streams=streams,
+            population=population,
+            cycle=DailyCycle.of(preset, population.days),
+            result=result,
+            t0_us=int((preset.t0 - datetime(1970, 1, 1)) / timedelta(microseconds=1)),
+        )
+
+    def simulate_day(self, day: int) -> None:
+        new = sign_up_day(self.population, day, self.streams)
+        self._write_signups(day, new)
+        pending: list[UsageBatch] = []
+        part = 0
+        for batch in day_usage(self.population, day, self.cycle, self.streams):
+            pending.append(batch)
+            if sum(len(b) for b in pending) >= ROWS_PER_FILE:
+                self._write_events(day, part, UsageBatch.concat(pending))
+                pending, part = [], part + 1
+        if pending or part == 0:
+            self._write_events(day, part, UsageBatch.concat(pending) if pending else None)
+
+    # -- signups -------------------------------------------------------------------------
+
+    def _write_signups(self, day: int, new: NewSignups) -> None:
+        count = len(new.signup_us)
+        for part, start in enumerate(range(0, max(count, 1), ROWS_PER_FILE)):
+            stop = min(start + ROWS_PER_FILE, count)
+            users = np.arange(new.first_user + start, new.first_user + stop, dtype=np.int64)
+            rows: Columns = {
+                "user": users,
+                "ts_us": new.signup_us[start:stop],
+                "channel": new.channel[start:stop],
+                "country": new.country[start:stop],
+                "event_id": hex_ids(
+                    f"{self.platform}-s",
+                    int(users[0]) if len(users) else 0,
+                    len(users),
+                    USER_DIGITS,
+                ),
+            }
+            self.result.signups += len(users)
+            self._write_signup_file(day, part, rows)
+
+    def _write_signup_file(self, day: int, part: int, rows: Columns) -> None:
+        malformed = _empty_like(rows)
+        if self.options.dirty:
+            rng = self.streams.generator(Purpose.SIGNUP_FAULTS, self.signup_files)
+            plan = self._fault_plan(rng, day, self._new_signup_ids, self.late_signups)
+            faults = inject_signup_faults(rows, plan)
+            rows, malformed = faults.rows, faults.malformed
+            _add_counts(self.result.faults["signups"], faults.counts)
+        if part == 0:
+            rows = _with_held_rows(rows, self.late_signups.release(day))
+        self.signup_files += 1
+        if row_count(rows) or row_count(malformed):
+            table = self._signups_table(rows, malformed)
+            self._submit(table, self.folder / f"signups-d{day:03d}-p{part:02d}.parquet")
+
+    def _new_signup_ids(self, count: int) -> TextArray:
+        """Ids for added faulty signup rows, after every real user's number."""
+        first = self.population.users + self.signup_fault_ids
+        self.signup_fault_ids += count
+        return hex_ids(f"{self.platform}-s", first, count, USER_DIGITS)
+
+    def _signups_table(self, rows: Columns, malformed: Columns) -> pa.Table:
+        count = row_count(rows)
+        table = pa.table(
+            {
+                "platform": constant_strings(self.platform, count),
+                "user_id": string_column(self.population.user_text[rows["user"]]),
+                "signup_ts": timestamps(self.t0_us + rows["ts_us"]),
+                "channel": coded_strings(rows["channel"], self.preset.channels),
+                "country": coded_strings(rows["country"], self.preset.countries),
+                "event_id": string_column(rows["event_id"]),
+                "person_id": pa.nulls(count, pa.string()),
+            }
+        )
+        if not row_count(malformed):
+            return table
+        broken = self._malformed_columns(malformed, "signup_ts")
+        broken["channel"] = coded_strings(malformed["channel"], self.preset.channels)
+        broken["country"] = coded_strings(malformed["country"], self.preset.countries)
+        broken["event_id"] = string_column(malformed["event_id"])
+        broken["person_id"] = pa.nulls(row_count(malformed), pa.string())
+        return pa.concat_tables([table, pa.table(broken).select(table.column_names)])
+
+    # -- usage events --------------------------------------------------------------------
+
+    def _write_events(self, day: int, part: int, batch: UsageBatch | None) -> None:
+        ids = _FileIds(f"{self.platform}-e{self.event_files:0{FILE_DIGITS}x}")
+        rows: Columns = _event_columns(batch, ids)
+        deletion_code = len(self.preset.event_types)
+        self.result.events += row_count(rows)
+        self.result.deletions += int(np.count_nonzero(rows["kind"] == deletion_code))
+        malformed = _empty_like(rows)
+        if self.options.dirty:
+            rng = self.streams.generator(Purpose.EVENT_FAULTS, self.event_files)
+            eligible = np.flatnonzero(rows["kind"] != deletion_code)
+            plan = self._fault_plan(rng, day, ids.next, self.late_events)
+            faults = inject_event_faults(rows, eligible, self.population.signup_us, plan)
+            rows, malformed = faults.rows, faults.malformed
+            _add_counts(self.result.faults["events"], faults.counts)
+        if part == 0:
+            rows = _with_held_rows(rows, self.late_events.release(day))
+        self.event_files += 1
+        if row_count(rows) or row_count(malformed):
+            table = self._events_table(rows, malformed)
+            self._submit(table, self.folder / f"events-d{day:03d}-p{part:02d}.parquet")
+
+    def _events_table(self, rows: Columns, malformed: Columns) -> pa.Table:
+        types = event_types(self.preset)
+        table = pa.table(
+            {
+                "platform": constant_strings(self.platform, row_count(rows)),
+                "user_id": string_column(self.population.user_text[rows["user"]]),
+                "event_ts": timestamps(self.t0_us + rows["ts_us"]),
+                "event_type": coded_strings(rows["kind"], types),
+                "event_id": string_column(rows["event_id"]),
+            }
+        )
+        if not row_count(malformed):
+            return table
+        broken = self._malformed_columns(malformed, "event_ts")
+        broken["event_type"] = coded_strings(malformed["kind"], types)
+        broken["event_id"] = string_column(malformed["event_id"])
+        return pa.concat_tables([table, pa.table(broken).select(table.column_names)])
+
+    def _malformed_columns(self, malformed: Columns, ts_column: str) -> dict[str, pa.Array]:
+        """platform, user_id and the timestamp of malformed rows, each with its flaw."""
+        flaw = [FLAWS[i] for i in malformed["flaw"]]
+        user_text = self.population.user_text[malformed["user"]]
+        users = [
+            None if f == "null_user_id" else "" if f == "empty_user_id" else u.tobytes().decode()
+            for f, u in zip(flaw, user_text, strict=True)
+        ]
+        no_time = np.array([f == "null_timestamp" for f in flaw], dtype=np.bool_)
+        times = (self.t0_us + malformed["ts_us"]).view("datetime64[us]")
+        return {
+            "platform": constant_strings(self.platform, len(flaw)),
+            "user_id": pa.array(users, type=pa.string()),
+            ts_column: pa.array(times, mask=no_time, type=pa.timestamp("us")),
+        }
+
+    def _fault_plan(
+        self, rng: np.random.Generator, day: int, new_ids: NewIds, later: LaterRows
+    ) -> FaultPlan:
+        last_day = self.population.days - 1
+        return FaultPlan(self.options.dirty, rng, day, last_day, self.preset.t0, new_ids, later)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _submit(self, table: pa.Table, path: Path) -> None:
+        assert self.pool is not None
+        self.result.files.append(path)
+        self.writes.append(self.pool.submit(write_parquet_atomically, table, path))
+        while len(self.writes) > MAX_PENDING_WRITES:
+            self.result.bytes_written += self.writes.popleft().result()
+
+    def finish_writes(self) -> None:
+        while self.writes:
+            self.result.bytes_written += self.writes.popleft().result()
+
+
+def _event_columns(batch: UsageBatch | None, ids: _FileIds) -> Columns:
+    if batch is None:
+        batch = UsageBatch(
+            user=np.zeros(0, np.int64), ts_us=np.zeros(0, np.int64), kind=np.zeros(0, np.int8)
+        )
+    return {
+        "user": batch.user,
+        "ts_us": batch.ts_us,
+        "kind": batch.kind,
+        "event_id": ids.next(len(batch)),
+    }
+
+
+def _with_held_rows(rows: Columns, held: list[Columns]) -> Columns:
+    return concat_rows([rows, *held]) if held else rows
+
+
+def _empty_like(rows: Columns) -> Columns:
+    return {name: values[:0] for name, values in rows.items()}
+
+
+def _no_faults() -> dict[str, dict[str, int]]:
+    return {
+        "signups": dict.fromkeys(SIGNUP_FAULTS, 0),
+        "events": dict.fromkeys(EVENT_FAULTS, 0),
+    }
+
+
+def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
+    for kind, count in counts.items():
+        total[kind] += count
+
+
+def _time_of_signup(population: Population, nth: int) -> float | None:
+    """Elapsed seconds of the `nth` signup. Users are numbered by signup minute, so only
+    the users of that minute need sorting. Call after every day is simulated."""
+    if nth > population.users:
+        return None
+    cumulative = np.cumsum(population.minute_counts)
+    minute = int(np.searchsorted(cumulative, nth))
+    first = int(cumulative[minute - 1]) if minute else 0
+    in_minute = np.sort(population.signup_us[first : int(cumulative[minute])])
+    return float(in_minute[nth - first - 1]) / MICROS

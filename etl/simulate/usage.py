@@ -1,0 +1,179 @@
+"""What users do: usage events of each launch day, drawn user chunk by user chunk.
+
+A user is alive from signup until their churn time. On each day alive they are active
+with a chance that fades with age (on their signup day, most try the product); an active
+day has one event plus a Poisson number more, placed in time along the daily cycle.
+A user who deletes the account does so at their churn time, so nothing follows it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from etl.simulate.population import MICROS, Population, Purpose, RandomStreams
+from etl.simulate.presets import DAY_S, Preset, diurnal_clock
+
+IntArray = npt.NDArray[np.int64]
+CodeArray = npt.NDArray[np.int8]
+FloatArray = npt.NDArray[np.float64]
+CHUNK_USERS = 1 << 20
+CYCLE_STEPS = 1 << 13  # steps of the inverse daily-cycle table (about 10 s each)
+DELETION = "account_deleted"
+
+
+@dataclass(frozen=True)
+class UsageBatch:
+    """Usage events without ids: who, when (µs since launch), which type (code)."""
+
+    user: IntArray
+    ts_us: IntArray
+    kind: CodeArray
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    @staticmethod
+    def concat(parts: list[UsageBatch]) -> UsageBatch:
+        return UsageBatch(
+            user=np.concatenate([p.user for p in parts]),
+            ts_us=np.concatenate([p.ts_us for p in parts]),
+            kind=np.concatenate([p.kind for p in parts]),
+        )
+
+
+def event_types(preset: Preset) -> tuple[str, ...]:
+    """The event_type dictionary: the preset's usage types, then deletions."""
+    return (*preset.event_types, DELETION)
+
+
+@dataclass(frozen=True)
+class DailyCycle:
+    """Places events along the daily cycle: uniform in 'activity seconds' (the integral
+    of the cycle), mapped back to clock time through a one-day table of the inverse,
+    evenly spaced in activity seconds so a lookup needs no search."""
+
+    preset: Preset
+    inverse_s: FloatArray  # clock second of the day at each step of activity seconds
+    inverse_slope: FloatArray
+    type_table: CodeArray  # 1024 slots filled in proportion to the event mix
+    fading: npt.NDArray[np.float32]  # activity factor by age in whole days
+
+    @staticmethod
+    def of(preset: Preset, days: int) -> DailyCycle:
+        fine_s = np.linspace(0.0, DAY_S, 4 * CYCLE_STEPS + 1)
+        steps_clock = np.linspace(0.0, DAY_S, CYCLE_STEPS + 1)
+        inverse = np.interp(steps_clock, diurnal_clock(preset.diurnal, preset.t0, fine_s), fine_s)
+        cumulative = np.cumsum(preset.event_mix) / sum(preset.event_mix)
+        slots = (np.arange(1024) + 0.5) / 1024
+        type_table = np.minimum(np.searchsorted(cumulative, slots), len(preset.event_mix) - 1)
+        # Age in whole days at the middle of a day: day - signup day - 0.5 on average.
+        ages = np.maximum(np.arange(days + 1) - 0.5, 0.0)
+        return DailyCycle(
+            preset=preset,
+            inverse_s=inverse,
+            inverse_slope=np.append(np.diff(inverse), 0.0),
+            type_table=type_table.astype(np.int8),
+            fading=((1.0 + ages) ** -preset.activity_ageing).astype(np.float32),
+        )
+
+    def clock(self, elapsed_us: IntArray) -> FloatArray:
+        return diurnal_clock(self.preset.diurnal, self.preset.t0, elapsed_us / MICROS)
+
+    def time_at(self, clock_s: FloatArray, day: int) -> FloatArray:
+        """Elapsed µs at which the cycle's integral reaches `clock_s` (within `day`)."""
+        position = (clock_s - day * DAY_S) * (CYCLE_STEPS / DAY_S)
+        step = np.minimum(position.astype(np.int32), CYCLE_STEPS)
+        within = self.inverse_s[step] + (position - step) * self.inverse_slope[step]
+        return (within + day * DAY_S) * MICROS
+
+
+def day_usage(
+    population: Population, day: int, cycle: DailyCycle, streams: RandomStreams
+) -> Iterator[UsageBatch]:
+    """The usage events and deletions of launch day `day`, one batch per chunk of users."""
+    alive = population.alive_during(day)
+    for chunk, first in enumerate(range(0, len(alive), CHUNK_USERS)):
+        users = alive[first : first + CHUNK_USERS]
+        rng = streams.generator(Purpose.EVENTS, day, chunk)
+        yield UsageBatch.concat(
+            [
+                _active_events(population, day, users, cycle, rng),
+                _deletions(population, day, users, cycle),
+            ]
+        )
+
+
+def _active_events(
+    population: Population,
+    day: int,
+    users: IntArray,
+    cycle: DailyCycle,
+    rng: np.random.Generator,
+) -> UsageBatch:
+    window = _Window.of(population, day, users, cycle)
+    active = rng.random(len(users), dtype=np.float32) < _activity_chance(
+        population, day, users, window, cycle
+    )
+    counts = 1 + rng.poisson(population.extra_events[users[active]])
+    total = int(counts.sum())
+    start = np.repeat(window.clock_since[active], counts)
+    span = np.repeat(window.clock_span[active], counts)
+    ts_us = cycle.time_at(start + rng.random(total) * span, day).astype(np.int64)
+    # Rounding must never move an event before its signup or after its churn or day.
+    lowest = np.repeat(window.since_us[active], counts)
+    highest = np.repeat(window.until_us[active], counts) - 1
+    ts_us = np.minimum(np.maximum(ts_us, lowest, out=ts_us), highest, out=ts_us)
+    kind = cycle.type_table[rng.integers(0, len(cycle.type_table), total, dtype=np.int16)]
+    return UsageBatch(user=np.repeat(users[active], counts), ts_us=ts_us, kind=kind)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The part of a day each user is around: from signup (or the day's start) until
+    churn (or the day's end), in µs and in activity seconds of the daily cycle."""
+
+    since_us: IntArray
+    until_us: IntArray
+    clock_since: FloatArray
+    clock_span: FloatArray
+
+    @staticmethod
+    def of(population: Population, day: int, users: IntArray, cycle: DailyCycle) -> _Window:
+        day_start, day_end = population.day_window_us(day)
+        since = np.maximum(population.signup_us[users], day_start)
+        until = np.minimum(population.end_us[users], day_end)
+        # Most users are around all day; only the others need the cycle's integral.
+        partial = np.flatnonzero((since > day_start) | (until < day_end))
+        day_clock = cycle.clock(np.array([day_start, day_end], dtype=np.int64))
+        clock_since = np.full(len(users), day_clock[0])
+        clock_until = np.full(len(users), day_clock[1])
+        clock_since[partial] = cycle.clock(since[partial])
+        clock_until[partial] = cycle.clock(until[partial])
+        return _Window(since, until, clock_since, clock_until - clock_since)
+
+
+def _activity_chance(
+    population: Population, day: int, users: IntArray, window: _Window, cycle: DailyCycle
+) -> npt.NDArray[np.float32]:
+    """Chance of any activity today: high on the signup day, then fading with age and in
+    proportion to the part of the day the user is still around."""
+    age = day - population.signup_day[users]
+    share_of_day = (window.clock_span * (1 / DAY_S)).astype(np.float32)
+    chance = population.activity[users] * cycle.fading[age] * share_of_day
+    chance[age == 0] = population.preset.first_day_activity
+    return chance
+
+
+def _deletions(population: Population, day: int, users: IntArray, cycle: DailyCycle) -> UsageBatch:
+    """Users who delete their account today, at their churn time (alive users only)."""
+    _, day_end = population.day_window_us(day)
+    leaving = users[population.deletes[users] & (population.end_us[users] < day_end)]
+    deletion_code = len(cycle.preset.event_types)
+    return UsageBatch(
+        user=leaving,
+        ts_us=population.end_us[leaving],
+        kind=np.full(len(leaving), deletion_code, dtype=np.int8),
+    )
