@@ -1,0 +1,276 @@
+"""Fitting one model to one series: bounds, several starts, a robust loss, AICc and the
+residual check.
+
+Residuals are (predicted - observed) / noise scale, where the prediction is the model's
+increment over each bucket times the seasonal factor, and the noise scale comes from the
+series (not the model), so the robust sum of squares of every model is on one footing and
+AICc can compare them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from etl.fits.models import Array, GrowthModel
+from etl.fits.series import FitSeries
+
+LOSS = "soft_l1"
+# A parameter within this distance (in fit space) of a bound is "at the bound".
+BOUND_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Bounds:
+    lower: Array  # in fit space (logs of positive parameters)
+    upper: Array
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: GrowthModel
+    x: Array  # fitted parameters in fit space
+    robust_rss: float  # 2 x least_squares cost: the RSS with outliers discounted
+    aicc: float
+    rmse: float  # in signups per bucket
+    residuals: Array  # scaled by the noise scale
+    at_bound: tuple[bool, ...]
+    bounds: Bounds
+
+    @property
+    def params(self) -> Array:
+        return self.model.to_natural(self.x)
+
+    @property
+    def lag1_autocorrelation(self) -> float:
+        return lag1_autocorrelation(self.residuals)
+
+
+def predicted_increments(model: GrowthModel, series: FitSeries, params: Array) -> Array:
+    """Model increments per bucket, seasonal factor included; batches broadcast."""
+    # Buckets are contiguous (each starts where the previous ended), so C is evaluated
+    # once per boundary rather than twice per bucket.
+    rise = np.diff(model.cumulative(series.boundaries, params), axis=-1)
+    return np.asarray(rise * series.season)
+
+
+def scaled_residuals(model: GrowthModel, series: FitSeries, x: Array, observed: Array) -> Array:
+    with np.errstate(over="ignore", invalid="ignore"):
+        predicted = predicted_increments(model, series, model.to_natural(x))
+        scaled = (predicted - observed) / series.noise_scale
+    # Keep absurd trial points finite (and their squares too) so the solver just rejects them.
+    return np.nan_to_num(np.clip(scaled, -1e150, 1e150), nan=1e150)
+
+
+def aicc(robust_rss: float, n_points: int, n_params: int) -> float:
+    """Small-sample AIC of a least-squares fit; the noise variance counts as a parameter."""
+    k = n_params + 1
+    if n_points - k - 1 <= 0:
+        return float("inf")
+    rss = max(robust_rss, 1e-300)
+    return n_points * math.log(rss / n_points) + 2 * k + 2 * k * (k + 1) / (n_points - k - 1)
+
+
+def akaike_weights(scores: Array) -> Array:
+    finite = np.isfinite(scores)
+    if not finite.any():
+        return np.full(scores.shape, 1.0 / scores.size)
+    relative = np.where(finite, np.exp(-0.5 * (scores - scores[finite].min())), 0.0)
+    return np.asarray(relative / relative.sum())
+
+
+def lag1_autocorrelation(residuals: Array) -> float:
+    centred = residuals - residuals.mean()
+    denominator = float(np.dot(centred, centred))
+    return float(np.dot(centred[1:], centred[:-1]) / denominator) if denominator > 0 else 0.0
+
+
+def runs_test_z(residuals: Array) -> float:
+    """Wald-Wolfowitz runs test on the signs: strongly negative z means long runs, i.e.
+    the model misses a systematic shape."""
+    signs = residuals > np.median(residuals)
+    above, below = int(signs.sum()), int((~signs).sum())
+    if above == 0 or below == 0:
+        return 0.0
+    runs = 1 + int(np.count_nonzero(signs[1:] != signs[:-1]))
+    total = above + below
+    expected = 1 + 2 * above * below / total
+    variance = 2 * above * below * (2 * above * below - total) / (total**2 * (total - 1))
+    return float((runs - expected) / np.sqrt(variance)) if variance > 0 else 0.0
+
+
+def _rate_bounds(series: FitSeries) -> tuple[float, float]:
+    # Slower than 1% over the window is flat. A rise within about one observation interval
+    # is a step (a re-index, a data gap), not a growth curve the data can resolve.
+    spacing = float(np.median(series.t_end - series.t_start))
+    return 0.01 / series.span_days, 2.0 / spacing
+
+
+def _scale_reference(series: FitSeries) -> float:
+    return max(series.growth, 1.0)
+
+
+def model_bounds(model: GrowthModel, series: FitSeries) -> Bounds:
+    """Natural-parameter bounds from the data's scale, converted to fit space."""
+    growth, level = _scale_reference(series), max(series.cumulative_at_end, series.growth, 1.0)
+    slow, fast = _rate_bounds(series)
+    first, last, span = float(series.t_start[0]), series.fitted_until, series.span_days
+    match model.name:
+        case "logistic" | "gompertz":
+            lower = [0.5 * growth, slow, first - 2 * span]
+            upper = [1000 * level, fast, last + 10 * span]
+        case "bass":
+            lower = [0.5 * growth, 1e-4 * slow, slow]
+            upper = [1000 * level, fast, fast]
+        case "exponential":
+            lower = [1e-9 * growth, 0.1 * slow]
+            upper = [1e3 * growth, fast]
+        case _:  # burst_inflow
+            lower = [1e-6 * growth, slow, 1e-6 * growth / span]
+            upper = [10 * growth, fast, 10 * growth / span]
+    return Bounds(
+        model.to_fit_space(np.array(lower, dtype=float)),
+        model.to_fit_space(np.array(upper, dtype=float)),
+    )
+
+
+@dataclass(frozen=True)
+class SeriesShape:
+    """Model-free landmarks of a series, used for starting values."""
+
+    peak_day: float
+    peak_rate: float  # signups per day at the highest smoothed point
+    early_rate: float
+    late_rate: float
+
+
+def series_shape(series: FitSeries) -> SeriesShape:
+    rate = series.increments / series.season / (series.t_end - series.t_start)
+    smooth = np.convolve(rate, np.ones(5) / 5, mode="same")
+    peak = int(np.argmax(smooth))
+    tail = max(1, rate.size // 4)
+    return SeriesShape(
+        peak_day=float(series.t_end[peak]),
+        peak_rate=max(float(smooth[peak]), 1e-9),
+        early_rate=max(float(np.median(rate[: max(1, rate.size // 10)])), 1e-9),
+        late_rate=max(float(np.median(rate[-tail:])), 1e-9),
+    )
+
+
+def starting_points(model: GrowthModel, series: FitSeries) -> list[Array]:
+    """A few natural-parameter guesses covering "peak seen", "mid-way" and "early"."""
+    shape, growth, span = series_shape(series), _scale_reference(series), series.span_days
+    first, last = float(series.t_start[0]), series.fitted_until
+    match model.name:
+        case "logistic" | "gompertz":
+            slope = 4.0 if model.name == "logistic" else np.e
+            guesses = [
+                (2 * growth, shape.peak_day),
+                (1.2 * growth, first + span / 2),
+                (10 * growth, last + span / 2),
+            ]
+            points = [[k, slope * shape.peak_rate / k, tm] for k, tm in guesses]
+        case "bass":
+            points = [
+                [2 * growth, 0.1 / span, 5 / span],
+                [1.2 * growth, 2 / span, 0.1 / span],
+                [10 * growth, 0.01 / span, 2 / span],
+            ]
+        case "exponential":
+            trend = np.log(shape.late_rate / shape.early_rate) / span
+            points = [_exponential_start(shape.late_rate, g, last) for g in (trend, 3 / span)]
+        case _:  # burst_inflow
+            inflow = shape.late_rate
+            burst = max(growth - inflow * span, 0.1 * growth)
+            points = [[burst, k, inflow] for k in (3 / span, 30 / span, 0.3 / series.bucket_days)]
+    return [np.array(p, dtype=float) for p in points]
+
+
+def _exponential_start(late_rate: float, growth_rate: float, last: float) -> list[float]:
+    rate = max(growth_rate, 0.1 / max(last, 1e-9))
+    # late_rate = scale * g * e^{g t}  =>  scale, computed in logs to avoid overflow.
+    return [float(np.exp(np.log(late_rate / rate) - min(rate * last, 600.0))), rate]
+
+
+def _at_bounds(x: Array, bounds: Bounds) -> tuple[bool, ...]:
+    near = (x - bounds.lower < BOUND_TOLERANCE) | (bounds.upper - x < BOUND_TOLERANCE)
+    return tuple(bool(v) for v in near)
+
+
+def _clip_inside(x: Array, bounds: Bounds) -> Array:
+    margin = 1e-6 * (bounds.upper - bounds.lower)
+    return np.clip(x, bounds.lower + margin, bounds.upper - margin)
+
+
+def solve(
+    model: GrowthModel,
+    series: FitSeries,
+    x0: Array,
+    bounds: Bounds,
+    *,
+    fixed: dict[int, float] | None = None,
+    loss: str = LOSS,
+) -> tuple[Array, float]:
+    """One least-squares run; `fixed` pins parameters (index -> fit-space value), which is
+    how the profile check holds the ceiling. Returns (x, robust RSS)."""
+    pinned = fixed or {}
+    free = np.array([i not in pinned for i in range(x0.size)])
+    template = x0.copy()
+    for index, value in pinned.items():
+        template[index] = value
+
+    def residuals(free_x: Array) -> Array:
+        x = template.copy()
+        x[free] = free_x
+        return scaled_residuals(model, series, x, series.increments)
+
+    start = _clip_inside(template, bounds)[free]
+    result = least_squares(
+        residuals,
+        start,
+        bounds=(bounds.lower[free], bounds.upper[free]),
+        loss=loss,
+        f_scale=series.loss_scale,
+        x_scale="jac",
+        # Parameters to ~6 digits are plenty for AICc and forecasts; the ETL pays per step.
+        ftol=1e-6,
+        xtol=1e-6,
+        gtol=1e-6,
+    )
+    x = template.copy()
+    x[free] = result.x
+    return x, robust_rss(scaled_residuals(model, series, x, series.increments), series.loss_scale)
+
+
+def robust_rss(residuals: Array, loss_scale: float) -> float:
+    """The RSS with soft_l1 discounting (2 x least_squares' cost); ~RSS for small residuals."""
+    z = (residuals / loss_scale) ** 2
+    return float(2.0 * loss_scale**2 * (np.sqrt(1.0 + z) - 1.0).sum(axis=-1))
+
+
+def fit_model(model: GrowthModel, series: FitSeries) -> FitResult:
+    """The best of several starts. Each start first runs with a plain squared loss: far
+    from the optimum almost every point looks like an outlier to a robust loss, whose
+    flat gradients then stall. The best of those is refined with the robust loss."""
+    bounds = model_bounds(model, series)
+    rough = [
+        solve(model, series, model.to_fit_space(start), bounds, loss="linear")
+        for start in starting_points(model, series)
+    ]
+    best_rough, _ = min(rough, key=lambda run: run[1])
+    x, rss = solve(model, series, best_rough, bounds)
+    residuals = scaled_residuals(model, series, x, series.increments)
+    error = residuals * series.noise_scale
+    return FitResult(
+        model=model,
+        x=x,
+        robust_rss=rss,
+        aicc=aicc(rss, series.n_points, len(model.param_names)),
+        rmse=float(np.sqrt(np.mean(error**2))),
+        residuals=residuals,
+        at_bound=_at_bounds(x, bounds),
+        bounds=bounds,
+    )

@@ -1,0 +1,159 @@
+"""Time to the next milestones, the ceiling, and whether the data can identify it.
+
+Forecasts are anchored at the observed total: a curve's predicted gain after the last
+complete bucket is added to the observed cumulative count there, so a model that is off in
+level (or a series whose t0 predates the data) still forecasts from where users really are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from etl.fits.fitting import FitResult, solve
+from etl.fits.models import Array, GrowthModel
+from etl.fits.series import FitSeries
+
+# "Never" means not within this many times the observed span after the data ends.
+HORIZON_SPANS = 10.0
+INTERVAL = (0.10, 0.90)  # an 80% interval
+# The ceiling counts as bounded when the 90th percentile of its draws is at most twice
+# the median and few draws ran into the parameter bound.
+MAX_CEILING_SPREAD = 2.0
+MAX_DRAWS_AT_BOUND = 0.10
+# A 3-parameter S-curve through fewer points passes for a peak whenever the noise bends.
+MIN_POINTS_FOR_CEILING = 12
+# Chi-square(1) at 95%: doubling the ceiling must cost at least this much.
+PROFILE_THRESHOLD = 3.84
+# The growth rate at the end of the data must have fallen below this share of its peak
+# (a logistic then stands at 72% of its ceiling).
+PEAK_DECLINE = 0.8
+
+
+def _anchor(model: GrowthModel, params: Array, series: FitSeries) -> Array:
+    """C_model(t_last) for one parameter vector (shape ()) or a batch (shape (draws,))."""
+    return np.asarray(model.cumulative(np.array([series.fitted_until]), params)[..., 0])
+
+
+def ceiling_total(model: GrowthModel, params: Array, series: FitSeries) -> Array:
+    """The total number of users the curve levels off at, anchored at the observed total."""
+    if model.ceiling is None:
+        return np.full(np.shape(params)[:-1], np.inf)
+    headroom = model.ceiling(params) - _anchor(model, params, series)
+    return np.asarray(series.cumulative_at_end + headroom)
+
+
+def eta_days(model: GrowthModel, params: Array, series: FitSeries, users: float) -> Array:
+    """Days since t0 at which the anchored curve reaches `users`; inf when it never does
+    within the horizon."""
+    target = _anchor(model, params, series) + (users - series.cumulative_at_end)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        days = model.time_to_reach(target, params)
+    horizon = series.fitted_until + HORIZON_SPANS * series.span_days
+    reachable = np.isfinite(days) & (days <= horizon)
+    return np.where(reachable, np.maximum(days, series.fitted_until), np.inf)
+
+
+def weighted_quantile(values: Array, weights: Array, quantile: float) -> float:
+    """Quantile of a weighted sample; inf when the quantile falls among "never" draws."""
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    position = int(np.searchsorted(cumulative, quantile * cumulative[-1]))
+    return float(values[order][min(position, values.size - 1)])
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """The evidence on whether the data pin down a model's ceiling."""
+
+    has_ceiling: bool
+    params_at_bound: tuple[str, ...] = ()
+    inflection_observed: bool = False
+    profile_flat: bool = True
+    interval_bounded: bool = False
+
+    @property
+    def identified(self) -> bool:
+        return (
+            self.has_ceiling
+            and not self.params_at_bound
+            and self.inflection_observed
+            and not self.profile_flat
+            and self.interval_bounded
+        )
+
+    @property
+    def note(self) -> str:
+        if not self.has_ceiling:
+            return "model has no ceiling"
+        if self.identified:
+            return "ceiling identified"
+        reasons = []
+        if self.params_at_bound:
+            reasons.append("parameter at its bound: " + ", ".join(self.params_at_bound))
+        if not self.inflection_observed:
+            reasons.append("inflection not yet observed or too few points")
+        if self.profile_flat:
+            reasons.append("flat profile likelihood")
+        if not self.interval_bounded:
+            reasons.append("unbounded interval")
+        return "ceiling not yet identifiable (" + "; ".join(reasons) + ")"
+
+
+def _effective_points(fit: FitResult, n_points: int) -> float:
+    # Autocorrelated residuals carry less information than their count suggests.
+    rho = float(np.clip(fit.lag1_autocorrelation, 0.0, 0.95))
+    return n_points * (1.0 - rho) / (1.0 + rho)
+
+
+def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
+    """Refit with the ceiling pinned at twice its fitted value: if the fit barely gets
+    worse, the data cannot tell the two ceilings apart (as before the inflection)."""
+    pinned_ceiling = fit.x[0] + np.log(2.0)  # the ceiling is the first, log-space parameter
+    if pinned_ceiling > fit.bounds.upper[0]:
+        return True
+    _, rss = solve(fit.model, series, fit.x, fit.bounds, fixed={0: float(pinned_ceiling)})
+    worse = _effective_points(fit, series.n_points) * np.log(max(rss, 1e-300) / fit.robust_rss)
+    return bool(worse < PROFILE_THRESHOLD)
+
+
+def ceiling_interval_bounded(fit: FitResult, series: FitSeries, draws: Array) -> bool:
+    ceilings = ceiling_total(fit.model, draws, series)
+    finite = ceilings[np.isfinite(ceilings)]
+    if finite.size < 0.9 * ceilings.size:
+        return False
+    at_bound = np.mean(fit.model.to_fit_space(draws)[:, 0] > fit.bounds.upper[0] - 1e-3)
+    median = float(np.median(finite))
+    spread_ok = float(np.quantile(finite, INTERVAL[1])) <= MAX_CEILING_SPREAD * median
+    return bool(spread_ok and at_bound < MAX_DRAWS_AT_BOUND)
+
+
+def _rate(model: GrowthModel, params: Array, day: float) -> float:
+    step = 1e-4 * max(abs(day), 1.0)
+    around = model.cumulative(np.array([day - step, day + step]), params)
+    return float(around[1] - around[0]) / (2 * step)
+
+
+def past_the_peak(fit: FitResult, series: FitSeries) -> bool:
+    """The inflection (peak of the increments) lies inside the data and the fitted rate
+    has since fallen clearly below it: only the decline tells where the ceiling is."""
+    assert fit.model.inflection is not None
+    peak_day = max(float(fit.model.inflection(fit.params)), float(series.t_start[0]))
+    if peak_day >= series.fitted_until:
+        return False
+    peak = _rate(fit.model, fit.params, peak_day)
+    return _rate(fit.model, fit.params, series.fitted_until) <= PEAK_DECLINE * peak
+
+
+def assess_ceiling(fit: FitResult, series: FitSeries, draws: Array) -> Identifiability:
+    """Bound hit, inflection seen, profile likelihood and bootstrap interval."""
+    model = fit.model
+    if model.inflection is None:
+        return Identifiability(has_ceiling=False)
+    at_bound = tuple(n for n, hit in zip(model.param_names, fit.at_bound, strict=True) if hit)
+    seen = past_the_peak(fit, series) and series.n_points >= MIN_POINTS_FOR_CEILING
+    bounded = ceiling_interval_bounded(fit, series, draws)
+    # The profile refit is the costly check; skip it when another one already failed.
+    flat = True if (at_bound or not seen or not bounded) else profile_is_flat(fit, series)
+    return Identifiability(True, at_bound, seen, flat, bounded)

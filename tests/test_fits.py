@@ -1,0 +1,366 @@
+"""Growth-model fits (etl.fits): synthetic curves with known parameters, identifiability,
+forecast intervals, determinism, and acceptance on real public series."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from etl.errors import UsageError
+from etl.fits import fit_all, format_forecasts
+from etl.fits.models import BASS, BURST_INFLOW, EXPONENTIAL, GOMPERTZ, LOGISTIC, GrowthModel
+from etl.fits.series import choose_grain, preferred_grain
+
+MILESTONES = (1_000, 10_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 100_000_000)
+LAUNCH = datetime(2025, 3, 1, 13, 0)  # mid-afternoon, so the diurnal cycle starts mid-phase
+
+# name -> (model, true parameters); time in days. All are well past their inflection
+# (or have no ceiling) within the 20 observed days.
+SYNTHETIC: dict[str, tuple[GrowthModel, list[float]]] = {
+    "logistic": (LOGISTIC, [2e6, 0.6, 8.0]),
+    "gompertz": (GOMPERTZ, [2e6, 0.45, 6.0]),
+    "bass": (BASS, [2e6, 0.03, 0.6]),
+    "exponential": (EXPONENTIAL, [1000.0, 0.25]),
+    "burst_inflow": (BURST_INFLOW, [5e6, 2.0, 2e4]),
+}
+
+
+def hourly_signups(
+    platform: str, model: GrowthModel, params: list[float], days: float, seed: int
+) -> pl.DataFrame:
+    """Poisson signups per hour around the model's increments, times a diurnal cycle
+    (quiet at night UTC, busy in the afternoon); the last bucket is incomplete."""
+    n = round(days * 24)
+    edges = np.arange(n + 1) / 24
+    expected = np.diff(model.cumulative(edges, np.array(params)))
+    starts = [LAUNCH + timedelta(hours=h) for h in range(n)]
+    diurnal = 1 + 0.6 * np.sin(2 * np.pi * (np.array([s.hour for s in starts]) - 9) / 24)
+    signups = np.random.default_rng(seed).poisson(expected * diurnal)
+    return pl.DataFrame(
+        {
+            "platform": platform,
+            "grain": "hour",
+            "bucket_start": starts,
+            "elapsed_s": edges[:-1] * 86_400,
+            "signups": signups,
+            "cumulative": np.cumsum(signups),
+            "complete": [True] * (n - 1) + [False],
+        }
+    )
+
+
+def rows_of(table: pa.Table, platform: str, model: str | None = None) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in table.to_pylist()
+        if r["platform"] == platform and (model is None or r["model"] == model)
+    ]
+
+
+def params_of(fits: pa.Table, platform: str, model: str) -> dict[str, Any]:
+    (row,) = rows_of(fits, platform, model)
+    parsed: dict[str, Any] = json.loads(row["params"])
+    return parsed
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[pa.Table, pa.Table]:
+    frames = [
+        hourly_signups(name, model, params, days=20, seed=i)
+        for i, (name, (model, params)) in enumerate(SYNTHETIC.items())
+    ]
+    return fit_all(pl.concat(frames), MILESTONES, seed=7)
+
+
+# -- recovery and model choice -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC))
+def test_parameters_recovered_from_noisy_diurnal_hourly_data(
+    synthetic: tuple[pa.Table, pa.Table], name: str
+) -> None:
+    model, truth = SYNTHETIC[name]
+    fitted = params_of(synthetic[0], name, name)["parameters"]
+    for param_name, true_value in zip(model.param_names, truth, strict=True):
+        assert fitted[param_name] == pytest.approx(true_value, rel=0.05), param_name
+
+
+@pytest.mark.parametrize("name", ["gompertz", "bass", "exponential", "burst_inflow"])
+def test_aicc_selects_the_generating_model(synthetic: tuple[pa.Table, pa.Table], name: str) -> None:
+    assert params_of(synthetic[0], name, "ensemble")["best_model"] == name
+
+
+def test_logistic_data_go_to_the_logistic_family(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    # Bass with p -> 0 is a logistic: the two tie on logistic data, everything else loses.
+    weights = {m: params_of(synthetic[0], "logistic", m)["akaike_weight"] for m in SYNTHETIC}
+    assert weights["logistic"] + weights["bass"] > 0.99
+    assert weights["logistic"] > 0.3
+
+
+def test_akaike_weights_sum_to_one_and_aic_column_is_aicc(
+    synthetic: tuple[pa.Table, pa.Table],
+) -> None:
+    weights = [params_of(synthetic[0], "gompertz", m)["akaike_weight"] for m in SYNTHETIC]
+    assert sum(weights) == pytest.approx(1.0, abs=1e-4)
+    assert params_of(synthetic[0], "gompertz", "gompertz")["criterion"] == "AICc"
+
+
+def test_identified_ceiling_is_the_true_one(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    (row,) = rows_of(synthetic[0], "logistic", "ensemble")
+    assert row["ceiling_identified"] is True
+    ceiling = json.loads(row["params"])
+    assert ceiling["ceiling_low"] <= ceiling["ceiling"] <= ceiling["ceiling_high"]
+    assert ceiling["ceiling"] == pytest.approx(2e6, rel=0.02)
+
+
+def test_diurnal_profile_is_detected_on_hourly_data(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    params = params_of(synthetic[0], "burst_inflow", "burst_inflow")
+    assert params["seasonal_profile"] == "hour of day (24h)"
+    assert params["seasonal_amplitude"] == pytest.approx(0.6, abs=0.15)
+
+
+def test_residual_check_flags_the_wrong_shapes(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    def lag1(model: str) -> float:
+        residuals = params_of(synthetic[0], "gompertz", model)["residuals"]
+        return float(residuals["lag1_autocorrelation"])
+
+    assert lag1("gompertz") < 0.5
+    for wrong in ("logistic", "exponential", "burst_inflow"):
+        assert lag1(wrong) > 0.9
+        assert params_of(synthetic[0], "gompertz", wrong)["residuals"]["check"] != "ok"
+
+
+def test_incomplete_bucket_is_left_out(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    (row,) = rows_of(synthetic[0], "logistic", "logistic")
+    assert row["n_points"] == 20 * 24 - 1
+    assert row["fitted_until"] == (LAUNCH + timedelta(days=20, hours=-1)).replace(tzinfo=UTC)
+
+
+# -- identifiability -----------------------------------------------------------------------
+
+
+def test_pre_inflection_logistic_says_ceiling_not_identifiable() -> None:
+    # Inflection on day 40, data until day 20: only 0.3% of the ceiling observed.
+    frame = hourly_signups("early", LOGISTIC, [1e7, 0.3, 40.0], days=20, seed=3)
+    fits, forecasts = fit_all(frame, MILESTONES)
+    for model in ("ensemble", "logistic", "gompertz", "bass"):
+        (row,) = rows_of(fits, "early", model)
+        assert row["ceiling_identified"] is False, model
+        params = json.loads(row["params"])
+        assert params["note"].startswith("ceiling not yet identifiable"), model
+        assert "ceiling" not in params, model
+    ensemble = params_of(fits, "early", "ensemble")
+    assert set(ensemble["excluded"]) >= {"logistic", "gompertz", "bass"}
+    assert "ceiling not yet identifiable" in format_forecasts(fits, forecasts, "early")
+    # The headline forecast is the exponential view: growth continues at this pace.
+    assert all(r["p_never"] < 0.05 for r in rows_of(forecasts, "early", "ensemble"))
+
+
+# -- forecasts -----------------------------------------------------------------------------
+
+
+def first_crossing(frame: pl.DataFrame, users: int) -> datetime:
+    crossed = frame.filter(pl.col("cumulative") >= users).row(0, named=True)
+    return crossed["bucket_start"] + timedelta(hours=1)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "milestones", "slack_hours"),
+    [
+        (BURST_INFLOW, [3e6, 1.5, 4e4], (4_000_000, 5_000_000), 0),
+        # Near a ceiling a day's growth is small, so the intraday cycle (which the ETA
+        # does not model) moves the true crossing by hours: allow half a day.
+        (LOGISTIC, [2e6, 0.6, 8.0], (1_900_000, 1_950_000), 12),
+    ],
+)
+def test_forecast_interval_brackets_the_true_milestone_time(
+    model: GrowthModel, params: list[float], milestones: tuple[int, ...], slack_hours: int
+) -> None:
+    future = hourly_signups("launch", model, params, days=80, seed=11)
+    observed = future.head(12 * 24).with_columns(complete=pl.col("elapsed_s") < 12 * 86_400 - 3_600)
+    _, forecasts = fit_all(observed, milestones, seed=1)
+    rows = rows_of(forecasts, "launch", "ensemble")
+    assert [r["users"] for r in rows] == list(milestones)
+    for row in rows:
+        truth = first_crossing(future, row["users"]).replace(tzinfo=UTC)
+        slack = timedelta(hours=slack_hours)
+        assert row["eta_low"] - slack <= truth <= row["eta_high"] + slack, row
+        assert row["p_never"] < 0.1
+
+
+def test_milestones_beyond_the_ceiling_are_never_reached(
+    synthetic: tuple[pa.Table, pa.Table],
+) -> None:
+    rows = rows_of(synthetic[1], "gompertz", "ensemble")
+    assert [r["users"] for r in rows] == [5_000_000, 10_000_000, 100_000_000]
+    assert all(r["p_never"] > 0.95 and r["eta"] is None for r in rows)
+
+
+def test_forecasts_are_deterministic_for_a_seed() -> None:
+    frame = hourly_signups("again", BURST_INFLOW, [1e6, 1.0, 1e4], days=3, seed=5)
+    first = fit_all(frame, MILESTONES, seed=3)
+    second = fit_all(frame, MILESTONES, seed=3)
+    other = fit_all(frame, MILESTONES, seed=4)
+    assert first[0].equals(second[0]) and first[1].equals(second[1])
+    assert not first[1].equals(other[1])
+
+
+def test_output_schemas_follow_the_snapshot_contract(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    fits, forecasts = synthetic
+    assert fits.column_names == [
+        "platform", "model", "params", "aic", "rmse", "n_points", "fitted_until",
+        "ceiling_identified",
+    ]  # fmt: skip
+    assert forecasts.column_names == [
+        "platform", "model", "users", "eta", "eta_low", "eta_high", "p_never",
+    ]  # fmt: skip
+    assert fits.schema.field("fitted_until").type == pa.timestamp("us", tz="UTC")
+    assert forecasts.schema.field("eta").type == pa.timestamp("us", tz="UTC")
+    assert {r["model"] for r in fits.to_pylist()} == {"ensemble", *SYNTHETIC}
+
+
+def test_too_few_buckets_give_a_note_and_no_forecast() -> None:
+    frame = hourly_signups("tiny", BURST_INFLOW, [1e5, 1.0, 1e3], days=0.25, seed=1)
+    fits, forecasts = fit_all(frame, MILESTONES)
+    (row,) = fits.to_pylist()
+    assert row["model"] == "ensemble" and "not enough complete buckets" in row["params"]
+    assert forecasts.num_rows == 0
+
+
+# -- grain ---------------------------------------------------------------------------------
+
+
+def test_grain_follows_the_span_of_the_data() -> None:
+    assert preferred_grain(1) == "minute"
+    assert preferred_grain(30) == "hour"
+    assert preferred_grain(400) == "day"
+    assert preferred_grain(4000) == "week"
+    hourly = hourly_signups("x", BURST_INFLOW, [1e5, 1.0, 1e3], days=30, seed=1)
+    daily = hourly.group_by_dynamic("bucket_start", every="1d").agg(
+        pl.col("platform", "elapsed_s").first(), pl.col("signups").sum(),
+        pl.col("cumulative").last(), pl.col("complete").all(),
+    ).with_columns(grain=pl.lit("day"))  # fmt: skip
+    both = pl.concat([hourly, daily.select(hourly.columns)])
+    assert choose_grain(both) == "hour"
+    assert choose_grain(both.filter(pl.col("grain") == "day")) == "day"
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def test_format_forecasts_reads_like_a_sentence(synthetic: tuple[pa.Table, pa.Table]) -> None:
+    text = format_forecasts(*synthetic, platform="burst_inflow")
+    assert text.startswith("burst_inflow: hour fit of 479 buckets")
+    assert "at this pace 10M in " in text and " days (" in text
+    assert "ceiling not yet identifiable" in text
+    logistic = format_forecasts(*synthetic, platform="logistic")
+    assert re.search(r"ceiling about (1\.9\d|2)M \(", logistic)
+    with pytest.raises(UsageError, match="no fits for platform 'nope'"):
+        format_forecasts(*synthetic, platform="nope")
+
+
+# -- real data -----------------------------------------------------------------------------
+
+
+def as_signups(platform: str, times: list[datetime], totals: Any, grain: str) -> pl.DataFrame:
+    """A public user-count series as `signups` rows; t0 is the first observation."""
+    cumulative = np.asarray(totals, dtype=np.int64)
+    return pl.DataFrame(
+        {
+            "platform": platform,
+            "grain": grain,
+            "bucket_start": times,
+            "elapsed_s": [(t - times[0]).total_seconds() for t in times],
+            "signups": np.r_[0, np.diff(cumulative)],
+            "cumulative": cumulative,
+            "complete": True,
+        }
+    )
+
+
+def owid_signups(growth_data: Path, technology: str, until: int | None = None) -> pl.DataFrame:
+    """US household adoption share as households per million, yearly (gaps allowed)."""
+    data = pl.read_csv(growth_data / "owid" / "technology-diffusion-comin-hobijn.csv")
+    data = data.rename({data.columns[2]: "share"}).filter(pl.col("Entity") == technology)
+    data = data.filter(pl.col("Year") <= (until or 9999)).sort("Year")
+    times = [datetime(year, 1, 1) for year in data["Year"]]
+    name = technology if until is None else f"{technology} to {until}"
+    return as_signups(name, times, (data["share"] * 10_000).round(), "week")
+
+
+SATURATED = ("Colour TV", "Refrigerator", "Radio", "Electric power", "Stove")
+BEFORE_INFLECTION = (("Refrigerator", 1934), ("Stove", 1928), ("Electric power", 1915))
+
+
+@pytest.fixture
+def owid_fits(growth_data: Path) -> tuple[pa.Table, pa.Table]:
+    return fit_owid(growth_data)
+
+
+@functools.cache  # one fit for all OWID tests (growth_data is function-scoped)
+def fit_owid(growth_data: Path) -> tuple[pa.Table, pa.Table]:
+    frames = [owid_signups(growth_data, name) for name in SATURATED]
+    frames += [owid_signups(growth_data, name, until) for name, until in BEFORE_INFLECTION]
+    return fit_all(pl.concat(frames), (1_000_000,))
+
+
+@pytest.mark.parametrize("technology", SATURATED)
+def test_owid_ceiling_identified_near_the_observed_plateau(
+    owid_fits: tuple[pa.Table, pa.Table], growth_data: Path, technology: str
+) -> None:
+    (row,) = rows_of(owid_fits[0], technology, "ensemble")
+    assert row["ceiling_identified"] is True
+    plateau = owid_signups(growth_data, technology)["cumulative"].tail(5).mean()
+    ceiling = json.loads(row["params"])["ceiling"]
+    assert ceiling == pytest.approx(plateau, rel=0.05)
+
+
+@pytest.mark.parametrize(("technology", "until"), BEFORE_INFLECTION)
+def test_owid_truncated_before_inflection_is_not_identifiable(
+    owid_fits: tuple[pa.Table, pa.Table], technology: str, until: int
+) -> None:
+    for row in rows_of(owid_fits[0], f"{technology} to {until}"):
+        assert row["ceiling_identified"] is False, row["model"]
+
+
+def bluesky_signups(growth_data: Path) -> pl.DataFrame:
+    path = growth_data / "bluesky" / "bsky_daily_users_activity_2023-05-08_2025-04-07.csv"
+    data = pl.read_csv(path).filter(pl.col("users").is_not_null()).sort("date")
+    times = [datetime.fromisoformat(day) for day in data["date"]]
+    return as_signups("bluesky", times, data["users"], "day")
+
+
+def mastodon_signups(growth_data: Path) -> pl.DataFrame:
+    path = growth_data / "mastodon" / "mastodon_users_3hourly_2022-11-04_2022-11-27.csv"
+    data = pl.read_csv(path).sort("updated_at")
+    times = [datetime.fromisoformat(t).replace(minute=0) for t in data["updated_at"]]
+    return as_signups("mastodon", times, data["users"], "hour")
+
+
+def test_bluesky_and_mastodon_give_sane_forecasts(growth_data: Path) -> None:
+    frame = pl.concat([bluesky_signups(growth_data), mastodon_signups(growth_data)])
+    fits, forecasts = fit_all(frame, (*MILESTONES, 50_000_000))
+    for platform, current in (("bluesky", 34_502_122), ("mastodon", 6_223_675)):
+        (headline,) = rows_of(fits, platform, "ensemble")
+        params = json.loads(headline["params"])
+        if headline["ceiling_identified"]:
+            assert params["ceiling"] >= 0.99 * current
+        else:
+            assert params["note"].startswith("ceiling not yet identifiable")
+        rows = rows_of(forecasts, platform)
+        assert rows and all(r["users"] > current for r in rows)
+        for row in rows:
+            assert 0.0 <= row["p_never"] <= 1.0
+            times = [row[k] for k in ("eta_low", "eta", "eta_high") if row[k] is not None]
+            assert times == sorted(times)
+            assert all(t >= headline["fitted_until"] for t in times)
+        assert format_forecasts(fits, forecasts, platform).startswith(platform)
