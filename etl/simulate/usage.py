@@ -93,20 +93,46 @@ class DailyCycle:
 def day_usage(
     population: Population, day: int, cycle: DailyCycle, streams: RandomStreams
 ) -> Iterator[UsageBatch]:
-    """The usage events and deletions of launch day `day`, one batch per chunk of users."""
+    """The usage events and deletions of launch day `day`, in batches per chunk of users.
+
+    Users around all day (most of them after launch day) share one time window, so
+    their events need no per-user window; the others (joining or leaving today) do."""
     alive = population.alive_during(day)
+    day_start, day_end = population.day_window_us(day)
     for chunk, first in enumerate(range(0, len(alive), CHUNK_USERS)):
         users = alive[first : first + CHUNK_USERS]
         rng = streams.generator(Purpose.EVENTS, day, chunk)
-        yield UsageBatch.concat(
-            [
-                _active_events(population, day, users, cycle, rng),
-                _deletions(population, day, users, cycle),
-            ]
-        )
+        partial = (population.signup_us[users] > day_start) | (population.end_us[users] < day_end)
+        yield _part_day_events(population, day, users[partial], cycle, rng)
+        yield _deletions(population, day, users[partial], cycle)
+        yield _whole_day_events(population, day, users[~partial], cycle, rng)
 
 
-def _active_events(
+def _whole_day_events(
+    population: Population,
+    day: int,
+    users: IntArray,
+    cycle: DailyCycle,
+    rng: np.random.Generator,
+) -> UsageBatch:
+    day_start, day_end = population.day_window_us(day)
+    clock_since, clock_until = cycle.clock(np.array([day_start, day_end], dtype=np.int64))
+    share_of_day = np.float32((clock_until - clock_since) / DAY_S)
+    fading = cycle.fading[day - population.signup_day[users]]
+    chance = population.activity[users] * fading * share_of_day
+    who = users[rng.random(len(users), dtype=np.float32) < chance]
+    counts = 1 + rng.poisson(population.extra_events[who])
+    total = int(counts.sum())
+    clock_s = clock_since + rng.random(total) * (clock_until - clock_since)
+    ts_us = cycle.time_at(clock_s, day).astype(np.int64)
+    # Rounding must never move an event out of its day.
+    np.clip(ts_us, day_start, day_end - 1, out=ts_us)
+    return UsageBatch(
+        user=np.repeat(who, counts), ts_us=ts_us, kind=_event_kinds(cycle, rng, total)
+    )
+
+
+def _part_day_events(
     population: Population,
     day: int,
     users: IntArray,
@@ -117,7 +143,8 @@ def _active_events(
     active = rng.random(len(users), dtype=np.float32) < _activity_chance(
         population, day, users, window, cycle
     )
-    counts = 1 + rng.poisson(population.extra_events[users[active]])
+    who = users[active]
+    counts = 1 + rng.poisson(population.extra_events[who])
     total = int(counts.sum())
     start = np.repeat(window.clock_since[active], counts)
     span = np.repeat(window.clock_span[active], counts)
@@ -126,8 +153,13 @@ def _active_events(
     lowest = np.repeat(window.since_us[active], counts)
     highest = np.repeat(window.until_us[active], counts) - 1
     ts_us = np.minimum(np.maximum(ts_us, lowest, out=ts_us), highest, out=ts_us)
-    kind = cycle.type_table[rng.integers(0, len(cycle.type_table), total, dtype=np.int16)]
-    return UsageBatch(user=np.repeat(users[active], counts), ts_us=ts_us, kind=kind)
+    return UsageBatch(
+        user=np.repeat(who, counts), ts_us=ts_us, kind=_event_kinds(cycle, rng, total)
+    )
+
+
+def _event_kinds(cycle: DailyCycle, rng: np.random.Generator, count: int) -> CodeArray:
+    return cycle.type_table[rng.integers(0, len(cycle.type_table), count, dtype=np.int16)]
 
 
 @dataclass(frozen=True)
@@ -145,14 +177,8 @@ class _Window:
         day_start, day_end = population.day_window_us(day)
         since = np.maximum(population.signup_us[users], day_start)
         until = np.minimum(population.end_us[users], day_end)
-        # Most users are around all day; only the others need the cycle's integral.
-        partial = np.flatnonzero((since > day_start) | (until < day_end))
-        day_clock = cycle.clock(np.array([day_start, day_end], dtype=np.int64))
-        clock_since = np.full(len(users), day_clock[0])
-        clock_until = np.full(len(users), day_clock[1])
-        clock_since[partial] = cycle.clock(since[partial])
-        clock_until[partial] = cycle.clock(until[partial])
-        return _Window(since, until, clock_since, clock_until - clock_since)
+        clock_since = cycle.clock(since)
+        return _Window(since, until, clock_since, cycle.clock(until) - clock_since)
 
 
 def _activity_chance(

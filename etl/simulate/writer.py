@@ -7,6 +7,7 @@ wrapped as an Arrow string array without a copy."""
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -23,11 +24,15 @@ HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 DICTIONARY_COLUMNS = ["platform", "event_type", "channel", "country"]
 
 
+@functools.cache
 def _hex_groups() -> npt.NDArray[np.uint8]:
-    """Row i holds the four lowercase hex digits of i (0000 ... ffff)."""
+    """Row i holds the four lowercase hex digits of i (0000 ... ffff); read-only, so the
+    memo is safe to share."""
     numbers = np.arange(BLOCK)
     digits = [HEX_DIGITS[(numbers >> shift) & 15] for shift in (12, 8, 4, 0)]
-    return np.stack(digits, axis=1)
+    groups = np.stack(digits, axis=1)
+    groups.setflags(write=False)
+    return groups
 
 
 def hex_ids(prefix: str, start: int, count: int, digits: int) -> TextArray:
