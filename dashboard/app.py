@@ -55,7 +55,7 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
-            dcc.Store(id="snapshot-id"),
+            dcc.Store(id="snapshot-id", data=context.reader.current_id()),
             dcc.Interval(id="poll", interval=poll_ms),
             html.Header(
                 [
@@ -132,7 +132,9 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
     )
     def sync_url(search: str | None, *values: Any) -> Any:
         if ctx.triggered_id == "url" or ctx.triggered_id is None:
-            return no_update, *from_query(search)
+            wanted = from_query(search)  # only changed controls, so charts draw once
+            changed = [w if w != v else no_update for w, v in zip(wanted, values, strict=True)]
+            return no_update, *changed
         return to_query(values), *[no_update] * len(values)
 
     @app.callback(
