@@ -46,8 +46,10 @@ def format_wait(start: datetime, eta: datetime | None, low: Any, high: Any) -> s
 
 
 def _forecast_line(fit_end: datetime, row: dict[str, Any]) -> str:
-    wait = format_wait(fit_end, row["eta"], row["eta_low"], row["eta_high"])
     never = f", p(never) {row['p_never']:.0%}" if row["p_never"] >= 0.005 else ""
+    if row["eta"] is None:
+        return f"  {format_users(row['users'])}: not reached at this pace{never}"
+    wait = format_wait(fit_end, row["eta"], row["eta_low"], row["eta_high"])
     return f"  at this pace {format_users(row['users'])} {wait}{never}"
 
 
