@@ -2,7 +2,7 @@
 
 A user is alive from signup until their churn time. On each day alive they are active
 with a chance that fades with age (on their signup day, most try the product); an active
-day has one event plus a Poisson number more, placed in time along the daily cycle.
+day has one event plus a geometric number more, placed in time along the daily cycle.
 A user who deletes the account does so at their churn time, so nothing follows it."""
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _whole_day_events(
     fading = cycle.fading[day - population.signup_day[users]]
     chance = population.activity[users] * fading * share_of_day
     who = users[rng.random(len(users), dtype=np.float32) < chance]
-    counts = 1 + rng.poisson(population.extra_events[who])
+    counts = _events_per_active_day(population.extra_events[who], rng)
     total = int(counts.sum())
     clock_s = clock_since + rng.random(total) * (clock_until - clock_since)
     ts_us = cycle.time_at(clock_s, day).astype(np.int64)
@@ -144,7 +144,7 @@ def _part_day_events(
         population, day, users, window, cycle
     )
     who = users[active]
-    counts = 1 + rng.poisson(population.extra_events[who])
+    counts = _events_per_active_day(population.extra_events[who], rng)
     total = int(counts.sum())
     start = np.repeat(window.clock_since[active], counts)
     span = np.repeat(window.clock_span[active], counts)
@@ -156,6 +156,16 @@ def _part_day_events(
     return UsageBatch(
         user=np.repeat(who, counts), ts_us=ts_us, kind=_event_kinds(cycle, rng, total)
     )
+
+
+def _events_per_active_day(
+    extra: npt.NDArray[np.float32], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """One event plus a geometric number more with mean `extra`: over-dispersed like real
+    sessions, and far cheaper to draw than a Poisson number."""
+    scale = 1 / np.log1p(1 / np.maximum(extra, np.float32(1e-6)))
+    more = np.floor(rng.standard_exponential(len(extra), dtype=np.float32) * scale)
+    return more.astype(np.int64) + 1
 
 
 def _event_kinds(cycle: DailyCycle, rng: np.random.Generator, count: int) -> CodeArray:
