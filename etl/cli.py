@@ -68,6 +68,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return _report(args, result.summary(), result.exit_code)
 
 
+def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.pipeline import run_pass
+    from etl.schedule import Cadence, Scheduler, configure_logging, install_signal_handlers
+
+    cadence = Cadence.parse(args.every, args.cron)
+    configure_logging(json_lines=args.log_json)
+    scheduler = Scheduler(
+        settings,
+        cadence,
+        run_pass=lambda s, now: run_pass(s, now=now, trigger="schedule"),
+        clock=now_utc,
+        max_passes=args.max_runs,
+    )
+    install_signal_handlers(scheduler.stop)
+    return scheduler.loop()
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from etl.status import format_status, warehouse_status
 
@@ -115,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         "default $UPTAKE_HOME or ./data",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log each step and file (to stderr)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
@@ -141,6 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
     run.add_argument("--json", action="store_true", help="print a JSON summary")
     run.set_defaults(handler=cmd_run)
+
+    schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
+    cadence = schedule.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--every", help="interval between passes, e.g. 30s, 5m, 1h")
+    cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
+    schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
+    schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
+    schedule.set_defaults(handler=cmd_schedule)
 
     status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
     status.add_argument("--json", action="store_true", help="print JSON")
@@ -171,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.INFO,
+        level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
@@ -187,6 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("uptake: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the edge turns any bug into exit code 4
+        if args.debug:
+            raise
+        print(
+            f"uptake: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+            "traceback)",
+            file=sys.stderr,
+        )
+        return 4
 
 
 if __name__ == "__main__":  # pragma: no cover
