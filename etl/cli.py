@@ -85,6 +85,24 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return scheduler.loop()
 
 
+def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.fits import format_forecasts
+    from etl.snapshot import current_snapshot, read_table
+
+    snapshot = current_snapshot(settings)
+    if snapshot is None:
+        raise UsageError(f"no snapshot published under {settings.serving}; run `uptake run` first")
+    fits, forecasts = read_table(snapshot, "fits"), read_table(snapshot, "forecasts")
+    if args.json:
+        rows = forecasts.to_pylist()
+        if args.platform:
+            rows = [r for r in rows if r["platform"] == args.platform]
+        print(json.dumps({"snapshot": snapshot.id, "forecasts": rows}, default=str))
+    else:
+        print(format_forecasts(fits, forecasts, args.platform))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from etl.status import format_status, warehouse_status
 
@@ -169,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
     schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
     schedule.set_defaults(handler=cmd_schedule)
+
+    forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
+    forecast.add_argument("--platform", help="one platform (default: all)")
+    forecast.add_argument("--json", action="store_true", help="print JSON")
+    forecast.set_defaults(handler=cmd_forecast)
 
     status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
     status.add_argument("--json", action="store_true", help="print JSON")

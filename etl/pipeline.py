@@ -313,7 +313,13 @@ def _publish(
         result.snapshot = publish_snapshot(con, settings, result.run_id, now, extra_tables=extra)
 
 
-def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any] | None:
-    """Growth-model fits for the snapshot (wired in with the fits engine)."""
-    _ = con, settings
-    return None
+def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
+    """Growth-model fits and milestone forecasts from the published signup rollup."""
+    import polars as pl
+
+    from etl.fits import fit_all
+
+    signups = pl.from_arrow(con.sql("SELECT * FROM m_signups").to_arrow_table())
+    assert isinstance(signups, pl.DataFrame)
+    fits, forecasts = fit_all(signups, settings.milestones)
+    return {"fits": fits, "forecasts": forecasts}
