@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from etl.config import Settings
 from etl.errors import UsageError
 from etl.simulate import SimulationOptions, SimulationResult, simulate
 from etl.simulate.presets import STEADY, VIRAL
@@ -242,6 +244,19 @@ def test_late_and_early_events_are_counted_exactly(dirty_launch: SimulationResul
         [VIRAL.t0],
     )[0]
     assert (before_signup, late) == (faults["before_signup"], faults["late"])
+
+
+def test_ingestion_ledger_accounts_for_every_injected_fault(
+    settings: Settings, clock: datetime
+) -> None:
+    from etl.pipeline import run_pass
+
+    options = SimulationOptions(preset="viral", scale=0.002, seed=5, days=3, dirty=0.05)
+    result = simulate(options, settings.inbox)
+    assert all(n > 0 for n in result.faults["events"].values())
+    expected = result.expected_ledger()
+    ledger = run_pass(replace(settings, settle_seconds=0), now=clock)
+    assert {name: ledger.total(name) for name in expected} == expected
 
 
 def test_expected_ledger_adds_up(dirty_launch: SimulationResult) -> None:
