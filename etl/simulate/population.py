@@ -91,7 +91,9 @@ class Population:
         """Users who have signed up by the end of `day` and not churned before it starts.
         Kept from day to day, so churned users are never looked at again."""
         day_start = day * DAY_US
-        staying = self.alive[self.end_us[self.alive] > day_start]
+        # A user churning exactly at the day's start is kept for the day, with an empty
+        # window, so that a deletion at that instant still falls in one day.
+        staying = self.alive[self.end_us[self.alive] >= day_start]
         joining = np.arange(self.day_first_user[day], self.day_first_user[day + 1])
         self.alive = np.concatenate([staying, joining])
         return self.alive
@@ -146,16 +148,12 @@ def sign_up_day(population: Population, day: int, streams: RandomStreams) -> New
     users = slice(first, last)
     population.signup_us[users] = signup_us
     end_us = signup_us + lifetime_us.astype(np.int64) + 1
-    # A churn exactly on a day boundary would belong to no day's window.
-    end_us[end_us % DAY_US == 0] += 1
     population.end_us[users] = end_us
     population.signup_day[users] = day
-    population.activity[users] = np.minimum(
-        _by_segment(preset, "daily_activity", segment) * _lognormal(rng, 0.5, count), 0.98
-    )
-    population.extra_events[users] = _by_segment(preset, "extra_events", segment) * _lognormal(
-        rng, 0.7, count
-    )
+    activity = _by_segment(preset, "daily_activity", segment) * _spread(rng, 0.5, count)
+    population.activity[users] = np.minimum(activity, 0.98)
+    extra = _by_segment(preset, "extra_events", segment) * _spread(rng, 0.7, count)
+    population.extra_events[users] = extra
     deletion_share = _by_segment(preset, "deletion_share", segment)
     population.deletes[users] = rng.random(count, dtype=np.float32) < deletion_share
     return NewSignups(
@@ -179,8 +177,8 @@ def _by_segment(preset: Preset, trait: str, segment: IntArray) -> npt.NDArray[np
     return values[segment]
 
 
-def _lognormal(rng: np.random.Generator, sigma: float, count: int) -> npt.NDArray[np.float32]:
-    """Mean-one multiplicative spread: users of a segment are not all alike."""
+def _spread(rng: np.random.Generator, sigma: float, count: int) -> npt.NDArray[np.float32]:
+    """A mean-one lognormal factor: users of a segment are not all alike."""
     normal = rng.standard_normal(count, dtype=np.float32)
-    spread: npt.NDArray[np.float32] = np.exp(np.float32(sigma) * normal - np.float32(sigma**2 / 2))
-    return spread
+    factor: npt.NDArray[np.float32] = np.exp(np.float32(sigma) * normal - np.float32(sigma**2 / 2))
+    return factor

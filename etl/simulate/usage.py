@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from etl.simulate.population import MICROS, Population, Purpose, RandomStreams
+from etl.simulate.population import DAY_US, MICROS, Population, Purpose, RandomStreams
 from etl.simulate.presets import DAY_S, Preset, diurnal_clock
 
 IntArray = npt.NDArray[np.int64]
@@ -58,6 +58,8 @@ class DailyCycle:
     preset: Preset
     inverse_s: FloatArray  # clock second of the day at each step of activity seconds
     inverse_slope: FloatArray
+    forward_s: FloatArray  # activity seconds of the day at each step of clock seconds
+    forward_slope: FloatArray
     type_table: CodeArray  # 1024 slots filled in proportion to the event mix
     fading: npt.NDArray[np.float32]  # activity factor by age in whole days
 
@@ -66,6 +68,7 @@ class DailyCycle:
         fine_s = np.linspace(0.0, DAY_S, 4 * CYCLE_STEPS + 1)
         steps_clock = np.linspace(0.0, DAY_S, CYCLE_STEPS + 1)
         inverse = np.interp(steps_clock, diurnal_clock(preset.diurnal, preset.t0, fine_s), fine_s)
+        forward = diurnal_clock(preset.diurnal, preset.t0, steps_clock)
         cumulative = np.cumsum(preset.event_mix) / sum(preset.event_mix)
         slots = (np.arange(1024) + 0.5) / 1024
         type_table = np.minimum(np.searchsorted(cumulative, slots), len(preset.event_mix) - 1)
@@ -75,19 +78,29 @@ class DailyCycle:
             preset=preset,
             inverse_s=inverse,
             inverse_slope=np.append(np.diff(inverse), 0.0),
+            forward_s=forward,
+            forward_slope=np.append(np.diff(forward), 0.0),
             type_table=type_table.astype(np.int8),
             fading=((1.0 + ages) ** -preset.activity_ageing).astype(np.float32),
         )
 
-    def clock(self, elapsed_us: IntArray) -> FloatArray:
-        return diurnal_clock(self.preset.diurnal, self.preset.t0, elapsed_us / MICROS)
+    def clock(self, elapsed_us: IntArray, day: int) -> FloatArray:
+        """Activity seconds since launch at each elapsed µs (all within `day`)."""
+        position = (elapsed_us - day * DAY_US) * np.float64(CYCLE_STEPS / DAY_US)
+        return _table_lookup(self.forward_s, self.forward_slope, position) + day * DAY_S
 
     def time_at(self, clock_s: FloatArray, day: int) -> FloatArray:
         """Elapsed µs at which the cycle's integral reaches `clock_s` (within `day`)."""
         position = (clock_s - day * DAY_S) * (CYCLE_STEPS / DAY_S)
-        step = np.minimum(position.astype(np.int32), CYCLE_STEPS)
-        within = self.inverse_s[step] + (position - step) * self.inverse_slope[step]
+        within = _table_lookup(self.inverse_s, self.inverse_slope, position)
         return (within + day * DAY_S) * MICROS
+
+
+def _table_lookup(values: FloatArray, slopes: FloatArray, position: FloatArray) -> FloatArray:
+    """Linear interpolation in a table of evenly spaced steps (no search needed)."""
+    step = np.minimum(position.astype(np.int32), CYCLE_STEPS)
+    result: FloatArray = values[step] + (position - step) * slopes[step]
+    return result
 
 
 def day_usage(
@@ -116,7 +129,7 @@ def _whole_day_events(
     rng: np.random.Generator,
 ) -> UsageBatch:
     day_start, day_end = population.day_window_us(day)
-    clock_since, clock_until = cycle.clock(np.array([day_start, day_end], dtype=np.int64))
+    clock_since, clock_until = cycle.clock(np.array([day_start, day_end], dtype=np.int64), day)
     share_of_day = np.float32((clock_until - clock_since) / DAY_S)
     fading = cycle.fading[day - population.signup_day[users]]
     chance = population.activity[users] * fading * share_of_day
@@ -187,8 +200,8 @@ class _Window:
         day_start, day_end = population.day_window_us(day)
         since = np.maximum(population.signup_us[users], day_start)
         until = np.minimum(population.end_us[users], day_end)
-        clock_since = cycle.clock(since)
-        return _Window(since, until, clock_since, cycle.clock(until) - clock_since)
+        clock_since = cycle.clock(since, day)
+        return _Window(since, until, clock_since, cycle.clock(until, day) - clock_since)
 
 
 def _activity_chance(
