@@ -16,7 +16,7 @@ import pytest
 from etl.config import Settings
 from etl.errors import UsageError
 from etl.simulate import SimulationOptions, SimulationResult, simulate
-from etl.simulate.presets import STEADY, VIRAL
+from etl.simulate.presets import INCUMBENT, STEADY, VIRAL
 
 SIGNUP_SCHEMA = {
     "platform": pa.string(),
@@ -272,8 +272,8 @@ def test_expected_ledger_adds_up(dirty_launch: SimulationResult) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"preset": "incumbent"}, "not implemented"),
-        ({"from_platform": "incumbent"}, "--from"),
+        ({"from_platform": "incumbent"}, "no simulated platform"),
+        ({"preset": "incumbent", "from_platform": "other"}, "not to an incumbent"),
         ({"dirty": 0.9}, "--dirty"),
         ({"scale": 0}, "--scale"),
         ({"platform": "../escape"}, "--platform"),
@@ -292,6 +292,53 @@ def test_refuses_to_mix_into_files_waiting_in_the_inbox(tmp_path: Path) -> None:
     simulate(options, tmp_path / "inbox")
     with pytest.raises(UsageError, match="already holds"):
         simulate(options, tmp_path / "inbox")
+
+
+@pytest.fixture(scope="module")
+def incumbent(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    inbox = tmp_path_factory.mktemp("home") / "inbox"
+    return simulate(SimulationOptions(preset="incumbent", scale=0.01, seed=2), inbox)
+
+
+def test_incumbent_has_a_history_and_steady_activity(incumbent: SimulationResult) -> None:
+    folder = incumbent.folder
+    before, oldest, people = query(
+        f"SELECT count(*) FILTER (signup_ts < ?), min(signup_ts), count(DISTINCT person_id) "
+        f"FROM '{folder}/signups-*.parquet'",
+        [INCUMBENT.t0],
+    )[0]
+    assert before == round(INCUMBENT.base_users * 0.01)
+    assert oldest < INCUMBENT.t0 - timedelta(days=3 * 365)  # type: ignore[operator]
+    assert people == incumbent.signups
+    daily = [
+        n
+        for _, n in query(
+            f"SELECT floor(epoch(event_ts - ?::TIMESTAMP) / 86400)::INT AS day, "
+            f"count(DISTINCT user_id) FROM '{folder}/events-*.parquet' GROUP BY day ORDER BY day",
+            [INCUMBENT.t0],
+        )
+        if isinstance(n, int)
+    ]
+    assert len(daily) == 30 and max(daily) < 1.5 * min(daily)
+
+
+def test_a_launch_from_the_incumbent_shares_its_people(incumbent: SimulationResult) -> None:
+    home = incumbent.folder.parent.parent
+    options = SimulationOptions(
+        preset="viral", scale=0.002, days=2, from_platform=incumbent.platform, platform="v"
+    )
+    launch = simulate(options, home / "inbox")
+    assert launch.migrated == pytest.approx(VIRAL.migrating_share * launch.signups, rel=0.05)
+    migrated, distinct, known = query(
+        f"SELECT count(*), count(DISTINCT l.person_id), count(i.person_id) "
+        f"FROM '{launch.folder}/signups-*.parquet' l "
+        f"LEFT JOIN '{incumbent.folder}/signups-*.parquet' i USING (person_id) "
+        "WHERE l.person_id IS NOT NULL"
+    )[0]
+    assert migrated == distinct == known == launch.migrated
+    not_incumbent = SimulationOptions(preset="viral", scale=0.001, from_platform="v")
+    with pytest.raises(UsageError, match="only come from an incumbent"):
+        simulate(not_incumbent, home / "inbox")
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ DAY_US = DAY_S * MICROS
 USER_DIGITS = 8  # hex: up to 4.3 billion users per platform
 MAX_LIFETIME_DAYS = 10_000.0  # keeps end times far from int64 overflow
 PICK_SLOTS = 4096
+HISTORY_DAYS = 365  # users who signed up before t0 count as this many days old
 
 
 class Purpose(IntEnum):
@@ -33,6 +34,9 @@ class Purpose(IntEnum):
     EVENTS = 3
     EVENT_FAULTS = 4
     SIGNUP_FAULTS = 5
+    HISTORY = 6
+    MIGRATING = 7
+    MIGRANT_ORDER = 8
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,8 @@ def plan_population(
         ]
     ).astype(np.int64)
     day_totals = np.add.reduceat(counts, np.arange(0, minutes, per_day))
-    day_first_user = np.concatenate([[0], np.cumsum(day_totals)]).astype(np.int64)
+    base = round(preset.base_users * scale)
+    day_first_user = (base + np.concatenate([[0], np.cumsum(day_totals)])).astype(np.int64)
     total = int(day_first_user[-1])
     return Population(
         preset=preset,
@@ -130,26 +135,56 @@ def plan_population(
     )
 
 
+def sign_up_history(population: Population, streams: RandomStreams) -> NewSignups:
+    """Create the users who signed up before t0 (an established platform's base): signup
+    times back to the preset's history start, recent years more likely. Their remaining
+    lifetime starts at t0, and they are alive when day 0 begins."""
+    preset = population.preset
+    count = int(population.day_first_user[0])
+    rng = streams.generator(Purpose.HISTORY)
+    history_us = 0
+    if preset.history_start is not None:
+        history_us = int((preset.t0 - preset.history_start).total_seconds()) * MICROS
+    signup_us = -(history_us * rng.random(count) ** 2).astype(np.int64) - 1
+    population.alive = np.arange(count, dtype=np.int64)
+    # Activity fades over a user's first year; older users are all alike.
+    return _set_traits(population, rng, 0, signup_us, signup_day=-HISTORY_DAYS, alive_from_us=0)
+
+
 def sign_up_day(population: Population, day: int, streams: RandomStreams) -> NewSignups:
     """Create the users of launch day `day`: their signup times and traits."""
-    preset = population.preset
     rng = streams.generator(Purpose.USERS, day)
     first, last = (int(i) for i in population.day_first_user[day : day + 2])
-    count = last - first
     per_day = DAY_S // MINUTE_S
     minutes = population.minute_counts[day * per_day : (day + 1) * per_day]
     minute_index = np.repeat(np.arange(day * per_day, day * per_day + len(minutes)), minutes)
-    signup_us = ((minute_index + rng.random(count)) * (MINUTE_S * MICROS)).astype(np.int64)
+    signup_us = ((minute_index + rng.random(last - first)) * (MINUTE_S * MICROS)).astype(np.int64)
+    return _set_traits(population, rng, first, signup_us, signup_day=day, alive_from_us=None)
+
+
+def _set_traits(
+    population: Population,
+    rng: np.random.Generator,
+    first: int,
+    signup_us: IntArray,
+    *,
+    signup_day: int,
+    alive_from_us: int | None,
+) -> NewSignups:
+    """Segment, lifetime (from signup, or from `alive_from_us`), activity, extra events
+    and deletion of the users first, first + 1, ... who signed up at `signup_us`."""
+    preset = population.preset
+    count = len(signup_us)
     segment = _pick(rng, [s.share for s in preset.segments], count)
     lifetime_days = rng.standard_exponential(count, dtype=np.float32) * _by_segment(
         preset, "lifetime_days", segment
     )
     lifetime_us = np.minimum(lifetime_days, MAX_LIFETIME_DAYS).astype(np.float64) * DAY_US
-    users = slice(first, last)
+    users = slice(first, first + count)
     population.signup_us[users] = signup_us
-    end_us = signup_us + lifetime_us.astype(np.int64) + 1
-    population.end_us[users] = end_us
-    population.signup_day[users] = day
+    start_us = signup_us if alive_from_us is None else alive_from_us
+    population.end_us[users] = start_us + lifetime_us.astype(np.int64) + 1
+    population.signup_day[users] = signup_day
     activity = _by_segment(preset, "daily_activity", segment) * _spread(rng, 0.5, count)
     population.activity[users] = np.minimum(activity, 0.98)
     extra = _by_segment(preset, "extra_events", segment) * _spread(rng, 0.7, count)

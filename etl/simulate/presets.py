@@ -46,10 +46,10 @@ class Preset:
     """One launch pattern at scale 1."""
 
     name: str
-    t0: datetime  # launch, UTC (naive)
-    milestone_users: int
-    milestone_elapsed_s: int
-    curve: str  # "burst" (launch spike and decay) or "bass" (word-of-mouth diffusion)
+    t0: datetime  # launch (for the incumbent: the start of the observed window), UTC naive
+    milestone_users: int  # new signups ...
+    milestone_elapsed_s: int  # ... reached this long after t0, in expectation
+    curve: str  # "burst" (launch spike, decay), "bass" (word of mouth) or "flat" (inflow)
     curve_params: tuple[float, ...]
     diurnal: Diurnal
     segments: tuple[Segment, ...]
@@ -61,6 +61,12 @@ class Preset:
     channel_mix: tuple[float, ...]
     countries: tuple[str, ...]
     country_mix: tuple[float, ...]
+    # People already signed up before t0 (back-dated to history_start .. t0, recent ones
+    # more likely), as an established platform has.
+    base_users: int = 0
+    history_start: datetime | None = None
+    # Share of signups who already use the platform named by --from (same person_id).
+    migrating_share: float = 0.0
 
 
 VIRAL = Preset(
@@ -86,6 +92,7 @@ VIRAL = Preset(
     # Threads launched outside the EU: no EU countries in its first month.
     countries=("US", "IN", "BR", "MX", "GB", "ID", "JP", "CA", "TR", "PH", "AR", "KR"),
     country_mix=(0.24, 0.22, 0.12, 0.07, 0.06, 0.06, 0.05, 0.04, 0.04, 0.04, 0.03, 0.03),
+    migrating_share=0.4,  # Threads signed people up from their Instagram accounts
 )
 
 STEADY = Preset(
@@ -110,22 +117,46 @@ STEADY = Preset(
     channel_mix=(0.70, 0.18, 0.12),
     countries=("US", "IN", "GB", "DE", "FR", "BR", "CA", "JP", "ES", "AU", "NL", "KR"),
     country_mix=(0.30, 0.12, 0.08, 0.08, 0.07, 0.07, 0.06, 0.05, 0.05, 0.05, 0.04, 0.03),
+    migrating_share=0.15,
+)
+
+INCUMBENT = Preset(
+    name="incumbent",
+    t0=datetime(2023, 6, 5, 0, 0),  # a month of history before the viral launch
+    milestone_users=20_000,  # a steady inflow of 20,000 new signups a day
+    milestone_elapsed_s=DAY_S,
+    curve="flat",
+    curve_params=(),
+    diurnal=Diurnal(amplitude=0.4, peak_hour_utc=16.0),
+    segments=(
+        Segment("dormant", 0.45, 3.0, 0.05, 0.3, 0.01),
+        Segment("casual", 0.35, 90.0, 0.15, 0.8, 0.004),
+        Segment("core", 0.20, 1000.0, 0.45, 1.6, 0.001),
+    ),
+    first_day_activity=0.85,
+    activity_ageing=0.05,
+    event_types=("session", "post", "reply", "like", "follow"),
+    event_mix=(0.35, 0.08, 0.12, 0.33, 0.12),
+    channels=("organic", "invite", "ads"),
+    channel_mix=(0.60, 0.25, 0.15),
+    countries=("US", "IN", "BR", "ID", "GB", "MX", "TR", "JP", "DE", "FR", "CA", "KR"),
+    country_mix=(0.18, 0.18, 0.10, 0.09, 0.07, 0.07, 0.06, 0.06, 0.05, 0.05, 0.05, 0.04),
+    base_users=2_000_000,
+    history_start=datetime(2012, 10, 6),
 )
 
 PRESET_NAMES = ("viral", "steady", "incumbent")
 
 
 def preset_named(name: str) -> Preset:
-    """The preset called `name`; the incumbent pattern is not simulated yet."""
+    """The preset called `name`."""
     match name:
         case "viral":
             return VIRAL
         case "steady":
             return STEADY
         case "incumbent":
-            raise UsageError(
-                "--preset incumbent is not implemented yet; use --preset viral or steady"
-            )
+            return INCUMBENT
     raise UsageError(f"--preset {name!r} is unknown; expected one of {', '.join(PRESET_NAMES)}")
 
 
@@ -165,6 +196,11 @@ def _bass_shape(params: tuple[float, ...], hours: FloatArray) -> FloatArray:
     return np.asarray((p + q) ** 2 / p * growth / (1 + q / p * growth) ** 2, dtype=np.float64)
 
 
+def _flat_shape(params: tuple[float, ...], hours: FloatArray) -> FloatArray:
+    """A steady inflow: an established platform's everyday signups."""
+    return np.ones_like(hours)
+
+
 def expected_signups_per_minute(preset: Preset, minutes: int, scale: float) -> FloatArray:
     """Expected signups in each minute after launch, calibrated on the milestone."""
     mid_s = (np.arange(minutes, dtype=np.float64) + 0.5) * MINUTE_S
@@ -178,6 +214,6 @@ def expected_signups_per_minute(preset: Preset, minutes: int, scale: float) -> F
 
 def _signup_shape(preset: Preset, elapsed_s: FloatArray) -> FloatArray:
     hours: FloatArray = elapsed_s / HOUR_S
-    curve = _burst_shape if preset.curve == "burst" else _bass_shape
+    curve = {"burst": _burst_shape, "bass": _bass_shape, "flat": _flat_shape}[preset.curve]
     cycle = diurnal_factor(preset.diurnal, preset.t0, elapsed_s)
     return np.asarray(curve(preset.curve_params, hours) * cycle, dtype=np.float64)

@@ -1,8 +1,10 @@
 """`uptake simulate`: a launch's signup and usage files, day by day, into the inbox.
 
 Files are `inbox/<platform>/signups-dNNN-pNN.parquet` and `events-dNNN-pNN.parquet`
-(launch day NNN, part NN): a scheduler can load them as they appear, and each is
-written to a .tmp name and renamed, so it never sees half a file. Generation streams:
+(launch day NNN, part NN), plus `signups-history-pNN.parquet` for an incumbent's users
+from before t0: a scheduler can load them as they appear, and each is written to a .tmp
+name and renamed, so it never sees half a file. With --from, a share of a launch's
+signups carry the person_id of an incumbent's user (`<incumbent>-p<hex>`). Generation streams:
 only the users' traits stay in memory; events exist one file at a time, and two writer
 threads compress files while the next ones are drawn."""
 
@@ -46,6 +48,7 @@ from etl.simulate.population import (
     RandomStreams,
     plan_population,
     sign_up_day,
+    sign_up_history,
 )
 from etl.simulate.presets import PRESET_NAMES, Preset, preset_named
 from etl.simulate.usage import DailyCycle, UsageBatch, day_usage, event_types
@@ -54,6 +57,8 @@ from etl.simulate.writer import (
     coded_strings,
     constant_strings,
     hex_ids,
+    hex_text,
+    nullable_string_column,
     string_column,
     timestamps,
     write_parquet_atomically,
@@ -107,6 +112,8 @@ class SimulationResult:
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
     milestone_users: int = 0
     milestone_elapsed_s: float | None = None
+    from_platform: str | None = None
+    migrated: int = 0  # signups who are people of the --from platform (same person_id)
     seconds: float = 0.0
 
     @property
@@ -134,10 +141,13 @@ class SimulationResult:
             else f"{self.milestone_users:,}th signup not reached"
         )
         dirty = sum(n for faults in self.faults.values() for n in faults.values())
+        migrated = (
+            f"{self.migrated:,} people from {self.from_platform}; " if self.from_platform else ""
+        )
         line = (
             f"{self.platform}: {self.signups:,} signups and {self.events:,} events "
             f"({self.deletions:,} deletions) in {len(self.files)} files under {self.folder}; "
-            f"{milestone}; {dirty:,} injected faults; "
+            f"{milestone}; {dirty:,} injected faults; {migrated}"
             f"{self.seconds:.1f} s ({rate / 1e6:.1f}M rows/s)"
         )
         return {
@@ -159,6 +169,8 @@ class SimulationResult:
             "faults": self.faults,
             "expected_ledger": self.expected_ledger(),
             "milestone": {"users": self.milestone_users, "elapsed_s": self.milestone_elapsed_s},
+            "from_platform": self.from_platform,
+            "migrated": self.migrated,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(rate),
         }
@@ -168,15 +180,18 @@ def simulate(options: SimulationOptions, inbox: Path, progress: bool = False) ->
     """Write the simulated launch into `inbox/<platform>/`; a JSON copy of the summary goes
     to `<inbox>/../simulations/<platform>.json` (outside the inbox, so it is not loaded)."""
     preset = _checked(options)
+    migrants = _migrants_from(options, preset, inbox.parent / "simulations")
     folder = _fresh_folder(inbox, options.platform_name)
     started = time.perf_counter()
     run = _Run.start(options, preset, folder)
+    run.migrants = migrants
     with (
         ThreadPoolExecutor(WRITERS, thread_name_prefix="simulate-writer") as pool,
         _progress_bar(progress) as bar,
     ):
         run.pool = pool
         task = bar.add_task(f"simulate {run.platform}", total=run.population.days, rows="")
+        run.simulate_history()
         for day in range(run.population.days):
             run.simulate_day(day)
             bar.update(task, advance=1, rows=f"{run.result.events:,} events")
@@ -191,11 +206,6 @@ def _checked(options: SimulationOptions) -> Preset:
     if options.preset not in PRESET_NAMES:
         raise UsageError(
             f"--preset {options.preset!r} is unknown; expected one of {', '.join(PRESET_NAMES)}"
-        )
-    if options.from_platform is not None:
-        raise UsageError(
-            f"--from {options.from_platform} needs the incumbent preset, which is not "
-            "implemented yet; simulate without --from"
         )
     preset = preset_named(options.preset)
     if not options.scale > 0 or options.scale > 100:
@@ -212,6 +222,33 @@ def _checked(options: SimulationOptions) -> Preset:
             "'.', '_' or '-' (starting with a letter or digit)"
         )
     return preset
+
+
+def _migrants_from(options: SimulationOptions, preset: Preset, records: Path) -> _Migrants | None:
+    """Who can migrate with --from: the people of an incumbent simulated earlier in the
+    same home (its summary in `records` says how many), in a seeded random order."""
+    source = options.from_platform
+    if source is None:
+        return None
+    if preset.base_users:
+        raise UsageError(
+            "--from applies to a launch (--preset viral or steady), not to an incumbent"
+        )
+    record = records / f"{source}.json"
+    if not record.exists():
+        raise UsageError(
+            f"--from {source}: no simulated platform {source!r} (looked for {record}); "
+            f"run `uptake simulate --preset incumbent --platform {source}` first"
+        )
+    summary = json.loads(record.read_text(encoding="utf-8"))
+    if summary.get("preset") != "incumbent":
+        raise UsageError(
+            f"--from {source}: {source} was simulated with --preset {summary.get('preset')}; "
+            "people can only come from an incumbent (--preset incumbent)"
+        )
+    streams = RandomStreams(options.seed, _PRESET_KEYS[preset.name])
+    order = streams.generator(Purpose.MIGRANT_ORDER).permutation(int(summary["signups"]))
+    return _Migrants(platform=source, order=order)
 
 
 def _fresh_folder(inbox: Path, platform: str) -> Path:
@@ -247,6 +284,21 @@ def _record_summary(folder: Path, result: SimulationResult) -> None:
 
 
 @dataclass
+class _Migrants:
+    """People of an incumbent who sign up to the launch too, each at most once."""
+
+    platform: str
+    order: np.ndarray[Any, np.dtype[np.int64]]  # the incumbent's users, shuffled
+    used: int = 0
+
+    def take(self, count: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Up to `count` incumbent user numbers not taken yet."""
+        taken = self.order[self.used : self.used + count]
+        self.used += len(taken)
+        return taken
+
+
+@dataclass
 class _FileIds:
     """Event ids of one file: <platform>-e<file number><row number>, unique per platform."""
 
@@ -277,6 +329,7 @@ class _Run:
     signup_files: int = 0
     signup_fault_ids: int = 0
     pool: ThreadPoolExecutor | None = None
+    migrants: _Migrants | None = None
     writes: deque[Future[int]] = field(default_factory=deque)
 
     @property
@@ -300,6 +353,7 @@ class _Run:
             folder=folder,
             faults=_no_faults() if options.dirty else {},
             milestone_users=max(1, round(preset.milestone_users * options.scale)),
+            from_platform=options.from_platform,
         )
         return _Run(
             options=options,
@@ -311,6 +365,11 @@ class _Run:
             result=result,
             t0_us=int((preset.t0 - datetime(1970, 1, 1)) / timedelta(microseconds=1)),
         )
+
+    def simulate_history(self) -> None:
+        """An incumbent's users from before t0, in signups-history-pNN files."""
+        if self.population.day_first_user[0]:
+            self._write_signups(0, sign_up_history(self.population, self.streams), "history")
 
     def simulate_day(self, day: int) -> None:
         new = sign_up_day(self.population, day, self.streams)
@@ -327,7 +386,7 @@ class _Run:
 
     # -- signups -------------------------------------------------------------------------
 
-    def _write_signups(self, day: int, new: NewSignups) -> None:
+    def _write_signups(self, day: int, new: NewSignups, label: str | None = None) -> None:
         count = len(new.signup_us)
         for part, start in enumerate(range(0, max(count, 1), ROWS_PER_FILE)):
             stop = min(start + ROWS_PER_FILE, count)
@@ -343,11 +402,34 @@ class _Run:
                     len(users),
                     USER_DIGITS,
                 ),
+                "person": self._persons(day, part, users),
             }
             self.result.signups += len(users)
-            self._write_signup_file(day, part, rows)
+            self._write_signup_file(day, part, rows, label or f"d{day:03d}")
 
-    def _write_signup_file(self, day: int, part: int, rows: Columns) -> None:
+    def _persons(self, day: int, part: int, users: np.ndarray[Any, np.dtype[np.int64]]) -> Any:
+        """Person numbers (-1: none): an incumbent's own users, or, with --from, a share
+        of the launch's signups who already use the incumbent."""
+        if self.preset.base_users:
+            return users
+        persons = np.full(len(users), -1, dtype=np.int64)
+        if self.migrants is not None:
+            rng = self.streams.generator(Purpose.MIGRATING, day, part)
+            migrating = np.flatnonzero(rng.random(len(users)) < self.preset.migrating_share)
+            taken = self.migrants.take(len(migrating))
+            persons[migrating[: len(taken)]] = taken
+            self.result.migrated += len(taken)
+        return persons
+
+    def _person_column(self, persons: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Array:
+        known = persons >= 0
+        if not known.any():
+            return pa.nulls(len(persons), pa.string())
+        source = self.migrants.platform if self.migrants else self.platform
+        text = hex_text(f"{source}-p", persons[known], USER_DIGITS)
+        return nullable_string_column(text, known)
+
+    def _write_signup_file(self, day: int, part: int, rows: Columns, label: str) -> None:
         malformed = _empty_like(rows)
         if self.options.dirty:
             rng = self.streams.generator(Purpose.SIGNUP_FAULTS, self.signup_files)
@@ -355,12 +437,12 @@ class _Run:
             faults = inject_signup_faults(rows, plan)
             rows, malformed = faults.rows, faults.malformed
             _add_counts(self.result.faults["signups"], faults.counts)
-        if part == 0:
+        if part == 0 and label != "history":
             rows = _with_held_rows(rows, self.late_signups.release(day))
         self.signup_files += 1
         if row_count(rows) or row_count(malformed):
             table = self._signups_table(rows, malformed)
-            self._submit(table, self.folder / f"signups-d{day:03d}-p{part:02d}.parquet")
+            self._submit(table, self.folder / f"signups-{label}-p{part:02d}.parquet")
 
     def _new_signup_ids(self, count: int) -> TextArray:
         """Ids for added faulty signup rows, after every real user's number."""
@@ -378,7 +460,7 @@ class _Run:
                 "channel": coded_strings(rows["channel"], self.preset.channels),
                 "country": coded_strings(rows["country"], self.preset.countries),
                 "event_id": string_column(rows["event_id"]),
-                "person_id": pa.nulls(count, pa.string()),
+                "person_id": self._person_column(rows["person"]),
             }
         )
         if not row_count(malformed):
@@ -387,7 +469,7 @@ class _Run:
         broken["channel"] = coded_strings(malformed["channel"], self.preset.channels)
         broken["country"] = coded_strings(malformed["country"], self.preset.countries)
         broken["event_id"] = string_column(malformed["event_id"])
-        broken["person_id"] = pa.nulls(row_count(malformed), pa.string())
+        broken["person_id"] = self._person_column(malformed["person"])
         return pa.concat_tables([table, pa.table(broken).select(table.column_names)])
 
     # -- usage events --------------------------------------------------------------------
@@ -501,12 +583,14 @@ def _add_counts(total: dict[str, int], counts: dict[str, int]) -> None:
 
 
 def _time_of_signup(population: Population, nth: int) -> float | None:
-    """Elapsed seconds of the `nth` signup. Users are numbered by signup minute, so only
-    the users of that minute need sorting. Call after every day is simulated."""
-    if nth > population.users:
-        return None
+    """Elapsed seconds of the `nth` signup after t0. Users are numbered by signup minute
+    (after any users from before t0), so only that minute's users need sorting. Call
+    after every day is simulated."""
     cumulative = np.cumsum(population.minute_counts)
+    if nth > int(cumulative[-1]):
+        return None
     minute = int(np.searchsorted(cumulative, nth))
     first = int(cumulative[minute - 1]) if minute else 0
-    in_minute = np.sort(population.signup_us[first : int(cumulative[minute])])
+    base = int(population.day_first_user[0])
+    in_minute = np.sort(population.signup_us[base + first : base + int(cumulative[minute])])
     return float(in_minute[nth - first - 1]) / MICROS

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from etl.simulate.population import DAY_US, MICROS, Population, Purpose, RandomStreams
+from etl.simulate.population import DAY_US, HISTORY_DAYS, MICROS, Population, Purpose, RandomStreams
 from etl.simulate.presets import DAY_S, Preset, diurnal_clock
 
 IntArray = npt.NDArray[np.int64]
@@ -73,7 +73,7 @@ class DailyCycle:
         slots = (np.arange(1024) + 0.5) / 1024
         type_table = np.minimum(np.searchsorted(cumulative, slots), len(preset.event_mix) - 1)
         # Age in whole days at the middle of a day: day - signup day - 0.5 on average.
-        ages = np.maximum(np.arange(days + 1) - 0.5, 0.0)
+        ages = np.maximum(np.arange(days + 1 + HISTORY_DAYS) - 0.5, 0.0)
         return DailyCycle(
             preset=preset,
             inverse_s=inverse,

@@ -59,17 +59,35 @@ def hex_ids(prefix: str, start: int, count: int, digits: int) -> TextArray:
     return rows.view(np.dtype((np.void, width))).ravel()
 
 
-def joined_text(head: TextArray | bytes, tail: TextArray) -> TextArray:
-    """Each row of `tail` behind `head` (one prefix for all rows, or one per row)."""
-    head_width = len(head) if isinstance(head, bytes) else head.dtype.itemsize
-    width = head_width + tail.dtype.itemsize
-    text = np.empty((len(tail), width), dtype=np.uint8)
-    if isinstance(head, bytes):
-        text[:, :head_width] = np.frombuffer(head, dtype=np.uint8)
-    else:
-        text[:, :head_width] = head.view(np.uint8).reshape(len(head), head_width)
-    text[:, head_width:] = tail.view(np.uint8).reshape(len(tail), tail.dtype.itemsize)
+def hex_text(prefix: str, numbers: IntArray, digits: int) -> TextArray:
+    """`prefix` + each of any `numbers` as `digits` zero-padded hex digits (one 16-bit
+    table lookup per four digits; for consecutive numbers `hex_ids` is cheaper)."""
+    head = prefix.encode()
+    width = len(head) + digits
+    count = len(numbers)
+    text = np.empty((count, width), dtype=np.uint8)
+    text[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    rest = np.asarray(numbers, dtype=np.int64).view(np.uint64)
+    for end in range(width, len(head), -4):
+        start = max(end - 4, len(head))
+        text[:, start:end] = _hex_groups()[rest & np.uint64(0xFFFF)][:, 4 - (end - start) :]
+        rest = rest >> np.uint64(16)
     return text.view(np.dtype((np.void, width))).ravel()
+
+
+def nullable_string_column(text: TextArray, valid: npt.NDArray[np.bool_]) -> pa.StringArray:
+    """Strings where `valid` holds (taking the rows of `text` in order), nulls elsewhere."""
+    count, width = len(valid), text.dtype.itemsize
+    offsets = np.zeros(count + 1, dtype=np.int32)
+    np.cumsum(valid * np.int32(width), out=offsets[1:])
+    bitmap = np.packbits(valid, bitorder="little")
+    return pa.StringArray.from_buffers(
+        count,
+        pa.py_buffer(offsets),
+        pa.py_buffer(np.ascontiguousarray(text)),
+        pa.py_buffer(bitmap),
+        null_count=count - int(valid.sum()),
+    )
 
 
 def string_column(text: TextArray) -> pa.StringArray:
