@@ -102,6 +102,9 @@ class FileOutcome:
     reason: str | None = None
     file_id: int | None = None
     seconds: float = 0.0
+    # Stored signups this file replaced with an earlier one (not a ledger column: it tells
+    # the refresh that history changed in place, which only a full rebuild restates).
+    signups_replaced: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -295,7 +298,8 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     drop_staged(con, _STAGE)
     con.execute("DROP VIEW IF EXISTS _valid")
-    for table in ("_canon", "_dup_rows", "_best", "_winners"):
+    con.execute("DROP VIEW IF EXISTS _canon")
+    for table in ("_dup_rows", "_keys", "_cand_keys", "_best", "_winners"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -311,7 +315,9 @@ def _load_source(
         outcome.stream = detect_stream(resolved, columns, source.path.name)
         check_required(outcome.stream, resolved, columns, options, source.path.name)
     stream = outcome.stream or "events"
-    _build_canonical(con, stream, resolved, types, options, batch.future_limit)
+    _build_canonical(con, stream, resolved, types, options, batch.future_limit, source.format)
+    # _canon is a view: each pass reads the staged rows again, which costs less than
+    # materialising tens of millions of rows (Parquet is columnar and cheap to rescan).
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL) FROM _canon"
     ).fetchall()[0]
@@ -381,16 +387,22 @@ def _epoch_to_timestamp(expr: str) -> str:
     )
 
 
-def timestamp_expression(column: str, duckdb_type: str, naive_zone_param: str) -> str:
+def timestamp_expression(
+    column: str, duckdb_type: str, naive_zone_param: str, naive_is_utc: bool = False
+) -> str:
     """SQL turning the raw column into a naive UTC TIMESTAMP (NULL when unparseable).
 
     Text with an offset keeps it; naive text and naive typed timestamps are read in the
-    source timezone (the bound parameter `naive_zone_param`); epoch numbers are UTC."""
+    source timezone (the bound parameter `naive_zone_param`); epoch numbers are UTC.
+    `naive_is_utc` skips the zone conversion of typed naive timestamps (the common case,
+    and a costly per-row ICU call at tens of millions of rows)."""
     col = _quote(column)
     upper = duckdb_type.upper()
     if upper in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return f"({col} AT TIME ZONE 'UTC')"
     if upper.startswith("TIMESTAMP") or upper == "DATE":
+        if naive_is_utc:
+            return f"CAST({col} AS TIMESTAMP)"
         return f"(timezone({naive_zone_param}, CAST({col} AS TIMESTAMP)) AT TIME ZONE 'UTC')"
     if any(
         upper.startswith(t)
@@ -407,15 +419,20 @@ def timestamp_expression(column: str, duckdb_type: str, naive_zone_param: str) -
     )
 
 
-def _text(resolved: Mapping[str, str], name: str) -> str:
+def _text(resolved: Mapping[str, str], name: str, trim: bool) -> str:
+    """A text field: blank is NULL; text formats (CSV, NDJSON) are trimmed of padding,
+    typed (Parquet) strings are taken as they are."""
     if name not in resolved:
         return "NULL::VARCHAR"
-    return f"nullif(trim(CAST({_quote(resolved[name])} AS VARCHAR)), '')"
+    col = f"CAST({_quote(resolved[name])} AS VARCHAR)"
+    return f"nullif(trim({col}), '')" if trim else f"nullif({col}, '')"
 
 
-def _is_blank(column: str) -> str:
+def _is_blank(column: str, duckdb_type: str) -> str:
     col = _quote(column)
-    return f"({col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '')"
+    if duckdb_type.upper() != "VARCHAR":
+        return f"({col} IS NULL)"
+    return f"({col} IS NULL OR trim({col}) = '')"
 
 
 def _build_canonical(  # noqa: PLR0917 - each argument is a different input
@@ -425,15 +442,22 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
     types: Mapping[str, str],
     options: IngestOptions,
     future_limit: datetime,
+    source_format: str,
 ) -> None:
     """_canon: the file's rows in Uptake's columns, with the reason a row is bad (or NULL)."""
     ts_col = resolved["signup_ts" if stream == "signups" else "event_ts"]
-    ts_expr = timestamp_expression(ts_col, types[ts_col], "$zone")
-    platform = _text(resolved, "platform")
+    ts_expr = timestamp_expression(
+        ts_col,
+        types[ts_col],
+        "getvariable('ingest_zone')",
+        naive_is_utc=options.source_timezone == "UTC",
+    )
+    trim = source_format != "parquet"
+    platform = _text(resolved, "platform", trim)
     if "platform" in resolved:
-        platform = f"coalesce({platform}, $platform)"
+        platform = f"coalesce({platform}, getvariable('ingest_platform'))"
     else:
-        platform = "CAST($platform AS VARCHAR)"
+        platform = "CAST(getvariable('ingest_platform') AS VARCHAR)"
     reasons = ["WHEN _malformed IS NOT NULL THEN _malformed"]
     if REJECT_REASON_COLUMN in types:
         # An adapter's verdict on a row it passes on (e.g. a bot account).
@@ -445,7 +469,7 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
         "WHEN c_user_id IS NULL THEN 'missing_user_id'",
         "WHEN c_ts_blank THEN 'missing_timestamp'",
         "WHEN c_ts IS NULL THEN 'unparseable_timestamp'",
-        "WHEN c_ts > $future_limit THEN 'future_timestamp'",
+        "WHEN c_ts > getvariable('ingest_future_limit') THEN 'future_timestamp'",
     ]
     if stream == "events":
         reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
@@ -457,20 +481,19 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
         if stream == "events"
         else ""
     )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _canon AS
+    sql = f"""
+        CREATE TEMP VIEW _canon AS
         WITH typed AS (
             SELECT _row, _malformed,{reject_col}
                 {platform} AS c_platform,
-                {_text(resolved, "user_id")} AS c_user_id,
+                {_text(resolved, "user_id", trim)} AS c_user_id,
                 {ts_expr} AS c_ts,
-                {_is_blank(ts_col)} AS c_ts_blank,
-                {_text(resolved, "event_type")} AS c_event_type,
-                {_text(resolved, "event_id")} AS c_event_id,
-                {_text(resolved, "channel")} AS c_channel,
-                {_text(resolved, "country")} AS c_country,
-                {_text(resolved, "person_id")} AS c_person_id
+                {_is_blank(ts_col, types[ts_col])} AS c_ts_blank,
+                {_text(resolved, "event_type", trim)} AS c_event_type,
+                {_text(resolved, "event_id", trim)} AS c_event_id,
+                {_text(resolved, "channel", trim)} AS c_channel,
+                {_text(resolved, "country", trim)} AS c_country,
+                {_text(resolved, "person_id", trim)} AS c_person_id
             FROM "{_STAGE}"
         )
         SELECT _row, c_platform AS platform, c_user_id AS user_id, c_ts AS ts,
@@ -478,13 +501,12 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
                c_country AS country, c_person_id AS person_id,
                CASE {" ".join(reasons)} END AS reason{event_identity}
         FROM typed
-        """,
-        {
-            "zone": options.source_timezone,
-            "platform": options.platform,
-            "future_limit": future_limit,
-        },
-    )
+        """
+    # A view cannot hold bound parameters; session variables carry the values instead.
+    con.execute("SET VARIABLE ingest_zone = ?", [options.source_timezone])
+    con.execute("SET VARIABLE ingest_platform = ?", [options.platform])
+    con.execute("SET VARIABLE ingest_future_limit = ?", [future_limit])
+    con.execute(sql)
 
 
 def _quarantine(
@@ -539,7 +561,11 @@ def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
         "event_id, ? FROM _winners",
         [outcome.file_id],
     )
-    return int(scalar(con, "SELECT count(*) FROM _winners"))
+    loaded, replaced = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE replaces) FROM _winners"
+    ).fetchall()[0]
+    outcome.signups_replaced = int(replaced)
+    return int(loaded)
 
 
 _SAME_EVENT = """
@@ -552,8 +578,12 @@ _SAME_EVENT = """
 
 def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
     _find_duplicate_events(con)
+    has_deletions = scalar(con, "SELECT count(*) FROM _canon WHERE is_deletion")
+    targets = [("events", "event_ts", False)]
+    if has_deletions:
+        targets.append(("deletions", "deleted_ts", True))
     loaded = 0
-    for table, ts_col, flag in (("events", "event_ts", False), ("deletions", "deleted_ts", True)):
+    for table, ts_col, flag in targets:
         extra = ", event_type" if table == "events" else ""
         inserted = con.execute(
             f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
@@ -568,25 +598,35 @@ def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
 
 def _find_duplicate_events(con: duckdb.DuckDBPyConnection) -> None:
     """_dup_rows: rows of this file that repeat an earlier row of the file or a stored
-    event. Hashes narrow the search; the full identity decides."""
+    event. 64-bit hashes find the candidates with one narrow pass; only candidates are
+    compared on their full identity, so a hash collision never drops an event."""
+    con.execute("CREATE TEMP TABLE _keys AS SELECT _row, k FROM _valid")
+    con.execute(
+        """
+        CREATE TEMP TABLE _cand_keys AS
+        SELECT k FROM _keys GROUP BY k HAVING count(*) > 1
+        UNION SELECT dedupe_key FROM events WHERE dedupe_key IN (SELECT k FROM _keys)
+        UNION SELECT dedupe_key FROM deletions WHERE dedupe_key IN (SELECT k FROM _keys)
+        """
+    )
+    con.execute("CREATE TEMP TABLE _dup_rows (_row BIGINT)")
+    if not scalar(con, "SELECT count(*) FROM _cand_keys"):
+        return
     con.execute(
         f"""
-        CREATE TEMP TABLE _dup_rows AS
-        WITH repeated AS (SELECT k FROM _valid GROUP BY k HAVING count(*) > 1),
-        cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM repeated)),
+        INSERT INTO _dup_rows
+        WITH cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM _cand_keys)),
         stored AS (
-            SELECT platform, user_id, event_ts AS ts, event_type, event_id, dedupe_key AS k,
-                   false AS is_deletion
-            FROM events WHERE dedupe_key IN (SELECT k FROM _valid)
+            SELECT platform, user_id, event_ts AS ts, event_type, event_id, dedupe_key AS k
+            FROM events WHERE dedupe_key IN (SELECT k FROM _cand_keys)
             UNION ALL
-            SELECT platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}', event_id,
-                   dedupe_key, true
-            FROM deletions WHERE dedupe_key IN (SELECT k FROM _valid)
+            SELECT platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}', event_id, dedupe_key
+            FROM deletions WHERE dedupe_key IN (SELECT k FROM _cand_keys)
         )
         SELECT DISTINCT b._row FROM cand a JOIN cand b
             ON a.k = b.k AND a._row < b._row AND {_SAME_EVENT}
         UNION
-        SELECT DISTINCT b._row FROM stored a JOIN _valid b ON a.k = b.k AND {_SAME_EVENT}
+        SELECT DISTINCT b._row FROM stored a JOIN cand b ON a.k = b.k AND {_SAME_EVENT}
         """
     )
 

@@ -210,7 +210,10 @@ def _transaction(
         from etl.refresh import refresh_models
 
         with _step(result.steps, "refresh"):
-            refresh_models(con, settings, now)
+            # A signup replaced in place changes history the incremental refresh does not
+            # see; restate everything then (rare: a late file with an earlier signup).
+            replaced = sum(f.signups_replaced for f in result.files)
+            refresh_models(con, settings, now, full=replaced > 0)
     _record_run(con, result, now)
 
 

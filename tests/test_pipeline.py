@@ -1,0 +1,157 @@
+"""Whole passes: inbox -> warehouse -> models -> fits -> snapshot, through the real CLI where
+it matters; late data restated exactly; Stack Exchange acceptance against the raw XML."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from etl.config import Settings, load_settings
+from etl.ingest import IngestOptions
+from etl.pipeline import ingest_and_publish
+from etl.publish import CONTRACT_TABLES
+from etl.snapshot import current_snapshot, read_table
+
+
+def uptake(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "etl.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_simulate_run_status_forecast_through_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for preset in ("viral", "steady"):
+        done = uptake(home, "simulate", "--preset", preset, "--scale", "0.002", "--quiet")
+        assert done.returncode == 0, done.stderr
+    (home / "uptake.toml").write_text('settle_seconds = "0s"\n')
+    run = uptake(home, "run", "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["rows_read"] == summary["rows_loaded"] > 0
+    assert not list((home / "inbox").rglob("*.parquet"))  # all archived
+    snapshot = current_snapshot(load_settings(home, env={}))
+    assert snapshot is not None
+    assert set(CONTRACT_TABLES) <= {p.stem for p in snapshot.path.glob("*.parquet")}
+    assert snapshot.manifest["run_id"] == summary["run_id"]
+    platforms = read_table(snapshot, "platforms").to_pylist()
+    assert {p["platform"] for p in platforms} == {"viral", "steady"}
+    assert read_table(snapshot, "fits").num_rows > 0
+    again = uptake(home, "run", "--json")
+    assert json.loads(again.stdout)["status"] == "noop"
+    status = uptake(home, "status", "--json")
+    assert json.loads(status.stdout)["runs"][0]["status"] == "noop"
+    forecast = uptake(home, "forecast", "--platform", "viral")
+    assert forecast.returncode == 0 and "viral" in forecast.stdout
+
+
+def test_bad_setting_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "uptake.toml").write_text('week_start = "caturday"\n')
+    done = uptake(home, "status")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "week_start='caturday'" in done.stderr and "monday" in done.stderr
+
+
+def _signups(rows: list[tuple[str, datetime]]) -> pa.Table:
+    return pa.table(
+        {
+            "platform": ["p"] * len(rows),
+            "user_id": [u for u, _ in rows],
+            "signup_ts": [t for _, t in rows],
+        }
+    )
+
+
+def _events(rows: list[tuple[str, datetime]]) -> pa.Table:
+    return pa.table(
+        {
+            "platform": ["p"] * len(rows),
+            "user_id": [u for u, _ in rows],
+            "event_ts": [t for _, t in rows],
+            "event_type": ["post"] * len(rows),
+        }
+    )
+
+
+def _model_tables(settings: Settings) -> dict[str, list[dict[str, object]]]:
+    snapshot = current_snapshot(settings)
+    assert snapshot is not None
+    return {
+        name: sorted(read_table(snapshot, name).to_pylist(), key=repr)
+        for name in ("platforms", "signups", "milestones", "active", "retention", "lifecycle")
+    }
+
+
+def test_late_earlier_signup_restates_like_a_clean_run(tmp_path: Path, clock: datetime) -> None:
+    t0 = datetime(2024, 1, 1)
+    first = [(f"u{i}", t0 + timedelta(hours=i)) for i in range(30)]
+    late = [("u5", t0 - timedelta(days=2)), ("u40", t0 + timedelta(days=3))]
+    activity = [(f"u{i}", t0 + timedelta(days=i % 9, hours=1)) for i in range(30)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(_signups(first), folder / "s1.parquet")
+    pq.write_table(_events(activity), folder / "e1.parquet")
+    pq.write_table(_signups(late), folder / "s2.parquet")
+    batches = load_settings(tmp_path / "batches", env={})
+    clean = load_settings(tmp_path / "clean", env={})
+    for name in ("s1", "e1", "s2"):
+        ingest_and_publish(batches, [folder / f"{name}.parquet"], IngestOptions(), now=clock)
+    ingest_and_publish(clean, [folder], IngestOptions(), now=clock)
+    assert _model_tables(batches) == _model_tables(clean)
+
+
+def _xml(path: Path) -> list[dict[str, str]]:
+    return [dict(e.attrib) for e in ET.parse(path).getroot().iter("row")]
+
+
+@pytest.mark.parametrize("site", ["stackexchange-cardano", "stackexchange-conlang"])
+def test_stack_exchange_snapshot_matches_the_raw_dump(
+    settings: Settings, growth_data: Path, clock: datetime, site: str
+) -> None:
+    people = [u for u in _xml(growth_data / site / "Users.xml") if u["Id"] != "-1"]
+    created = sorted(datetime.fromisoformat(u["CreationDate"]) for u in people)
+    ingest_and_publish(
+        settings,
+        [growth_data / site],
+        IngestOptions(adapter="stackexchange", platform=site),
+        now=clock,
+    )
+    snapshot = current_snapshot(settings)
+    assert snapshot is not None
+    [platform] = read_table(snapshot, "platforms").to_pylist()
+    assert platform["signups"] == len(people)
+    assert _naive(platform["first_signup"]) == created[0]
+    daily = [
+        r
+        for r in read_table(snapshot, "signups").to_pylist()
+        if r["grain"] == "day" and r["signups"]
+    ]
+    first_day = min(daily, key=lambda r: r["bucket_start"])
+    assert first_day["signups"] == sum(1 for c in created if c.date() == created[0].date())
+    assert max(r["cumulative"] for r in daily) == len(people)
+    milestones = {r["users"]: r for r in read_table(snapshot, "milestones").to_pylist()}
+    if len(people) >= 1000:
+        assert _naive(milestones[1000]["reached_at"]) == created[999]
+        assert milestones[1000]["elapsed_s"] == pytest.approx(
+            (created[999] - created[0]).total_seconds()
+        )
+    else:
+        assert milestones[1000]["reached_at"] is None
+
+
+def _naive(value: datetime) -> datetime:
+    return value.replace(tzinfo=None) if value.tzinfo else value
