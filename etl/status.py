@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
+from etl.errors import LockedError
 from etl.sources import discover
 from etl.warehouse import connect
 
@@ -40,7 +41,11 @@ def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
     if not settings.warehouse_path.exists():
         status["platforms"], status["runs"] = [], []
         return status
-    con = connect(settings, read_only=True)
+    try:
+        con = connect(settings, read_only=True)
+    except LockedError:
+        # A pass holds the warehouse: report from the live snapshot instead.
+        return {**status, "run_in_progress": True, **_from_snapshot(settings, now)}
     try:
         status["platforms"] = _rows(
             con,
@@ -75,6 +80,34 @@ def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
     return status
 
 
+def _from_snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
+    from etl.snapshot import current_snapshot, read_table
+
+    snapshot = current_snapshot(settings)
+    if snapshot is None:
+        return {"platforms": [], "runs": []}
+    platforms = [
+        {
+            "platform": p["platform"],
+            "signups": p["signups"],
+            "first_signup": p["first_signup"],
+            "last_signup": None,
+            "events": 0,
+            "deletions": p["deletions"],
+        }
+        for p in read_table(snapshot, "platforms").to_pylist()
+    ]
+    runs = sorted(read_table(snapshot, "runs").to_pylist(), key=lambda r: -r["run_id"])
+    last = next((r["finished_at"] for r in runs if r["status"] != "failed"), None)
+    last_naive = last.replace(tzinfo=None) if last is not None else None
+    return {
+        "platforms": platforms,
+        "runs": runs[:_RECENT_RUNS],
+        "last_success": last_naive,
+        "freshness_s": (now - last_naive).total_seconds() if last_naive else None,
+    }
+
+
 def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
     current = settings.serving / "CURRENT"
     if not current.exists():
@@ -89,6 +122,11 @@ def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
 def format_status(status: dict[str, Any]) -> str:
     lines = [
         f"home       {status['home']}",
+        *(
+            ["busy       a pass is running; figures below are from the live snapshot"]
+            if status.get("run_in_progress")
+            else []
+        ),
         f"warehouse  {status['warehouse']} ({status['warehouse_bytes'] / 1e6:,.1f} MB)",
         f"inbox      {status['inbox_backlog_files']} file(s) waiting",
     ]

@@ -155,3 +155,29 @@ def test_stack_exchange_snapshot_matches_the_raw_dump(
 
 def _naive(value: datetime) -> datetime:
     return value.replace(tzinfo=None) if value.tzinfo else value
+
+
+def test_status_while_a_pass_holds_the_warehouse(tmp_path: Path, clock: datetime) -> None:
+    settings = load_settings(tmp_path / "home", env={})
+    (tmp_path / "s.csv").write_text("platform,user_id,signup_ts\np,u1,2024-01-01\n")
+    ingest_and_publish(settings, [tmp_path / "s.csv"], IngestOptions(), now=clock)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True);"
+            " time.sleep(60)",
+            str(settings.warehouse_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        done = uptake(settings.home, "status")
+        assert done.returncode == 0, done.stderr
+        assert "a pass is running" in done.stdout
+        assert "p " in done.stdout
+    finally:
+        holder.kill()
+        holder.wait()
