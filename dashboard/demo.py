@@ -28,6 +28,10 @@ def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> d
     rows = 0
     for preset in PRESETS:
         started = time.perf_counter()
+        if any((settings.inbox / preset).glob("*.parquet")):
+            # An earlier demo stopped before loading them: load those files.
+            console.print(f"[bold]{preset}[/]: files already waiting in the inbox, loading them")
+            continue
         console.print(f"[bold]simulating[/] {preset} launch at scale {scale}")
         result = simulate(
             SimulationOptions(preset=preset, scale=scale, seed=seed), settings.inbox, progress=True
