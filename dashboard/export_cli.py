@@ -1,0 +1,136 @@
+"""`uptake export` and `uptake report`: thin shells over dashboard.export and dashboard.report.
+
+uptake export --list
+uptake export launch-race --format svg --platform viral --platform steady
+uptake export all --format png --out decks/            # every chart, one browser
+uptake report --out weekly.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from dashboard.charts import CHARTS
+from dashboard.errors import ExportError
+from dashboard.export import (
+    CHART_DATA,
+    DEFAULT_TIMEOUT_S,
+    FORMATS,
+    StaticRenderer,
+    chart_inputs,
+    check_chart,
+    check_format,
+    export_chart,
+    view_for,
+)
+from dashboard.report import build_report
+from etl.config import Settings
+
+ALL = "all"
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Export one chart (or `all`) of the live snapshot; prints each file written."""
+    if args.list:
+        for name in CHARTS:
+            print(f"{name:<20} {CHART_DATA[name].note}")
+        return 0
+    if not args.chart:
+        raise ExportError("name a chart to export (see `uptake export --list`), or `all`")
+    charts = list(CHARTS) if args.chart == ALL else [check_chart(args.chart)]
+    fmt = check_format(args.format or _suffix(args.out) or "png")
+    inputs = chart_inputs(settings)
+    view = view_for(inputs, args.platform or ())
+    with StaticRenderer(args.timeout) as renderer:
+        for chart in charts:
+            out = output_path(args.out, settings.exports, chart, fmt, many=len(charts) > 1)
+            written = export_chart(
+                inputs,
+                chart,
+                out,
+                fmt=fmt,
+                options=view,
+                width=args.width,
+                height=args.height,
+                scale=args.scale,
+                renderer=renderer,
+            )
+            print(written)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the one-file report (HTML or PDF) of the live snapshot; prints its path."""
+    out = Path(args.out) if args.out else settings.exports / "report.html"
+    print(build_report(settings, out, args.platform or (), timeout_s=args.timeout))
+    return 0
+
+
+def output_path(out: str | None, exports: Path, chart: str, fmt: str, *, many: bool) -> Path:
+    """--out as given for one chart with a file name; else CHART.FMT in --out or HOME/exports."""
+    name = f"{chart}.{fmt}"
+    if out is None:
+        return exports / name
+    path = Path(out)
+    if many or path.is_dir() or out.endswith(("/", "\\")) or not path.suffix:
+        return path / name
+    return path
+
+
+def _suffix(out: str | None) -> str | None:
+    suffix = Path(out).suffix.lstrip(".").lower() if out else ""
+    return suffix if suffix in FORMATS else None
+
+
+def register_export(sub: Any) -> None:
+    """Add `export` and `report` to `uptake`'s subparsers."""
+    export = sub.add_parser(
+        "export",
+        help="one chart to PNG, SVG, PDF, HTML or CSV (list them with --list)",
+        description="Export a dashboard chart of the current snapshot. The definitions caption "
+        "is in every file; CSV files carry it as leading '# ' comment lines.",
+    )
+    export.add_argument("chart", nargs="?", metavar="CHART", help=f"a chart name, or {ALL!r}")
+    export.add_argument("--list", action="store_true", help="list the charts and exit")
+    export.add_argument(
+        "--platform", action="append", metavar="P", help="platform to show (repeatable; all)"
+    )
+    export.add_argument(
+        "--format", choices=FORMATS, help="file format (default: from --out, else png)"
+    )
+    export.add_argument(
+        "--out", metavar="PATH", help="file or folder (default: HOME/exports/CHART.FORMAT)"
+    )
+    _size_args(export)
+    export.set_defaults(handler=cmd_export)
+
+    report = sub.add_parser(
+        "report", help="every chart and the key numbers in one HTML or PDF file"
+    )
+    report.add_argument(
+        "--out", metavar="FILE", help="FILE.html or FILE.pdf (default: HOME/exports/report.html)"
+    )
+    report.add_argument(
+        "--platform", action="append", metavar="P", help="platform to show (repeatable; all)"
+    )
+    _timeout_arg(report)
+    report.set_defaults(handler=cmd_report)
+
+
+def _size_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--width", type=int, help="image width in px (default 1200)")
+    parser.add_argument("--height", type=int, help="image height in px (default: the chart's)")
+    parser.add_argument("--scale", type=float, default=1.0, help="pixel scale, e.g. 2 for retina")
+    _timeout_arg(parser)
+
+
+def _timeout_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help="seconds per static image before a hung browser is stopped "
+        f"(default {DEFAULT_TIMEOUT_S:g})",
+    )

@@ -1,0 +1,512 @@
+"""`uptake report`: every chart of the dashboard and the key numbers (milestones, peak
+velocity, DAU/MAU, retention at day 1/7/30, forecasts) with the data watermark and the
+metric definitions, in one file.
+
+HTML: one self-contained page, plotly.js inlined once in the head (about 4.6 MB) and each
+chart a live plotly div; it opens offline. PDF: the same page with each chart as a vector
+SVG drawn by kaleido (one persistent browser for all of them), printed by headless
+Chromium. The key numbers come from the same pure helpers the dashboard's tables use."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.offline import get_plotlyjs
+
+from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
+from dashboard.errors import ExportError, ExportTimeoutError
+from dashboard.export import (
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_WIDTH,
+    HTML_CONFIG,
+    StaticRenderer,
+    chart_inputs,
+    find_chromium,
+    view_for,
+)
+from dashboard.figures.common import RETENTION_MODE_LABELS, format_duration, format_users
+from dashboard.figures.forecasts import ENSEMBLE, model_table
+from dashboard.figures.health import freshness
+from dashboard.figures.launch_race import headline
+from dashboard.figures.milestones import milestone_table
+from dashboard.figures.retention import average_curve
+from dashboard.figures.velocity import velocity_stats
+from etl.config import Settings
+
+RETENTION_DAYS = (1, 7, 30)
+VELOCITY_GRAINS = ("minute", "hour", "day")
+PDF_TIMEOUT_S = 120.0
+NOT_OBSERVABLE = "not yet observable"
+
+# Section id, heading, and the charts it shows (every chart of the dashboard appears once,
+# the retention heatmap once per platform).
+SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("summary", "Summary", ()),
+    ("definitions", "Definitions", ()),
+    ("launch-race", "Launch race", ("launch-race",)),
+    ("milestones", "Milestones", ("milestones",)),
+    ("velocity", "Peak velocity", ("velocity", "hour-of-day")),
+    ("engagement", "Engagement: DAU, WAU, MAU", ("active-users", "stickiness", "lifecycle")),
+    ("retention", "Retention at day 1, 7 and 30", ("retention-curves", "retention-heatmap")),
+    ("forecasts", "Forecasts", ("forecast",)),
+    ("data-health", "Data health", ("runs",)),
+)
+
+Row = dict[str, Any]
+Columns = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Table:
+    rows: list[Row]
+    columns: Columns
+    note: str = ""
+
+
+# --- key numbers (pure: snapshot tables in, rows out) ----------------------------------------
+
+
+def platform_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    table = inputs.table("platforms").filter(pl.col("platform").is_in(list(platforms)))
+    rows = [
+        {**row, "t0": _when(row["t0"]), "last_event": _when(row["last_event"])}
+        for row in table.sort("platform").iter_rows(named=True)
+    ]
+    columns = [
+        ("platform", "Platform"),
+        ("t0", "Launch t0 (UTC)"),
+        ("signups", "Signups"),
+        ("deletions", "Deletions"),
+        ("net_users", "Net users"),
+        ("last_event", "Last event (UTC)"),
+    ]
+    return Table(rows, columns, "Net users = signups - deletions.")
+
+
+def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
+    d = inputs.definitions
+    raw = inputs.snapshot.definitions
+    mode = inputs.mode(options)
+    manifest = inputs.snapshot.manifest
+    rows = [
+        ("Data watermark", _when(d.watermark) + " UTC" if d.watermark else "unknown"),
+        ("Snapshot", f"{inputs.snapshot.id} (engine {manifest.get('engine', '?')})"),
+        ("Snapshot created", str(manifest.get("created", "?"))),
+        ("Reporting timezone", d.timezone),
+        ("Weeks start", d.week_start.capitalize()),
+        ("Retention mode", RETENTION_MODE_LABELS.get(mode, mode)),
+        ("Activity event types", _text(raw.get("activity_event_types"), "all")),
+        ("Launch t0", "declared in settings, else the first signup"),
+        ("Time to N users", "exact time of the N-th signup minus t0; not reached is censored"),
+        ("WAU / MAU", "distinct users over the trailing 7 / 30 days (not sums of DAU)"),
+    ]
+    return Table(
+        [{"name": name, "value": value} for name, value in rows],
+        [("name", "Definition"), ("value", "Value")],
+    )
+
+
+def milestone_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    rows = milestone_table(inputs.table("milestones"), platforms)
+    columns = [("milestone", "Users"), *[(p, p) for p in platforms], ("ratio", "Ratio")]
+    return Table(rows, columns, "Exact time from t0 to the N-th signup.")
+
+
+def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    rows = []
+    for platform in platforms:
+        for grain in VELOCITY_GRAINS:
+            stats = velocity_stats(inputs.table("signups"), platform, grain)
+            if stats is None:
+                continue
+            half = stats.half_life_hours
+            rows.append(
+                {
+                    "platform": platform,
+                    "grain": grain,
+                    "peak": f"{stats.peak:,} per {grain}",
+                    "after": format_duration(max(stats.peak_hours, 0.0)),
+                    "peak_at": _when(stats.peak_at),
+                    "half_life": format_duration(half) if half is not None else "not yet",
+                }
+            )
+    columns = [
+        ("platform", "Platform"),
+        ("grain", "Bucket"),
+        ("peak", "Peak signups"),
+        ("after", "After t0"),
+        ("peak_at", "Bucket start (UTC)"),
+        ("half_life", "Half-life"),
+    ]
+    return Table(rows, columns, "Complete buckets only; half-life: peak until below half.")
+
+
+def engagement_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    active = inputs.table("active")
+    rows = []
+    for platform in platforms:
+        own = active.filter(pl.col("platform") == platform).sort("day")
+        if own.is_empty():
+            continue
+        last = own.row(-1, named=True)
+        peak = own.row(int(own["dau"].arg_max() or 0), named=True)
+        rows.append(
+            {
+                "platform": platform,
+                "day": str(last["day"]),
+                "dau": last["dau"],
+                "wau": last["wau"],
+                "mau": last["mau"],
+                "stickiness": f"{last['stickiness']:.1%}" if last["stickiness"] is not None else "",
+                "warming_up": "yes" if last["warming_up"] else "no",
+                "peak_dau": f"{peak['dau']:,} on {peak['day']}",
+            }
+        )
+    columns = [
+        ("platform", "Platform"),
+        ("day", "Latest day"),
+        ("dau", "DAU"),
+        ("wau", "WAU"),
+        ("mau", "MAU"),
+        ("stickiness", "DAU/MAU"),
+        ("warming_up", "Warming up"),
+        ("peak_dau", "Peak DAU"),
+    ]
+    note = "Warming up: the 30-day window still reaches before t0, so MAU is understated."
+    return Table(rows, columns, note)
+
+
+def retention_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
+    mode = inputs.mode(options)
+    rows = []
+    for platform in platforms:
+        curve = average_curve(inputs.table("retention"), platform, "day", mode)
+        shares = {int(r["period"]): r for r in curve.iter_rows(named=True)}
+        row: Row = {"platform": platform}
+        for day in RETENTION_DAYS:
+            point = shares.get(day)
+            row[f"day_{day}"] = (
+                f"{point['share']:.1%} ({point['cohorts']} cohorts)" if point else NOT_OBSERVABLE
+            )
+        rows.append(row)
+    columns = [("platform", "Platform"), *[(f"day_{d}", f"Day {d}") for d in RETENTION_DAYS]]
+    label = RETENTION_MODE_LABELS.get(mode, mode)
+    note = (
+        f"Daily signup cohorts, retention mode “{label}”; averages include only the cohorts "
+        "that reached the day."
+    )
+    return Table(rows, columns, note)
+
+
+def forecast_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    forecasts = inputs.table("forecasts")
+    t0s = dict(inputs.table("platforms").select("platform", "t0").iter_rows())
+    rows = []
+    for platform in platforms:
+        own = forecasts.filter(pl.col("platform") == platform)
+        if own.filter(pl.col("model") == ENSEMBLE).height:
+            own = own.filter(pl.col("model") == ENSEMBLE)
+        for row in own.sort("model", "users").iter_rows(named=True):
+            rows.append(_forecast_row(row, t0s.get(platform)))
+    columns = [
+        ("platform", "Platform"),
+        ("model", "Model"),
+        ("users", "Milestone"),
+        ("eta", "Expected (UTC)"),
+        ("after", "After t0"),
+        ("interval", "Interval"),
+        ("p_never", "P(never)"),
+    ]
+    return Table(rows, columns, "The ensemble of fitted models where the snapshot has one.")
+
+
+def _forecast_row(row: Row, t0: datetime | None) -> Row:
+    def after(at: datetime | None) -> str:
+        return format_duration((at - t0).total_seconds() / 3600) if at and t0 else "?"
+
+    low = after(row["eta_low"]) if row["eta_low"] else "?"
+    high = after(row["eta_high"]) if row["eta_high"] else "never"
+    return {
+        "platform": row["platform"],
+        "model": row["model"],
+        "users": format_users(row["users"]),
+        "eta": _when(row["eta"]) if row["eta"] else "may never be reached",
+        "after": after(row["eta"]) if row["eta"] else "",
+        "interval": f"{low} to {high}" if row["eta"] else "",
+        "p_never": f"{row['p_never']:.0%}" if row["p_never"] is not None else "",
+    }
+
+
+def model_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+    columns = [
+        ("platform", "Platform"),
+        ("model", "Model"),
+        ("aic", "AIC"),
+        ("akaike_weight", "Akaike weight"),
+        ("rmse", "RMSE"),
+        ("ceiling", "Ceiling"),
+    ]
+    return Table(model_table(inputs.table("fits"), platforms), columns)
+
+
+def health_rows(inputs: ChartInputs) -> Table:
+    fresh = freshness(inputs.table("runs"), inputs.definitions)
+    rows = [
+        ("Runs recorded", fresh["runs"]),
+        ("Last run finished (UTC)", _when(fresh["last_run"]) if fresh["last_run"] else "none"),
+        ("Last run status", fresh["last_status"] or ""),
+        ("Rows read", fresh.get("rows_read", 0)),
+        ("Rows loaded", fresh.get("rows_loaded", 0)),
+        ("Duplicates", fresh.get("rows_duplicate", 0)),
+        ("Quarantined", fresh.get("rows_quarantined", 0)),
+    ]
+    return Table([{"name": n, "value": v} for n, v in rows], [("name", "Runs"), ("value", "Value")])
+
+
+def key_numbers(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[Table]]:
+    """Section id -> the tables of key numbers it shows."""
+    chosen = inputs.platforms(options)
+    return {
+        "summary": [platform_rows(inputs, chosen)],
+        "definitions": [definition_rows(inputs, options)],
+        "launch-race": [],
+        "milestones": [milestone_rows(inputs, chosen)],
+        "velocity": [velocity_rows(inputs, chosen)],
+        "engagement": [engagement_rows(inputs, chosen)],
+        "retention": [retention_rows(inputs, options, chosen)],
+        "forecasts": [forecast_rows(inputs, chosen), model_rows(inputs, chosen)],
+        "data-health": [health_rows(inputs)],
+    }
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value or "")
+
+
+def _text(value: Any, default: str) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or default
+    return str(value or default)
+
+
+# --- HTML -----------------------------------------------------------------------------------
+
+STYLE = """
+:root { color-scheme: light; }
+body { font-family: Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;
+  color: #1f2937; background: #fff; margin: 0; line-height: 1.5; font-size: 15px; }
+main { max-width: 1120px; margin: 0 auto; padding: 32px 24px 64px; }
+h1 { font-size: 28px; margin: 0 0 4px; }
+h2 { font-size: 21px; margin: 40px 0 8px; padding-top: 8px; border-top: 1px solid #e5e7eb; }
+.lead { color: #374151; margin: 0 0 4px; }
+.muted { color: #6b7280; font-size: 13px; }
+table { border-collapse: collapse; margin: 8px 0 4px; font-size: 13.5px; width: 100%; }
+th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #e5e7eb;
+  vertical-align: top; }
+th { background: #f9fafb; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 16px 0; break-inside: avoid; page-break-inside: avoid; }
+figure img { width: 100%; height: auto; }
+section { break-inside: auto; }
+@page { size: A4 landscape; margin: 12mm; }
+@media print { main { padding: 0; max-width: none; } h2 { break-after: avoid; } }
+"""
+
+
+def table_html(table: Table) -> str:
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in table.columns)
+    body = "".join(
+        "<tr>" + "".join(_cell(row.get(key)) for key, _ in table.columns) + "</tr>"
+        for row in table.rows
+    )
+    note = f'<p class="muted">{escape(table.note)}</p>' if table.note else ""
+    if not table.rows:
+        return '<p class="muted">No data in this snapshot.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"<td>{'yes' if value else 'no'}</td>"
+    if isinstance(value, int):
+        return f'<td class="num">{value:,}</td>'
+    if isinstance(value, float):
+        return f'<td class="num">{value:,.2f}</td>'
+    return f"<td>{escape('' if value is None else str(value))}</td>"
+
+
+ChartHtml = Callable[[str, go.Figure], str]
+
+
+def live_chart(name: str, fig: go.Figure) -> str:
+    """A plotly div drawn by the page's single inlined plotly.js."""
+    div = fig.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        config=HTML_CONFIG,
+        div_id=f"chart-{name}",
+        default_height=f"{fig.layout.height or 480}px",
+    )
+    return f'<figure class="chart" data-chart="{escape(name)}">{div}</figure>'
+
+
+def svg_chart(renderer: StaticRenderer) -> ChartHtml:
+    """Charts as vector SVG images drawn by kaleido (for printing to PDF)."""
+
+    def draw(name: str, fig: go.Figure) -> str:
+        svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=int(fig.layout.height or 480))
+        data = base64.b64encode(svg).decode()
+        alt = escape(str(fig.layout.title.text or name))
+        return (
+            f'<figure class="chart" data-chart="{escape(name)}">'
+            f'<img alt="{alt}" src="data:image/svg+xml;base64,{data}"></figure>'
+        )
+
+    return draw
+
+
+def report_figures(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[go.Figure]]:
+    """Chart name -> its figures in the report (one retention heatmap per platform)."""
+    figures: dict[str, list[go.Figure]] = {}
+    for name in CHARTS:
+        if name == "retention-heatmap":
+            figures[name] = [
+                build_chart(name, inputs, _heatmap_view(options, p))
+                for p in inputs.platforms(options)
+            ]
+        else:
+            figures[name] = [build_chart(name, inputs, options)]
+    return figures
+
+
+def _heatmap_view(options: ViewOptions, platform: str) -> ViewOptions:
+    from dataclasses import replace
+
+    return replace(options, heatmap_platform=platform)
+
+
+def report_html(
+    inputs: ChartInputs, options: ViewOptions, *, chart_html: ChartHtml = live_chart
+) -> str:
+    """The whole report as one HTML page (plotly.js inlined once when charts are live)."""
+    numbers = key_numbers(inputs, options)
+    figures = report_figures(inputs, options)
+    sections = []
+    for section_id, heading, charts in SECTIONS:
+        parts = [f'<section id="{section_id}"><h2>{escape(heading)}</h2>']
+        parts += [table_html(t) for t in numbers[section_id]]
+        parts += [chart_html(name, fig) for name in charts for fig in figures[name]]
+        sections.append("".join(parts) + "</section>")
+    script = f"<script>{get_plotlyjs()}</script>" if chart_html is live_chart else ""
+    return _page(inputs, options, script, "\n".join(sections))
+
+
+def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> str:
+    chosen = inputs.platforms(options)
+    d = inputs.definitions
+    title = f"Uptake report: {', '.join(chosen) or 'no platforms'}"
+    watermark = f"{_when(d.watermark)} UTC" if d.watermark else "unknown"
+    launch = headline(inputs.table("milestones"), chosen)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n{script}\n</head>\n<body>\n"
+        f'<main>\n<header id="report-header"><h1>{escape(title)}</h1>'
+        f'<p class="lead">{escape(launch)}</p>'
+        f'<p class="muted">Data watermark {escape(watermark)} · reporting timezone '
+        f"{escape(d.timezone)} · weeks start {escape(d.week_start.capitalize())} · "
+        f"snapshot {escape(inputs.snapshot.id)}</p></header>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def build_report(
+    settings: Settings,
+    out: Path,
+    platforms: Sequence[str] = (),
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Path:
+    """Write the report of the live snapshot to `out` (.html or .pdf) and return the path.
+
+    `uptake run --report PATH` calls this after publishing."""
+    out = Path(out)
+    kind = out.suffix.lower().lstrip(".")
+    if kind not in ("html", "pdf"):
+        raise ExportError(f"report file {out} must end in .html or .pdf, not {out.suffix!r}")
+    inputs = chart_inputs(settings)
+    options = view_for(inputs, platforms)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "html":
+        _write_text(out, report_html(inputs, options))
+        return out
+    with StaticRenderer(timeout_s) as renderer:
+        page = report_html(inputs, options, chart_html=svg_chart(renderer))
+    with tempfile.TemporaryDirectory(prefix="uptake-report-") as tmp:
+        source = Path(tmp) / "report.html"
+        source.write_text(page, encoding="utf-8")
+        print_pdf(source, out, timeout_s=max(timeout_s, PDF_TIMEOUT_S))
+    return out
+
+
+def _write_text(out: Path, text: str) -> None:
+    pending = out.with_name(out.name + ".part")
+    pending.write_text(text, encoding="utf-8")
+    pending.replace(out)
+
+
+def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> Path:
+    """Print an HTML file to PDF with headless Chromium (its own profile, killed on timeout)."""
+    browser = find_chromium()
+    pending = out.with_name(out.name + ".part")
+    with tempfile.TemporaryDirectory(prefix="uptake-chromium-") as profile:
+        command = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-pdf-header-footer",
+            "--generate-pdf-document-outline",  # bookmarks: one per section
+            f"--user-data-dir={profile}",
+            f"--print-to-pdf={pending}",
+            source.resolve().as_uri(),
+        ]
+        _run_browser(command, timeout_s)
+    if not pending.exists() or not pending.read_bytes()[:5] == b"%PDF-":
+        raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
+    pending.replace(out)
+    return out
+
+
+def _run_browser(command: list[str], timeout_s: float) -> None:
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, so a hang can be killed whole
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise ExportTimeoutError(
+            f"Chromium did not print the report within {timeout_s:g} s and was stopped"
+        ) from None
+    if process.returncode != 0:
+        tail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise ExportError(f"Chromium failed to print the report: {' / '.join(tail)}")

@@ -1,0 +1,364 @@
+"""`uptake export`: every chart in every format from the fixture snapshot, checked as a
+reader of the file would check it: PNG and PDF headers and sizes, SVG that parses and
+carries the title and caption, CSV equal to the snapshot rows behind the chart, HTML that
+draws offline in headless Chromium. Plus the no-Chromium path and a hung browser."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+from dashboard_fixtures import publish_fixture_snapshot
+from polars.testing import assert_frame_equal
+
+from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
+from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
+from dashboard.export import (
+    CHART_DATA,
+    StaticRenderer,
+    chart_inputs,
+    export_chart,
+)
+from dashboard.export_cli import output_path, register_export
+from dashboard.figures.common import caption_of
+from etl.config import Settings, load_settings
+from etl.errors import UptakeError
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WIDTH, HEIGHT = 900, 500
+TITLE_OF_EVERY_CAPTION = ("reporting timezone UTC", "weeks start Monday", "data watermark")
+
+# What each chart's CSV must hold in the default view, written out independently of
+# dashboard/export.py: (table, filter).
+EXPECTED_ROWS: dict[str, tuple[str, pl.Expr]] = {
+    "launch-race": ("signups", pl.lit(True)),
+    "milestones": ("milestones", pl.lit(True)),
+    "velocity": ("signups", pl.col("grain") == "hour"),
+    "hour-of-day": ("signups", pl.col("grain") == "hour"),
+    "active-users": ("active", pl.lit(True)),
+    "stickiness": ("active", pl.lit(True)),
+    "lifecycle": ("lifecycle", pl.col("grain") == "day"),
+    "retention-heatmap": (
+        "retention",
+        (pl.col("platform") == "steady") & (pl.col("cohort_grain") == "day"),
+    ),
+    "retention-curves": ("retention", pl.col("cohort_grain") == "day"),
+    "forecast": ("forecasts", pl.lit(True)),
+    "runs": ("runs", pl.lit(True)),
+}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("home")
+    publish_fixture_snapshot(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_settings(home: Path) -> Settings:
+    return load_settings(home, env={})
+
+
+@pytest.fixture(scope="module")
+def inputs(module_settings: Settings) -> ChartInputs:
+    return chart_inputs(module_settings)
+
+
+@pytest.fixture(scope="module")
+def figures(inputs: ChartInputs) -> dict[str, go.Figure]:
+    return {name: build_chart(name, inputs, ViewOptions()) for name in CHARTS}
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Iterator[StaticRenderer]:
+    """One Chromium for every static export of this module."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed: apt-get install -y chromium")
+    with StaticRenderer(timeout_s=60) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("exports")
+
+
+def test_the_data_registry_covers_every_chart() -> None:
+    assert set(CHART_DATA) == set(CHARTS) == set(EXPECTED_ROWS)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    return int(width), int(height)
+
+
+@pytest.mark.parametrize("chart", list(CHARTS))
+def test_static_formats_of_every_chart(
+    chart: str,
+    inputs: ChartInputs,
+    figures: dict[str, go.Figure],
+    renderer: StaticRenderer,
+    out: Path,
+) -> None:
+    size = {"width": WIDTH, "height": HEIGHT, "renderer": renderer}
+    scale = 2 if chart == "runs" else 1  # the scale works; other charts keep it cheap
+    png = export_chart(inputs, chart, out / f"{chart}.png", scale=scale, **size).read_bytes()
+    assert png_size(png) == (scale * WIDTH, scale * HEIGHT)
+    assert len(png) > 10_000, "a chart, not a blank image"
+
+    pdf = export_chart(inputs, chart, out / f"{chart}.pdf", **size).read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    assert len(pdf) > 5_000
+
+    svg = export_chart(inputs, chart, out / f"{chart}.svg", **size).read_text()
+    text = " ".join(ET.fromstring(svg).itertext())
+    assert str(figures[chart].layout.title.text) in text
+    for part in TITLE_OF_EVERY_CAPTION:
+        assert part in text, (chart, part)
+
+
+@pytest.mark.parametrize("chart", list(CHARTS))
+def test_csv_is_the_snapshot_rows_behind_the_chart(
+    chart: str, inputs: ChartInputs, figures: dict[str, go.Figure], out: Path
+) -> None:
+    path = export_chart(inputs, chart, out / f"{chart}.csv")
+    table, rows = EXPECTED_ROWS[chart]
+    expected = inputs.table(table).filter(rows)
+    assert expected.height > 0
+    got = pl.read_csv(path, comment_prefix="#", schema=expected.schema)
+    assert_frame_equal(got, expected)
+    comments = [line for line in path.read_text().splitlines() if line.startswith("# ")]
+    assert f"# caption: {caption_of(figures[chart])}" in comments
+    for line in ("# reporting timezone: UTC", "# week start: Monday", "# retention mode: on"):
+        assert line in comments
+    assert "# data watermark: 2026-10-15 00:00:00 UTC" in comments
+
+
+def test_csv_follows_the_view(inputs: ChartInputs, out: Path) -> None:
+    view = ViewOptions(platforms=("viral",), grain="minute")
+    path = export_chart(inputs, "velocity", out / "viral-minutes.csv", options=view)
+    got = pl.read_csv(path, comment_prefix="#")
+    assert set(got["platform"]) == {"viral"} and set(got["grain"]) == {"minute"}
+    assert "# platforms: viral" in path.read_text()
+
+
+@pytest.fixture(scope="module")
+def offline_browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        yield launched
+        launched.close()
+
+
+def open_offline(browser: Any, path: Path) -> tuple[Any, list[str]]:
+    """Open a file in an offline context, recording every request that is not local."""
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    remote: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith(("file:", "data:", "blob:", "about:"))
+            else remote.append(request.url)
+        ),
+    )
+    page.goto(path.resolve().as_uri())
+    page.wait_for_selector(".main-svg", timeout=15_000)
+    return page, remote
+
+
+def test_html_is_self_contained(
+    inputs: ChartInputs, figures: dict[str, go.Figure], out: Path
+) -> None:
+    for chart in CHARTS:
+        source = export_chart(inputs, chart, out / f"{chart}.html").read_text()
+        assert not re.search(r"<script[^>]*\bsrc=", source), "plotly.js must be inlined"
+        assert source.count("* plotly.js v") == 1 and source.count("Plotly.newPlot") == 1
+        assert f"<title>{figures[chart].layout.title.text}" in source
+
+
+# Opening a page parses the 4.6 MB of inlined plotly.js: about 3 s per page on 2 busy cores,
+# so the default run opens a sample of charts (the biggest, a heatmap, a bar chart) and
+# `-m slow` opens all of them. The report test draws every chart in one page.
+SAMPLE = ("launch-race", "retention-heatmap", "runs")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "chart",
+    [c if c in SAMPLE else pytest.param(c, marks=pytest.mark.slow) for c in CHARTS],
+)
+def test_html_opens_offline_with_the_chart_drawn(
+    chart: str,
+    inputs: ChartInputs,
+    figures: dict[str, go.Figure],
+    offline_browser: Any,
+    out: Path,
+) -> None:
+    path = export_chart(inputs, chart, out / f"{chart}.html")
+    page, remote = open_offline(offline_browser, path)
+    assert remote == [], remote
+    drawn = page.inner_text("body")
+    assert str(figures[chart].layout.title.text) in drawn
+    assert "data watermark 2026-10-15" in drawn
+    page.context.close()
+
+
+def test_missing_chromium_names_the_install_command(
+    inputs: ChartInputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    for fmt in ("png", "svg", "pdf"):
+        with pytest.raises(ChromiumMissingError) as caught:
+            export_chart(inputs, "milestones", tmp_path / f"m.{fmt}")
+        error = caught.value
+        assert isinstance(error, UptakeError) and error.exit_code == 2
+        assert "apt-get install -y chromium" in str(error) and "\n" not in str(error)
+        assert not (tmp_path / f"m.{fmt}").exists()
+    # HTML and CSV do not need a browser
+    assert export_chart(inputs, "milestones", tmp_path / "m.html").stat().st_size > 1_000_000
+    assert export_chart(inputs, "milestones", tmp_path / "m.csv").read_text().startswith("# ")
+
+
+def test_cli_without_chromium_is_one_line_and_exit_2(
+    module_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    parser = argparse.ArgumentParser()
+    register_export(parser.add_subparsers())
+    args = parser.parse_args(["export", "runs", "--out", str(tmp_path / "runs.png")])
+    with pytest.raises(ChromiumMissingError) as caught:
+        args.handler(args, module_settings)
+    assert caught.value.exit_code == 2
+    args = parser.parse_args(["export", "runs", "--out", str(tmp_path / "runs.csv")])
+    assert args.handler(args, module_settings) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "runs.csv")
+
+
+def test_cli_lists_charts_and_rejects_unknown_ones(
+    module_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    register_export(parser.add_subparsers())
+    args = parser.parse_args(["export", "--list"])
+    assert args.handler(args, module_settings) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(CHARTS)
+    for argv in (["export", "nope"], ["export", "runs", "--platform", "nope"]):
+        args = parser.parse_args(argv)
+        with pytest.raises(ExportError) as caught:
+            args.handler(args, module_settings)
+        assert caught.value.exit_code == 2
+
+
+def test_output_path_defaults_to_home_exports(module_settings: Settings, tmp_path: Path) -> None:
+    exports = module_settings.exports
+    assert output_path(None, exports, "runs", "svg", many=False) == exports / "runs.svg"
+    assert output_path("a/b.png", exports, "runs", "png", many=False) == Path("a/b.png")
+    assert output_path(str(tmp_path), exports, "runs", "csv", many=False) == tmp_path / "runs.csv"
+    assert output_path("deck", exports, "runs", "png", many=True) == Path("deck/runs.png")
+
+
+def test_no_snapshot_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="uptake run"):
+        chart_inputs(load_settings(tmp_path, env={}))
+
+
+HUNG_EXPORT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from dashboard.errors import ExportTimeoutError
+    from dashboard.export import StaticRenderer, chart_inputs, export_chart
+    from etl.config import load_settings
+
+    inputs = chart_inputs(load_settings(Path(sys.argv[1]), env={}))
+    try:
+        with StaticRenderer(timeout_s=1) as renderer:
+            export_chart(inputs, "runs", Path(sys.argv[2]), renderer=renderer)
+    except ExportTimeoutError as error:
+        print("timeout:", error.exit_code, error)
+    """
+)
+
+
+def test_a_hung_browser_is_stopped_and_reported(home: Path, tmp_path: Path) -> None:
+    """A 'browser' that never answers: the export times out and the process is killed.
+    In a subprocess, because kaleido's server is one per process."""
+    pid_file = tmp_path / "pid"
+    fake = tmp_path / "chromium"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 300\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "BROWSER_PATH": str(fake)}
+    done = subprocess.run(
+        [sys.executable, "-c", HUNG_EXPORT, str(home), str(tmp_path / "runs.png")],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.startswith("timeout: 4 "), done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "runs.png").exists()
+    assert not Path(f"/proc/{pid_file.read_text().strip()}").exists(), "hung browser left running"
+
+
+def test_a_slow_render_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline itself, without a browser: a render that never returns."""
+    import threading
+
+    from dashboard import export
+
+    never = threading.Event()
+    monkeypatch.setattr(export, "find_chromium", lambda: "/usr/bin/chromium")
+    monkeypatch.setattr(export.StaticRenderer, "start", lambda self: None)
+    monkeypatch.setattr(export, "_calc_fig", lambda figure, opts: never.wait(30))
+    monkeypatch.setattr(export, "_kill_own_browsers", lambda: None)
+    monkeypatch.setattr(export, "_quiet_server_thread", lambda: None)
+    monkeypatch.setattr(export, "_within", _fast_stop(export._within))
+    renderer = StaticRenderer(timeout_s=0.2)
+    with pytest.raises(ExportTimeoutError, match=r"within 0\.2 s"):
+        renderer.render(go.Figure(), "png", width=100, height=100)
+    with pytest.raises(ExportTimeoutError):  # a broken renderer fails fast afterwards
+        renderer.render(go.Figure(), "png", width=100, height=100)
+    never.set()
+
+
+def _fast_stop(within: Any) -> Any:
+    """Keep the deadline, skip kaleido's stop (no server was started in this test)."""
+
+    def patched(seconds: float, work: Any) -> Any:
+        if seconds == 5.0:
+            return (True, None)
+        return within(seconds, work)
+
+    return patched
