@@ -85,8 +85,13 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
 def register_callbacks(app: Dash, context: AppContext) -> None:
     controls = [Input(c, "value") for c in CONTROL_IDS]
 
+    # Not on page load: the layout already carries the current id, and an initial call
+    # that returns no_update would hold back the callbacks waiting on snapshot-id.
     @app.callback(
-        Output("snapshot-id", "data"), Input("poll", "n_intervals"), State("snapshot-id", "data")
+        Output("snapshot-id", "data"),
+        Input("poll", "n_intervals"),
+        State("snapshot-id", "data"),
+        prevent_initial_call=True,
     )
     def poll_current(_: Any, known: str | None) -> Any:
         current = context.reader.current_id()

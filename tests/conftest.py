@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -9,7 +10,17 @@ import pytest
 
 from etl.config import Settings, load_settings
 
-GROWTH_DATA = Path(__file__).resolve().parents[2] / "shared" / "growth-data"
+# Real public data lives beside the project (../shared/growth-data); a clone elsewhere
+# finds it through UPTAKE_GROWTH_DATA or the workplace's fixed location.
+GROWTH_DATA_CANDIDATES = [
+    Path(os.environ["UPTAKE_GROWTH_DATA"]) if os.environ.get("UPTAKE_GROWTH_DATA") else None,
+    Path(__file__).resolve().parents[2] / "shared" / "growth-data",
+    Path("/work/shared/growth-data"),
+]
+GROWTH_DATA = next(
+    (p for p in GROWTH_DATA_CANDIDATES if p is not None and p.is_dir()),
+    Path(__file__).resolve().parents[2] / "shared" / "growth-data",
+)
 
 
 @pytest.fixture
@@ -33,5 +44,7 @@ def clock() -> datetime:
 @pytest.fixture
 def growth_data() -> Path:
     if not GROWTH_DATA.exists():
+        if os.environ.get("UPTAKE_REQUIRE_REAL_DATA"):
+            pytest.fail(f"real data not found at {GROWTH_DATA} (set UPTAKE_GROWTH_DATA)")
         pytest.skip(f"real data not found at {GROWTH_DATA}")
     return GROWTH_DATA

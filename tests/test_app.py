@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from dashboard_fixtures import build_tables, publish_fixture_snapshot, publish_tables
+from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
@@ -94,7 +95,9 @@ def test_home_page_draws_the_race_of_both_platforms(tab: Any, published: str) ->
     assert {"viral (measured)", "steady (measured)"} <= set(drawn["names"])
     assert drawn["layout"]["xaxis"]["type"] == "log"
     assert "21x faster to its milestone" in drawn["layout"]["title"]["subtitle"]["text"]
-    assert "data as of 2026-10-15 00:00 UTC" in tab.inner_text("#snapshot-meta")
+    expect(tab.locator("#snapshot-meta")).to_contain_text(
+        "data as of 2026-10-15 00:00 UTC", timeout=TIMEOUT_MS
+    )
     assert tab.console_errors == []
 
 
@@ -113,7 +116,7 @@ def test_switching_pages_shows_each_page(tab: Any, published: str) -> None:
         assert figure(tab, chart)["names"], link
     tab.click(".nav >> text=Milestones")
     tab.wait_for_selector("#milestone-table td", timeout=TIMEOUT_MS)
-    assert "6.1 days" in tab.inner_text("#milestone-table")
+    expect(tab.locator("#milestone-table")).to_contain_text("6.1 days", timeout=TIMEOUT_MS)
     assert tab.console_errors == []
 
 
@@ -157,7 +160,9 @@ def test_empty_home_then_a_new_snapshot_shows_without_restart(tab: Any, tmp_path
     for url in serve(tmp_path):
         tab.goto(url + "/")
         tab.wait_for_selector("#empty-state", timeout=TIMEOUT_MS)
-        assert "No data published yet" in tab.inner_text("#empty-state")
+        expect(tab.locator("#empty-state")).to_contain_text(
+            "No data published yet", timeout=TIMEOUT_MS
+        )
         publish_fixture_snapshot(tmp_path, "first")
         figure(tab, "launch-race")
         tables = build_tables()
