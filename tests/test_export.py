@@ -203,9 +203,9 @@ def test_html_is_self_contained(
 
 
 # Opening a page parses the 4.6 MB of inlined plotly.js: about 3 s per page on 2 busy cores,
-# so the default run opens a sample of charts (the biggest, a heatmap, a bar chart) and
-# `-m slow` opens all of them. The report test draws every chart in one page.
-SAMPLE = ("launch-race", "retention-heatmap", "runs")
+# so the default run opens the biggest chart and `-m slow` opens all of them; the report
+# test (tests/test_report.py) draws every chart offline in one page.
+SAMPLE = ("launch-race",)
 
 
 @pytest.mark.browser
