@@ -53,6 +53,9 @@ DEFAULT_WIDTH = 1200
 DEFAULT_HEIGHT = 600
 DEFAULT_TIMEOUT_S = 60.0
 HTML_CONFIG = {"displaylogo": False, "responsive": True}
+# kaleido's sync server is one per process and pairs requests with replies through shared
+# queues, so concurrent callers (the app's worker threads) must take turns.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 # --- the data behind each chart -------------------------------------------------------------
@@ -259,10 +262,11 @@ class StaticRenderer:
             raise ExportError(f"{fmt!r} is not a static format; expected one of {STATIC_FORMATS}")
         if self._broken:
             raise ExportTimeoutError(self._broken)
-        self.start()
         opts = {"format": fmt, "width": width, "height": height, "scale": scale}
         figure = fig.to_dict()
-        done, result = _within(self.timeout_s, lambda: _calc_fig(figure, opts))
+        with _ONE_AT_A_TIME:
+            self.start()
+            done, result = _within(self.timeout_s, lambda: _calc_fig(figure, opts))
         if not done:
             self._abandon()
             raise ExportTimeoutError(self._broken)

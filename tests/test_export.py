@@ -362,3 +362,25 @@ def _fast_stop(within: Any) -> Any:
         return within(seconds, work)
 
     return patched
+
+
+def test_concurrent_renders_get_their_own_images(
+    figures: dict[str, go.Figure], renderer: StaticRenderer
+) -> None:
+    """The app's worker threads share one browser; each caller gets its own image back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [("runs", "png"), ("milestones", "svg"), ("runs", "svg"), ("milestones", "png")]
+
+    def render(job: tuple[str, str]) -> bytes:
+        chart, fmt = job
+        return renderer.render(figures[chart], fmt, width=400, height=300)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        images = list(pool.map(render, jobs))
+    for (chart, fmt), image in zip(jobs, images, strict=True):
+        if fmt == "png":
+            assert png_size(image) == (400, 300)
+        else:
+            title = str(figures[chart].layout.title.text)
+            assert title in " ".join(ET.fromstring(image).itertext())
