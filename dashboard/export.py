@@ -18,8 +18,8 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -455,33 +455,3 @@ def chart_inputs(settings: Settings) -> ChartInputs:
         colour_overrides={name: p.colour for name, p in settings.platforms.items()},
         reported=load_reported_milestones(reference_milestones_path(settings.home)),
     )
-
-
-def export_charts(
-    settings: Settings,
-    charts: Sequence[str],
-    out_dir: Path,
-    *,
-    fmt: str = "png",
-    platforms: Sequence[str] = (),
-    width: int | None = None,
-    height: int | None = None,
-    scale: float = 1.0,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> Iterator[Path]:
-    """Export several charts of the live snapshot with one browser; yields each file."""
-    inputs = chart_inputs(settings)
-    view = view_for(inputs, platforms)
-    with StaticRenderer(timeout_s) as renderer:
-        for chart in charts:
-            yield export_chart(
-                inputs,
-                chart,
-                Path(out_dir) / f"{chart}.{check_format(fmt)}",
-                fmt=fmt,
-                options=replace(view),
-                width=width,
-                height=height,
-                scale=scale,
-                renderer=renderer,
-            )
