@@ -199,6 +199,7 @@ def model_variables(settings: Settings, wm_old: int, wm_new: int) -> dict[str, A
         "cap_day": PERIOD_CAPS["day"],
         "cap_week": PERIOD_CAPS["week"],
         "hour_cohort_days": HOUR_COHORT_DAYS,
+        "unique_hours": False,
     }
 
 
@@ -239,6 +240,8 @@ def create_delta_tables(con: duckdb.DuckDBPyConnection) -> None:
 def add_contributions(con: duckdb.DuckDBPyConnection, sign: int, scope_wm: int) -> None:
     """Add (sign=+1) or remove (sign=-1) the scoped users' share of every count table."""
     set_variables(con, {"sign": sign, "scope_wm": scope_wm})
+    run_sql(con, "scope", "sequence")
+    run_sql(con, "signup_hours", "counts")
     for table in COUNT_TABLES:
         sql = model_sql(table.model)[table.section]
         con.execute(f"INSERT INTO d_{table.name} {sql}").fetchall()
@@ -280,6 +283,11 @@ TEMP_OBJECTS = (
     ("TABLE", "scope_user_days"),
     ("TABLE", "scope_user_hours"),
     ("TABLE", "touched"),
+    ("TABLE", "touched_signups"),
+    ("TABLE", "touched_user_days"),
+    ("TABLE", "touched_user_hours"),
+    ("TABLE", "scope_user_seq"),
+    ("TABLE", "scope_hour_counts"),
     ("TABLE", "tz_hours"),
     ("TABLE", "batch_platform"),
     ("TABLE", "merged_platform"),
@@ -365,8 +373,16 @@ def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
     with timer.step("user_hours"):
         run_sql(con, "user_activity", "append_hours")
     with timer.step("user_days"):
+        # user_days is empty: no stored day of any user needs checking.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE touched (platform VARCHAR, user_id VARCHAR)"
+        ).fetchall()
         run_sql(con, "user_activity", "append_days")
     with timer.step("contributions"):
+        # One row per user-hour (the table was just rebuilt): hour periods need no
+        # de-duplication when every hour is a whole-hour local hour.
+        whole = scalar(con, "SELECT coalesce(bool_and(whole), true) FROM tz_hours")
+        set_variables(con, {"unique_hours": bool(whole)})
         create_delta_tables(con)
         run_sql(con, "scope", "everyone")
         add_contributions(con, sign=1, scope_wm=int(scalar(con, "SELECT getvariable('wm_new')")))
@@ -381,15 +397,15 @@ def refresh_touched(
     with timer.step("user_hours"):
         run_sql(con, "user_activity", "append_hours")
         run_sql(con, "user_activity", "touched")
-    create_delta_tables(con)
-    with timer.step("contributions_old"):
-        set_variables(con, {"scope_wm": wm_old})
-        run_sql(con, "scope", "touched")
-        add_contributions(con, sign=-1, scope_wm=wm_old)
     with timer.step("user_days"):
         run_sql(con, "user_activity", "append_days")
-    with timer.step("contributions_new"):
-        set_variables(con, {"scope_wm": wm_new})
+    create_delta_tables(con)
+    set_variables(con, {"unique_hours": False})
+    with timer.step("contributions_old"):
+        # The touched users' rows are read once; rows of this batch (batch / file_id above
+        # wm_old) are left out of the old state by scope_wm.
         run_sql(con, "scope", "touched")
+        add_contributions(con, sign=-1, scope_wm=wm_old)
+    with timer.step("contributions_new"):
         add_contributions(con, sign=1, scope_wm=wm_new)
     return int(scalar(con, "SELECT count(*) FROM touched"))

@@ -8,21 +8,12 @@
 -- Parameters: sign.
 
 -- name: contribution
-WITH signed_up AS (
-    SELECT platform, user_id, signup_ts, CAST(local_signup AS DATE) AS cohort_day
-    FROM scope_signups
-), activated AS (
-    SELECT u.platform, u.user_id, u.cohort_day,
-           bool_or(h.first_ts <= u.signup_ts + INTERVAL 24 HOUR) AS within_24h
-    FROM signed_up AS u
-    JOIN scope_user_hours AS h ON h.platform = u.platform AND h.user_id = u.user_id
-    WHERE h.last_ts >= u.signup_ts AND h.first_ts <= u.signup_ts + INTERVAL 7 DAY
-    GROUP BY ALL
-)
+-- The per-user windows are checked in signup_hours.sql (scope_hour_counts).
 SELECT platform, cohort_day,
-       getvariable('sign') * count(*) FILTER (WHERE within_24h) AS activated_24h,
-       getvariable('sign') * count(*) AS activated_7d
-FROM activated
+       getvariable('sign') * sum(n1) AS activated_24h,
+       getvariable('sign') * sum(n2) AS activated_7d
+FROM scope_hour_counts
+WHERE kind = 'activation'
 GROUP BY ALL;
 
 -- name: serve

@@ -9,27 +9,22 @@
 -- Parameters: sign.
 
 -- name: contribution
-WITH sequenced AS (
-    SELECT platform, day,
-           lag(day) OVER w AS prev_day,
-           lead(day) OVER w AS next_day
-    FROM scope_user_days
-    WINDOW w AS (PARTITION BY platform, user_id ORDER BY day)
-), changes AS (
+-- Reads each user's active-day sequence (scope_user_seq: prev_day, next_day).
+WITH changes AS (
     SELECT platform, day,
            count(*) AS dau,
            count(*) FILTER (WHERE prev_day IS NULL OR day > prev_day + 7) AS wau_delta,
            count(*) FILTER (WHERE prev_day IS NULL OR day > prev_day + 30) AS mau_delta
-    FROM sequenced
+    FROM scope_user_seq
     GROUP BY ALL
     UNION ALL
     SELECT platform, day + 7, 0, -count(*), 0
-    FROM sequenced
+    FROM scope_user_seq
     WHERE next_day IS NULL OR next_day > day + 7
     GROUP BY ALL
     UNION ALL
     SELECT platform, day + 30, 0, 0, -count(*)
-    FROM sequenced
+    FROM scope_user_seq
     WHERE next_day IS NULL OR next_day > day + 30
     GROUP BY ALL
 )

@@ -29,15 +29,30 @@ CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
     END;
 
 -- name: tz_hours
+-- whole: the hour has one offset, a whole number of hours, so it is exactly one local hour
+-- (local hour start = the UTC hour); day: its local day when the whole hour falls on one
+-- local day (null otherwise: read the day of each event edge instead).
 CREATE OR REPLACE TEMP TABLE tz_hours AS
 WITH hours AS (
     SELECT unnest(generate_series(
         getvariable('range_start'), getvariable('range_end'), INTERVAL 1 HOUR
     )) AS hour
+), offsets AS (
+    SELECT
+        hour,
+        local_of(hour) - hour AS off,
+        local_of(hour + INTERVAL 3599999999 MICROSECOND)
+            - (hour + INTERVAL 3599999999 MICROSECOND) = local_of(hour) - hour AS uniform
+    FROM hours
 )
 SELECT
     hour,
-    local_of(hour) - hour AS off,
-    local_of(hour + INTERVAL 3599999999 MICROSECOND) - (hour + INTERVAL 3599999999 MICROSECOND)
-        = local_of(hour) - hour AS uniform
-FROM hours;
+    off,
+    uniform,
+    uniform AND date_trunc('hour', hour + off) = hour + off AS whole,
+    CASE
+        WHEN uniform AND CAST(hour + off AS DATE)
+            = CAST(hour + off + INTERVAL 3599999999 MICROSECOND AS DATE)
+        THEN CAST(hour + off AS DATE)
+    END AS day
+FROM offsets;

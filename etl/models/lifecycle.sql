@@ -11,29 +11,40 @@
 -- Parameters: sign, week_start.
 
 -- name: contribution
-WITH buckets AS (
-    SELECT platform, user_id, 'day' AS grain, day AS bucket, 1 AS step FROM scope_user_days
-    UNION ALL
-    SELECT DISTINCT platform, user_id, 'week' AS grain, week_of(day) AS bucket, 7 AS step
-    FROM scope_user_days
-), sequenced AS (
-    SELECT platform, grain, bucket, step,
-           lag(bucket) OVER w AS prev_bucket,
-           lead(bucket) OVER w AS next_bucket
-    FROM buckets
-    WINDOW w AS (PARTITION BY platform, user_id, grain ORDER BY bucket)
+-- Reads each user's active-day sequence (scope_user_seq). A day is its own bucket; a week's
+-- sequence is read off the days: the user's first day in a week opens it (its previous
+-- active week is that of prev_day) and the last day in a week closes it (the next active
+-- week is that of next_day).
+WITH weeks AS (
+    SELECT platform, week_of(day) AS week, week_of(prev_day) AS prev_week,
+           week_of(next_day) AS next_week
+    FROM scope_user_seq
 ), counted AS (
-    SELECT platform, grain, bucket,
-           count(*) FILTER (WHERE prev_bucket IS NULL) AS new,
-           count(*) FILTER (WHERE prev_bucket = bucket - step) AS "returning",
-           count(*) FILTER (WHERE prev_bucket < bucket - step) AS resurrected,
+    SELECT platform, 'day' AS grain, day AS bucket,
+           count(*) FILTER (WHERE prev_day IS NULL) AS new,
+           count(*) FILTER (WHERE prev_day = day - 1) AS "returning",
+           count(*) FILTER (WHERE prev_day < day - 1) AS resurrected,
            0 AS dormant
-    FROM sequenced
+    FROM scope_user_seq
     GROUP BY ALL
     UNION ALL
-    SELECT platform, grain, bucket + step, 0, 0, 0, -count(*)
-    FROM sequenced
-    WHERE next_bucket IS NULL OR next_bucket > bucket + step
+    SELECT platform, 'day', day + 1, 0, 0, 0, -count(*)
+    FROM scope_user_seq
+    WHERE next_day IS NULL OR next_day > day + 1
+    GROUP BY ALL
+    UNION ALL
+    SELECT platform, 'week', week,
+           count(*) FILTER (WHERE prev_week IS NULL),
+           count(*) FILTER (WHERE prev_week = week - 7),
+           count(*) FILTER (WHERE prev_week < week - 7),
+           0
+    FROM weeks
+    WHERE prev_week IS NULL OR prev_week < week
+    GROUP BY ALL
+    UNION ALL
+    SELECT platform, 'week', week + 7, 0, 0, 0, -count(*)
+    FROM weeks
+    WHERE next_week IS NULL OR next_week > week + 7
     GROUP BY ALL
 )
 SELECT platform, grain, bucket,

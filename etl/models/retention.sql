@@ -11,66 +11,63 @@
 -- Parameters: sign, cap_hour, cap_day, cap_week, hour_cohort_days, week_start.
 
 -- name: cohorts
-WITH located AS (
-    SELECT platform, signup_ts, local_signup, CAST(local_signup AS DATE) AS signup_day
+-- Signups are counted per local hour first, so the ICU conversion of a day or week start
+-- runs once per bucket, not once per signup.
+WITH by_hour AS (
+    SELECT platform,
+           date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_hour,
+           CAST(local_signup AS DATE) AS signup_day,
+           count(*) AS users
     FROM scope_signups
+    GROUP BY ALL
 )
-SELECT platform, cohort_grain, cohort_start, getvariable('sign') * count(*) AS users
+SELECT platform, cohort_grain, cohort_start, getvariable('sign') * sum(users) AS users
 FROM (
-    SELECT platform, 'hour' AS cohort_grain,
-           date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_start
-    FROM located
+    SELECT platform, 'hour' AS cohort_grain, cohort_hour AS cohort_start, users FROM by_hour
     UNION ALL
-    SELECT platform, 'day', utc_start(CAST(signup_day AS TIMESTAMP)) FROM located
+    SELECT platform, 'day', utc_start(CAST(signup_day AS TIMESTAMP)), users
+    FROM (SELECT platform, signup_day, sum(users) AS users FROM by_hour GROUP BY ALL)
     UNION ALL
-    SELECT platform, 'week', utc_start(CAST(week_of(signup_day) AS TIMESTAMP)) FROM located
+    SELECT platform, 'week', utc_start(CAST(week AS TIMESTAMP)), users
+    FROM (SELECT platform, week_of(signup_day) AS week, sum(users) AS users
+          FROM by_hour GROUP BY ALL)
 )
 GROUP BY ALL;
 
 -- name: contribution
-WITH cohort AS (
-    SELECT platform, user_id,
-           CAST(local_signup AS DATE) AS cohort_day,
-           week_of(CAST(local_signup AS DATE)) AS cohort_week,
-           date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_hour
-    FROM scope_signups
-), active_days AS (
-    SELECT c.platform, c.user_id, c.cohort_day, c.cohort_week, d.day
-    FROM cohort AS c
-    JOIN scope_user_days AS d ON d.platform = c.platform AND d.user_id = c.user_id
-    WHERE d.day >= c.cohort_day
-), active_hours AS (
-    SELECT c.platform, c.user_id, c.cohort_hour,
-           date_trunc('hour', local_ts(edge.ts, z.off, z.uniform))
-               - (local_ts(edge.ts, z.off, z.uniform) - edge.ts) AS hour_start
-    FROM cohort AS c
-    JOIN scope_user_hours AS h ON h.platform = c.platform AND h.user_id = c.user_id
-    JOIN tz_hours AS z ON z.hour = h.hour
-    CROSS JOIN LATERAL (SELECT unnest([h.first_ts, h.last_ts]) AS ts) AS edge
-    WHERE h.hour >= c.cohort_hour - INTERVAL 1 HOUR
-), periods AS (
-    SELECT platform, user_id, 'day' AS grain, CAST(cohort_day AS TIMESTAMP) AS cohort,
-           CAST(day - cohort_day AS INTEGER) AS period
-    FROM active_days
-    UNION ALL
-    SELECT DISTINCT platform, user_id, 'week', CAST(cohort_week AS TIMESTAMP),
-           CAST((week_of(day) - cohort_week) // 7 AS INTEGER)
-    FROM active_days
-    UNION ALL
-    SELECT DISTINCT platform, user_id, 'hour', cohort_hour,
-           CAST((epoch_us(hour_start) - epoch_us(cohort_hour)) // 3600000000 AS INTEGER)
-    FROM active_hours
-    WHERE hour_start >= cohort_hour
+-- Day and week periods come from each user's active-day sequence (scope_user_seq): a day
+-- opens a week period when the previous active day is before the cohort or in an earlier
+-- week, and the user's last period is that of the last active day. Hour periods come from
+-- scope_hour_counts (signup_hours.sql). Groups whose counts are all 0 are dropped on merge.
+WITH days AS (
+    SELECT platform, cohort_day, week_of(cohort_day) AS cohort_week,
+           CAST(day - cohort_day AS INTEGER) AS day_period,
+           week_of(day) AS week,
+           prev_day IS NULL OR prev_day < cohort_day OR week_of(prev_day) < week_of(day)
+               AS opens_week,
+           next_day IS NULL AS is_last
+    FROM scope_user_seq
+    WHERE day >= cohort_day
 ), counted AS (
-    SELECT platform, grain, cohort, period, count(*) AS retained, 0 AS last_here
-    FROM periods
-    WHERE period <= period_cap(grain)
+    SELECT platform, 'day' AS grain, CAST(cohort_day AS TIMESTAMP) AS cohort,
+           least(day_period, getvariable('cap_day')) AS period,
+           count(*) FILTER (WHERE day_period <= getvariable('cap_day')) AS retained,
+           count(*) FILTER (WHERE is_last) AS last_here
+    FROM days
     GROUP BY ALL
     UNION ALL
-    SELECT platform, grain, cohort, least(max(period), period_cap(grain)) AS period,
-           0, 1
-    FROM periods
-    GROUP BY platform, grain, cohort, user_id
+    SELECT platform, 'week', CAST(cohort_week AS TIMESTAMP),
+           least(CAST((week - cohort_week) // 7 AS INTEGER), getvariable('cap_week')),
+           count(*) FILTER (
+               WHERE opens_week AND (week - cohort_week) // 7 <= getvariable('cap_week')
+           ),
+           count(*) FILTER (WHERE is_last)
+    FROM days
+    GROUP BY ALL
+    UNION ALL
+    SELECT platform, 'hour', cohort_hour, period, n1, n2
+    FROM scope_hour_counts
+    WHERE kind = 'retention'
 )
 SELECT platform, grain AS cohort_grain,
        CASE grain WHEN 'hour' THEN cohort ELSE utc_start(cohort) END AS cohort_start,

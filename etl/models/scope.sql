@@ -1,6 +1,7 @@
--- The rows a contribution reads: scope_signups, scope_user_days, scope_user_hours.
--- What: a full rebuild reads everything (views); an incremental phase reads only the users
--- a batch touched (small tables), as of a file watermark.
+-- The rows a contribution reads: scope_signups, scope_user_days, scope_user_hours, and the
+-- per-user day sequence scope_user_seq built from them.
+-- What: a full rebuild reads everything; an incremental refresh reads only the users a
+-- batch touched (copied once into small touched_* tables), as of a file watermark.
 -- Parameters: scope_wm (rows with file_id / batch <= scope_wm; the old or the new state).
 
 -- name: everyone
@@ -17,19 +18,48 @@ FROM user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: touched
-CREATE OR REPLACE TEMP TABLE scope_signups AS
-SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup
+-- The touched users' rows up to the new watermark, read once; both phases (old, new)
+-- filter them by scope_wm.
+CREATE OR REPLACE TEMP TABLE touched_signups AS
+SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
+       s.file_id
 FROM signups AS s
 SEMI JOIN touched AS t ON t.platform = s.platform AND t.user_id = s.user_id
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
-WHERE s.file_id <= getvariable('scope_wm');
-CREATE OR REPLACE TEMP TABLE scope_user_days AS
-SELECT d.platform, d.user_id, d.day
+WHERE s.file_id <= getvariable('wm_new');
+CREATE OR REPLACE TEMP TABLE touched_user_days AS
+SELECT d.platform, d.user_id, d.day, d.batch
 FROM user_days AS d
 SEMI JOIN touched AS t ON t.platform = d.platform AND t.user_id = d.user_id
-WHERE d.batch <= getvariable('scope_wm');
-CREATE OR REPLACE TEMP TABLE scope_user_hours AS
-SELECT h.platform, h.user_id, h.hour, h.first_ts, h.last_ts
+WHERE d.batch <= getvariable('wm_new');
+CREATE OR REPLACE TEMP TABLE touched_user_hours AS
+SELECT h.platform, h.user_id, h.hour, h.first_ts, h.last_ts, h.batch
 FROM user_hours AS h
 SEMI JOIN touched AS t ON t.platform = h.platform AND t.user_id = h.user_id
-WHERE h.batch <= getvariable('scope_wm');
+WHERE h.batch <= getvariable('wm_new');
+CREATE OR REPLACE TEMP VIEW scope_signups AS
+SELECT platform, user_id, signup_ts, local_signup
+FROM touched_signups
+WHERE file_id <= getvariable('scope_wm');
+CREATE OR REPLACE TEMP VIEW scope_user_days AS
+SELECT platform, user_id, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
+CREATE OR REPLACE TEMP VIEW scope_user_hours AS
+SELECT platform, user_id, hour, first_ts, last_ts
+FROM touched_user_hours
+WHERE batch <= getvariable('scope_wm');
+
+-- name: sequence
+-- Each user's active days in order, with the previous and next active day and the user's
+-- signup day (null without a signup): one sort shared by active, lifecycle and retention,
+-- which then only count rows.
+CREATE OR REPLACE TEMP TABLE scope_user_seq AS
+WITH days AS (
+    SELECT d.platform, d.user_id, d.day, CAST(s.local_signup AS DATE) AS cohort_day
+    FROM scope_user_days AS d
+    LEFT JOIN scope_signups AS s ON s.platform = d.platform AND s.user_id = d.user_id
+)
+SELECT platform, day, cohort_day,
+       lag(day) OVER w AS prev_day,
+       lead(day) OVER w AS next_day
+FROM days
+WINDOW w AS (PARTITION BY platform, user_id ORDER BY day);

@@ -34,18 +34,31 @@ FROM (
 );
 
 -- name: append_days
+-- Most hours lie inside one local day (tz_hours.day); only an hour that straddles local
+-- midnight or changes offset reads the days of its first and last event. The existing
+-- rows checked are only those of the batch's users.
 INSERT INTO user_days
-WITH batch_days AS (
-    SELECT DISTINCT h.platform, h.user_id, CAST(local_ts(edge.ts, z.off, z.uniform) AS DATE) AS day
+WITH batch_hours AS (
+    SELECT h.platform, h.user_id, h.first_ts, h.last_ts, z.off, z.uniform, z.day
     FROM user_hours AS h
     JOIN tz_hours AS z ON z.hour = h.hour
-    CROSS JOIN LATERAL (SELECT unnest([h.first_ts, h.last_ts]) AS ts) AS edge
     WHERE h.batch = getvariable('wm_new')
+), batch_days AS (
+    SELECT DISTINCT platform, user_id, day
+    FROM (
+        SELECT platform, user_id,
+               coalesce(day, CAST(local_ts(first_ts, off, uniform) AS DATE)) AS day
+        FROM batch_hours
+        UNION ALL
+        SELECT platform, user_id, CAST(local_ts(last_ts, off, uniform) AS DATE)
+        FROM batch_hours
+        WHERE day IS NULL
+    )
+), known_days AS (
+    SELECT d.platform, d.user_id, d.day
+    FROM user_days AS d
+    SEMI JOIN touched AS t ON t.platform = d.platform AND t.user_id = d.user_id
 )
 SELECT b.platform, b.user_id, b.day, getvariable('wm_new') AS batch
 FROM batch_days AS b
-WHERE NOT EXISTS (
-    SELECT 1
-    FROM user_days AS d
-    WHERE d.platform = b.platform AND d.user_id = b.user_id AND d.day = b.day
-);
+ANTI JOIN known_days AS k ON k.platform = b.platform AND k.user_id = b.user_id AND k.day = b.day;

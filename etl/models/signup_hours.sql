@@ -1,0 +1,80 @@
+-- signup_hours: what the signed-up users did hour by hour after their signup, counted for
+-- activation and for hour-cohort retention from one join of signups with user hours.
+-- Grain: kind x platform x cohort (temporary, per contribution phase):
+--   activation  cohort_day: users with an activity event within 24 h (n1) / 7 days (n2)
+--   retention   cohort_hour x period (0..cap_hour): users active in that local hour (n1),
+--               users whose last active local hour (capped) is that period (n2)
+-- Local hours: a UTC hour with one whole-hour offset is its own local hour (tz_hours.whole);
+-- any other hour reads the local hour of its first and last event (every event lies between
+-- them, and a UTC hour spans at most two local hours).
+-- Parameters: cap_hour, unique_hours (true when each user-hour is one row and every hour is
+-- whole, i.e. a full rebuild in a whole-hour timezone: then no de-duplication is needed).
+
+-- name: counts
+CREATE OR REPLACE TEMP TABLE scope_hour_counts AS
+WITH cohort AS (
+    SELECT platform, user_id, signup_ts, CAST(local_signup AS DATE) AS cohort_day,
+           date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_hour
+    FROM scope_signups
+), joined AS (
+    SELECT c.platform, c.user_id, c.signup_ts, c.cohort_day, c.cohort_hour, h.first_ts, h.last_ts,
+           CASE WHEN z.whole THEN h.hour
+                ELSE date_trunc('hour', local_ts(h.first_ts, z.off, z.uniform))
+                     - (local_ts(h.first_ts, z.off, z.uniform) - h.first_ts)
+           END AS first_hour,
+           CASE WHEN z.whole THEN h.hour
+                ELSE date_trunc('hour', local_ts(h.last_ts, z.off, z.uniform))
+                     - (local_ts(h.last_ts, z.off, z.uniform) - h.last_ts)
+           END AS last_hour
+    FROM cohort AS c
+    JOIN scope_user_hours AS h ON h.platform = c.platform AND h.user_id = c.user_id
+    JOIN tz_hours AS z ON z.hour = h.hour
+    WHERE h.hour >= c.cohort_hour - INTERVAL 1 HOUR
+), users AS (
+    SELECT platform, any_value(cohort_day) AS cohort_day, any_value(cohort_hour) AS cohort_hour,
+           bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 24 HOUR)
+               AS activated_24h,
+           bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 7 DAY)
+               AS activated_7d,
+           max(greatest(first_hour, last_hour))
+               FILTER (WHERE greatest(first_hour, last_hour) >= cohort_hour) AS last_hour
+    FROM joined
+    GROUP BY platform, user_id
+), edges AS (
+    SELECT platform, user_id, cohort_hour, first_hour AS hour_start
+    FROM joined
+    WHERE first_hour >= cohort_hour
+      AND first_hour < cohort_hour + to_hours(getvariable('cap_hour') + 1)
+    UNION ALL
+    SELECT platform, user_id, cohort_hour, last_hour
+    FROM joined
+    WHERE last_hour <> first_hour
+      AND last_hour >= cohort_hour
+      AND last_hour < cohort_hour + to_hours(getvariable('cap_hour') + 1)
+), active_hours AS (
+    SELECT platform, cohort_hour, hour_start FROM edges WHERE getvariable('unique_hours')
+    UNION ALL
+    SELECT platform, cohort_hour, hour_start
+    FROM (SELECT DISTINCT * FROM edges WHERE NOT getvariable('unique_hours'))
+)
+SELECT 'activation' AS kind, platform, cohort_day, NULL::TIMESTAMP AS cohort_hour,
+       NULL::INTEGER AS period,
+       count(*) FILTER (WHERE activated_24h) AS n1, count(*) FILTER (WHERE activated_7d) AS n2
+FROM users
+GROUP BY platform, cohort_day
+UNION ALL
+SELECT 'retention', platform, NULL, cohort_hour,
+       CAST((epoch_us(hour_start) - epoch_us(cohort_hour)) // 3600000000 AS INTEGER),
+       count(*), 0
+FROM active_hours
+GROUP BY ALL
+UNION ALL
+SELECT 'retention', platform, NULL, cohort_hour,
+       least(
+           CAST((epoch_us(last_hour) - epoch_us(cohort_hour)) // 3600000000 AS INTEGER),
+           getvariable('cap_hour')
+       ),
+       0, count(*)
+FROM users
+WHERE last_hour IS NOT NULL
+GROUP BY ALL;
