@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -361,6 +362,38 @@ def _kill_own_browsers() -> None:
 # --- one chart to a file --------------------------------------------------------------------
 
 
+_AXIS_RANGE = re.compile(r"^([xy]axis\d*)\.(autorange|range(?:\[([01])\])?)$")
+
+
+def apply_relayout(fig: go.Figure, relayout: Mapping[str, Any] | None) -> go.Figure:
+    """The figure with the axis ranges a user zoomed to in the dashboard (plotly sends
+    `{"xaxis.range[0]": a, "xaxis.range[1]": b}`, `{"xaxis.range": [a, b]}` or
+    `{"xaxis.autorange": true}`); other keys (drag mode, legend clicks) are ignored."""
+    axes: dict[str, dict[str, Any]] = {}
+    for key, value in (relayout or {}).items():
+        match = _AXIS_RANGE.match(key)
+        if match is None:
+            continue
+        axis, prop, index = match.groups()
+        if prop == "autorange":
+            axes.setdefault(axis, {})["autorange"] = bool(value)
+        elif index is None:
+            axes.setdefault(axis, {})["range"] = list(value)
+        else:
+            bounds = axes.setdefault(axis, {}).setdefault("range", [None, None])
+            bounds[int(index)] = value
+    if not axes:
+        return fig
+    zoomed = go.Figure(fig)
+    zoomed.update_layout({axis: {**props, **_fixed(props)} for axis, props in axes.items()})
+    return zoomed
+
+
+def _fixed(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A zoomed range replaces autorange."""
+    return {"autorange": False} if props.get("range") else {}
+
+
 def check_chart(chart: str) -> str:
     if chart not in CHARTS:
         raise ExportError(f"unknown chart {chart!r}; charts: {', '.join(CHARTS)}")
@@ -395,12 +428,14 @@ def chart_bytes(
     height: int | None = None,
     scale: float = 1.0,
     renderer: StaticRenderer | None = None,
+    relayout: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The chart in `fmt` as bytes (what the dashboard's download buttons send)."""
+    """The chart in `fmt` as bytes (what the dashboard's download buttons send); `relayout`
+    is the dashboard graph's zoom (plotly relayoutData), applied to images and HTML."""
     fmt = check_format(fmt)
     if fmt == "csv":
         return chart_csv(inputs, chart, options).encode()
-    fig = build_chart(check_chart(chart), inputs, options)
+    fig = apply_relayout(build_chart(check_chart(chart), inputs, options), relayout)
     if fmt == "html":
         return figure_html(fig, width=width, height=height).encode()
     size = {"width": width or DEFAULT_WIDTH, "height": height or fig.layout.height or 600}

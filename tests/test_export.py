@@ -384,3 +384,17 @@ def test_concurrent_renders_get_their_own_images(
         else:
             title = str(figures[chart].layout.title.text)
             assert title in " ".join(ET.fromstring(image).itertext())
+
+
+def test_relayout_zoom_is_kept_in_images(figures: dict[str, go.Figure]) -> None:
+    from dashboard.export import apply_relayout
+
+    fig = figures["velocity"]
+    assert apply_relayout(fig, None) is fig
+    assert apply_relayout(fig, {"dragmode": "pan"}) is fig
+    zoomed = apply_relayout(fig, {"xaxis.range[0]": 0.0, "xaxis.range[1]": 1.5})
+    assert list(zoomed.layout.xaxis.range) == [0.0, 1.5]
+    assert zoomed.layout.xaxis.autorange is False
+    assert list(fig.layout.xaxis.range) != [0.0, 1.5], "the original figure is left alone"
+    both = apply_relayout(fig, {"yaxis.range": [1, 3], "xaxis.autorange": True})
+    assert list(both.layout.yaxis.range) == [1, 3] and both.layout.xaxis.autorange is True
