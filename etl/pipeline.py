@@ -19,6 +19,7 @@ import duckdb
 
 from etl.adapters import converter
 from etl.config import Settings
+from etl.errors import UptakeError
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -83,6 +84,19 @@ class RunResult:
             "snapshot": str(self.snapshot) if self.snapshot else None,
             "error": self.error,
         }
+
+
+class PassFailed(UptakeError):
+    """A pass failed; the message names the first error, not the ones it caused."""
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The first error of a chain: once DuckDB aborts a transaction, every later statement
+    fails with 'transaction is aborted', which hides the error that mattered."""
+    seen = exc
+    while seen.__context__ is not None and "transaction is aborted" in str(seen).lower():
+        seen = seen.__context__
+    return seen
 
 
 @contextmanager
@@ -156,8 +170,11 @@ def execute_pass(
         try:
             _transaction_with_retries(con, job, paths)
         except Exception as exc:
-            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+            cause = root_cause(exc)
+            result.status, result.error = "failed", f"{type(cause).__name__}: {cause}"
             _record_failed_run(con, result, now)
+            if cause is not exc:
+                raise PassFailed(f"run {run_id} failed: {result.error}") from exc
             raise
         if from_inbox:
             with _step(result.steps, "move_files"):

@@ -181,3 +181,15 @@ def test_status_while_a_pass_holds_the_warehouse(tmp_path: Path, clock: datetime
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_root_cause_sees_through_aborted_transaction_errors() -> None:
+    from etl.pipeline import root_cause
+
+    try:
+        try:
+            raise MemoryError("Out of Memory Error: could not allocate block")
+        finally:
+            raise RuntimeError("TransactionContext Error: Current transaction is aborted")
+    except RuntimeError as exc:
+        assert isinstance(root_cause(exc), MemoryError)
