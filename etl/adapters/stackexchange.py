@@ -11,11 +11,15 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import InputError
+
+if TYPE_CHECKING:
+    from etl.mapping import MappingSpec
 
 COMMUNITY_USER_ID = "-1"
 _POST_TYPES = {"1": "question", "2": "answer"}
@@ -84,8 +88,11 @@ def _events(path: Path, platform: str) -> pa.Table:
     )
 
 
-def convert_dump(folder: Path, out_dir: Path, platform: str | None) -> list[Path]:
+def convert_dump(
+    folder: Path, out_dir: Path, platform: str | None, mapping: MappingSpec | None = None
+) -> list[Path]:
     """Write <out_dir>/<File>.xml.parquet for Users and each event file found in `folder`.
+    A mapping may name the platform (a [constants] platform); nothing else applies.
 
     The output is a pure function of the input bytes, so re-ingesting a dump is a no-op."""
     if not (folder / "Users.xml").is_file():
@@ -93,7 +100,7 @@ def convert_dump(folder: Path, out_dir: Path, platform: str | None) -> list[Path
             f"{folder} is not a Stack Exchange dump: Users.xml not found "
             "(expected Users.xml and any of Posts.xml, Comments.xml, Badges.xml)"
         )
-    name = platform or folder.name
+    name = platform or (mapping.platform if mapping else None) or folder.name
     digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
     target = out_dir / f"stackexchange-{digest}"
     target.mkdir(parents=True, exist_ok=True)

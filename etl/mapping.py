@@ -1,0 +1,352 @@
+"""Mapping files: how one source's files become Uptake input, written once as TOML.
+
+```toml
+adapter = "posthog"                 # optional: an export adapter (uptake ingest --list-adapters)
+format = "csv"                      # optional: csv | parquet | ndjson (else detected)
+timezone = "Europe/Berlin"          # of naive timestamps (default UTC)
+signup_events = ["user signed up"]  # event names that mean a signup
+deletion_events = ["account closed"]  # event names that mean an account deletion
+
+[columns]                           # Uptake column = the source's column
+user_id = "distinct_id"
+event_ts = "timestamp"
+
+[constants]                         # a value for every row (fills a mapped column's blanks)
+platform = "myapp"
+```
+
+A mapping that only renames columns (and names the platform and timezone) is applied by
+ingestion itself (`MappingSpec.ingest_options`). One that needs more (an adapter, event
+names that mean signup or deletion, constants other than the platform) converts each file
+first (`convert_with_mapping`) into plain signups/events Parquet files, one output row per
+input row, which ingestion then loads with its usual rules and ledger.
+
+In scheduled runs, an inbox folder holding `_mapping.toml` applies it to every file under
+it (the nearest folder's mapping wins). The leading underscore keeps discovery from taking
+the mapping file for data."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from etl.errors import ConfigError, InputError
+from etl.ingest import CANONICAL_COLUMNS, FileOutcome, IngestOptions
+from etl.sources import FORMATS
+
+log = logging.getLogger(__name__)
+
+MAPPING_FILE_NAME = "_mapping.toml"
+# Columns a constant may fill: per-row identities and times cannot be constants.
+CONSTANT_COLUMNS = ("platform", "event_type", "channel", "country")
+_KEYS = (
+    "adapter",
+    "format",
+    "timezone",
+    "signup_events",
+    "deletion_events",
+    "columns",
+    "constants",
+)
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """One source's mapping. `signup_events`/`deletion_events` None: the adapter's default
+    (an explicit empty list means "none in this source")."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    constants: Mapping[str, str] = field(default_factory=dict)
+    signup_events: tuple[str, ...] | None = None
+    deletion_events: tuple[str, ...] | None = None
+    timezone: str = "UTC"
+    adapter: str | None = None
+    format: str | None = None
+    path: Path | None = None  # the file it was read from, for messages
+
+    @property
+    def platform(self) -> str | None:
+        return self.constants.get("platform")
+
+    @property
+    def needs_conversion(self) -> bool:
+        """True when ingestion alone cannot apply the mapping."""
+        return bool(
+            self.adapter
+            or self.signup_events
+            or self.deletion_events
+            or set(self.constants) - {"platform"}
+        )
+
+    def ingest_options(
+        self, platform: str | None = None, source_timezone: str | None = None
+    ) -> IngestOptions:
+        """Options that apply a renaming-only mapping; flags (`platform`, `source_timezone`)
+        win over the file."""
+        return IngestOptions(
+            platform=platform or self.platform,
+            format=self.format,
+            mapping=dict(self.columns),
+            source_timezone=source_timezone or self.timezone,
+        )
+
+    def fingerprint(self) -> str:
+        """A short hash of what the mapping does (names converted outputs apart)."""
+        text = repr(
+            (
+                sorted(self.columns.items()),
+                sorted(self.constants.items()),
+                self.signup_events,
+                self.deletion_events,
+                self.timezone,
+                self.adapter,
+                self.format,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def load_mapping(path: Path) -> MappingSpec:
+    """Read and check a mapping file; ConfigError names the file, the key, the value and
+    what is valid."""
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"mapping file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"mapping file {path} cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"mapping file {path} is not valid TOML: {exc}") from exc
+    return parse_mapping(raw, path)
+
+
+def parse_mapping(raw: Mapping[str, Any], path: Path) -> MappingSpec:
+    where = f"mapping file {path}"
+    unknown = sorted(set(raw) - set(_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(_KEYS)}")
+    return MappingSpec(
+        columns=_columns(raw.get("columns", {}), where),
+        constants=_constants(raw.get("constants", {}), where),
+        signup_events=_event_names(raw, "signup_events", where),
+        deletion_events=_event_names(raw, "deletion_events", where),
+        timezone=_timezone(raw.get("timezone", "UTC"), where),
+        adapter=_adapter(raw.get("adapter"), where),
+        format=_format(raw.get("format"), where),
+        path=path,
+    )
+
+
+def _table(value: Any, key: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'{where}: [{key}] must be a table of name = "value" pairs, got {value!r}'
+        )
+    return value
+
+
+def _text_value(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {key} = {value!r} must be a non-empty string")
+    return value.strip()
+
+
+def _columns(value: Any, where: str) -> dict[str, str]:
+    columns = {}
+    for target, source in _table(value, "columns", where).items():
+        if target not in CANONICAL_COLUMNS:
+            raise ConfigError(
+                f"{where}: [columns] key {target!r} (= {source!r}) is not an Uptake column; "
+                f"valid keys: {', '.join(CANONICAL_COLUMNS)}"
+            )
+        columns[target] = _text_value(source, f"columns.{target}", where)
+    return columns
+
+
+def _constants(value: Any, where: str) -> dict[str, str]:
+    constants = {}
+    for target, constant in _table(value, "constants", where).items():
+        if target not in CONSTANT_COLUMNS:
+            raise ConfigError(
+                f"{where}: [constants] key {target!r} (= {constant!r}) cannot be a constant; "
+                f"valid keys: {', '.join(CONSTANT_COLUMNS)}"
+            )
+        constants[target] = _text_value(constant, f"constants.{target}", where)
+    return constants
+
+
+def _event_names(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...] | None:
+    if key not in raw:
+        return None
+    value = raw[key]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f'{where}: {key} = {value!r} must be a list of event names ["..."]')
+    return tuple(_text_value(v, key, where) for v in value)
+
+
+def _timezone(value: Any, where: str) -> str:
+    name = _text_value(value, "timezone", where)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{where}: timezone = {name!r} is not a known IANA timezone; "
+            "use a name such as UTC or Europe/Berlin"
+        ) from exc
+    return name
+
+
+def _adapter(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    from etl.adapters import adapters
+
+    known = tuple(adapters())
+    name = _text_value(value, "adapter", where)
+    if name not in known:
+        raise ConfigError(f"{where}: adapter = {name!r} is unknown; valid: {', '.join(known)}")
+    return name
+
+
+def _format(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    name = _text_value(value, "format", where)
+    if name not in FORMATS:
+        raise ConfigError(f"{where}: format = {name!r} is unknown; valid: {', '.join(FORMATS)}")
+    return name
+
+
+def mapping_for_inbox_folder(folder: Path) -> MappingSpec | None:
+    """The mapping of one inbox folder (`<folder>/_mapping.toml`), or None."""
+    path = folder / MAPPING_FILE_NAME
+    return load_mapping(path) if path.is_file() else None
+
+
+def mapping_for_file(path: Path, inbox: Path) -> MappingSpec | None:
+    """The nearest `_mapping.toml` from the file's folder up to the inbox itself."""
+    inbox = inbox.resolve()
+    folder = path.resolve().parent
+    while folder == inbox or inbox in folder.parents:
+        spec = mapping_for_inbox_folder(folder)
+        if spec is not None:
+            return spec
+        if folder == inbox:
+            break
+        folder = folder.parent
+    return None
+
+
+def convert_with_mapping(
+    source: Path, out_dir: Path, spec: MappingSpec, platform: str | None = None
+) -> list[Path]:
+    """Plain signups/events Parquet files for one source file (or dump folder): through the
+    mapping's adapter when it names one, else the generic column mapping with its
+    signup/deletion event split. `platform` (a flag) wins over the mapping's constant."""
+    from etl.adapters import converter
+    from etl.adapters.mapped import convert_mapped
+
+    if spec.adapter:
+        return converter(spec.adapter)(source, out_dir, platform, spec)
+    return convert_mapped(source, out_dir, platform, spec)
+
+
+def prepare_inputs(
+    paths: Sequence[Path],
+    options: IngestOptions,
+    spec: MappingSpec | None,
+    scratch: Path,
+) -> tuple[list[Path], IngestOptions]:
+    """The files to ingest and the options to ingest them with, for `uptake ingest` with
+    `--adapter` and/or `--mapping`. Flags in `options` win over the mapping file."""
+    from etl.adapters import converter
+
+    adapter = options.adapter or (spec.adapter if spec else None)
+    if spec is None and adapter is None:
+        return list(paths), options
+    if spec is not None and not spec.needs_conversion and adapter is None:
+        mapped = spec.ingest_options(options.platform, _flag_timezone(options))
+        return list(paths), replace(mapped, mapping={**mapped.mapping, **options.mapping})
+    if spec is None:
+        assert adapter is not None
+        convert = converter(adapter)
+        return [f for p in paths for f in convert(p, scratch, options.platform)], options
+    spec = replace(spec, adapter=adapter)
+    files = [f for p in paths for f in convert_with_mapping(p, scratch, spec, options.platform)]
+    # Converted files hold Uptake's columns with UTC times: nothing left to map.
+    return files, IngestOptions(platform=options.platform or spec.platform)
+
+
+def _flag_timezone(options: IngestOptions) -> str | None:
+    # IngestOptions cannot tell "--tz UTC" from no flag; UTC defers to the mapping's zone.
+    return options.source_timezone if options.source_timezone != "UTC" else None
+
+
+@dataclass
+class InboxConversion:
+    """An inbox's files with per-folder mappings applied, for one scheduled pass."""
+
+    files: list[Path] = field(default_factory=list)  # what the pass ingests
+    origins: dict[Path, Path] = field(default_factory=dict)  # converted file -> inbox file
+    rejected: dict[Path, str] = field(default_factory=dict)  # inbox file -> why it failed
+    empty: list[Path] = field(default_factory=list)  # converted into no rows: archived
+
+    def inbox_outcomes(self, outcomes: Sequence[FileOutcome]) -> list[FileOutcome]:
+        """The pass's outcomes addressed to inbox files, for `move_processed`: an inbox
+        file that was converted is rejected when its conversion or any converted file was
+        rejected, else archived; unconverted files keep their own outcome."""
+        by_origin: dict[Path, list[FileOutcome]] = {}
+        direct = []
+        for outcome in outcomes:
+            origin = self.origins.get(outcome.path)
+            if origin is None:
+                direct.append(outcome)
+            else:
+                by_origin.setdefault(origin, []).append(outcome)
+        moved = [_merged(origin, parts) for origin, parts in by_origin.items()]
+        failed = [
+            FileOutcome(path=p, outcome="rejected", reason=r) for p, r in self.rejected.items()
+        ]
+        emptied = [FileOutcome(path=p, outcome="loaded") for p in self.empty]
+        return direct + moved + failed + emptied
+
+
+def _merged(origin: Path, parts: Sequence[FileOutcome]) -> FileOutcome:
+    bad = [p for p in parts if p.outcome == "rejected"]
+    if bad:
+        return FileOutcome(path=origin, outcome="rejected", reason=bad[0].reason)
+    return FileOutcome(path=origin, outcome="loaded")
+
+
+def convert_inbox(paths: Sequence[Path], inbox: Path, scratch: Path) -> InboxConversion:
+    """Apply each folder's `_mapping.toml` to the inbox files under it: mapped files are
+    always converted (so one pass can mix sources under one set of ingest options), the
+    others pass through. A file that cannot be converted is rejected, the rest go on; an
+    invalid mapping file raises ConfigError (fix it; its files wait in the inbox)."""
+    batch = InboxConversion()
+    for path in paths:
+        spec = mapping_for_file(path, inbox)
+        if spec is None:
+            batch.files.append(path)
+            continue
+        target = scratch / f"inbox-{spec.fingerprint()}"
+        try:
+            converted = convert_with_mapping(path, target, spec)
+        except InputError as exc:
+            log.warning("inbox file %s cannot be converted: %s", path, exc)
+            batch.rejected[path] = str(exc)
+            continue
+        if not converted:
+            batch.empty.append(path)
+        batch.files.extend(converted)
+        batch.origins.update(dict.fromkeys(converted, path))
+    return batch

@@ -1,0 +1,345 @@
+"""Export adapters end to end: small exports written as the vendors document them, loaded
+through the pipeline, every row accounted for (read = loaded + duplicate + quarantined)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from etl.adapters import adapters
+from etl.config import Settings
+from etl.errors import InputError, UsageError
+from etl.ingest import IngestOptions
+from etl.mapping import MappingSpec, convert_with_mapping
+from etl.pipeline import RunResult, ingest_and_publish
+from etl.warehouse import connect
+
+
+def ingest(settings: Settings, path: Path, clock: datetime, **options: object) -> RunResult:
+    return ingest_and_publish(
+        settings,
+        [path],
+        IngestOptions(**options),  # type: ignore[arg-type]
+        now=clock,
+        refresh=False,
+    )
+
+
+def rows(settings: Settings, sql: str) -> list[tuple[object, ...]]:
+    con = connect(settings, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def accounted(result: RunResult) -> tuple[int, int, int, int]:
+    """(read, loaded, duplicate, quarantined), after checking that they add up."""
+    counts = tuple(
+        result.total(name)
+        for name in ("rows_read", "rows_loaded", "rows_duplicate", "rows_quarantined")
+    )
+    assert counts[0] == counts[1] + counts[2] + counts[3]
+    return counts  # type: ignore[return-value]
+
+
+def warehouse_counts(settings: Settings) -> dict[str, int]:
+    [(signups, events, deletions, quarantined)] = rows(
+        settings,
+        "SELECT (SELECT count(*) FROM signups), (SELECT count(*) FROM events), "
+        "(SELECT count(*) FROM deletions), (SELECT count(*) FROM quarantine)",
+    )
+    return {
+        "signups": int(signups),  # type: ignore[call-overload]
+        "events": int(events),  # type: ignore[call-overload]
+        "deletions": int(deletions),  # type: ignore[call-overload]
+        "quarantined": int(quarantined),  # type: ignore[call-overload]
+    }
+
+
+def reasons(settings: Settings) -> list[object]:
+    return [r[0] for r in rows(settings, "SELECT reason FROM quarantine ORDER BY reason")]
+
+
+# --- Segment ---------------------------------------------------------------------------
+
+
+def segment_message(kind: str, **fields: object) -> str:
+    message = {
+        "type": kind,
+        "messageId": f"m-{fields.pop('n')}",
+        "timestamp": "2024-03-01T09:00:00.000Z",
+        "context": {"library": {"name": "analytics.js"}},
+        "properties": {},
+    }
+    message.update(fields)
+    return json.dumps(message)
+
+
+def write_segment(path: Path) -> Path:
+    lines = [
+        segment_message("identify", n=1, userId="u1", traits={"email": "a@b.c"}),
+        segment_message(
+            "track",
+            n=2,
+            userId="u1",
+            event="Signed Up",
+            context={"campaign": {"source": "ads"}, "location": {"country": "FR"}},
+        ),
+        segment_message("track", n=3, userId="u1", event="Post Created"),
+        segment_message("track", n=4, anonymousId="anon-9", event="Post Created"),
+        segment_message("page", n=5, userId="u1", name="Home"),
+        segment_message(
+            "track", n=6, userId=42, event="Signed Up", timestamp="2024-03-01T10:00:00+02:00"
+        ),
+        segment_message("track", n=3, userId="u1", event="Post Created"),  # a retry
+        '{"type": "track", "event": "Broken',  # cut off mid-line
+        segment_message("track", n=9, userId="u3", event="Liked", timestamp="yesterday"),
+        segment_message("track", n=10, event="Liked"),  # no user at all
+        segment_message("track", n=11, userId=42, event="Account Deleted"),
+        "[1, 2]",  # JSON, but not a message
+        segment_message(
+            "track", n=13, userId="u1", event="Signed Up", timestamp="2024-03-05T00:00:00Z"
+        ),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_segment_track_identify_and_bad_lines(settings: Settings, tmp_path: Path, clock: datetime):
+    path = write_segment(tmp_path / "segment-2024-03-01.jsonl")
+    result = ingest(settings, path, clock, adapter="segment", platform="app")
+    # 13 lines: signups u1, 42; events identify, 2 x Post Created, page; 1 deletion;
+    # duplicates: the retried message and u1's second signup; 4 quarantined.
+    assert accounted(result) == (13, 7, 2, 4)
+    assert warehouse_counts(settings) == {
+        "signups": 2,
+        "events": 4,
+        "deletions": 1,
+        "quarantined": 4,
+    }
+    assert reasons(settings) == [
+        "invalid_json",
+        "invalid_json",
+        "missing_user_id",
+        "unparseable_timestamp",
+    ]
+    assert rows(
+        settings, "SELECT user_id, signup_ts, channel, country, event_id FROM signups ORDER BY 1"
+    ) == [
+        ("42", datetime(2024, 3, 1, 8, 0), None, None, "m-6"),
+        ("u1", datetime(2024, 3, 1, 9, 0), "ads", "FR", "m-2"),
+    ]
+    assert rows(settings, "SELECT user_id, event_type FROM events ORDER BY event_id") == [
+        ("u1", "identify"),
+        ("u1", "Post Created"),
+        ("anon-9", "Post Created"),
+        ("u1", "page"),
+    ]
+    # A quarantined line keeps its text and its line number in the export.
+    raw = rows(settings, "SELECT raw FROM quarantine WHERE reason = 'invalid_json' ORDER BY 1")
+    quarantined = [json.loads(str(r[0])) for r in raw]
+    assert sorted((q["source_row"], q["source_raw"]) for q in quarantined) == [
+        (8, '{"type": "track", "event": "Broken'),
+        (12, "[1, 2]"),
+    ]
+
+
+def test_segment_export_loaded_again_is_a_no_op(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    path = write_segment(tmp_path / "segment.jsonl")
+    ingest(settings, path, clock, adapter="segment", platform="app")
+    again = ingest(settings, path, clock, adapter="segment", platform="app")
+    assert {f.outcome for f in again.files} == {"already_loaded"}
+    assert accounted(again) == (0, 0, 0, 0)
+
+
+def test_segment_gzipped_folder(settings: Settings, tmp_path: Path, clock: datetime):
+    folder = tmp_path / "s3-dump"
+    folder.mkdir()
+    text = write_segment(tmp_path / "plain.jsonl").read_bytes()
+    (folder / "part-0001.gz").write_bytes(gzip.compress(text))
+    result = ingest(settings, folder, clock, adapter="segment", platform="app")
+    assert accounted(result) == (13, 7, 2, 4)
+
+
+# --- PostHog ---------------------------------------------------------------------------
+
+POSTHOG_CSV = """\
+event,distinct_id,timestamp,uuid,properties
+user signed up,d1,2024-02-01T10:00:00.000000Z,0188-a1,"{""$browser"": ""Firefox""}"
+$pageview,d1,2024-02-01 10:05:00.000000,0188-a2,"{""$current_url"": ""https://x.y/""}"
+$identify,d1,2024-02-01 10:05:01.000000,0188-a3,{}
+$pageview,d2,2024-02-02T08:00:00.000000+00:00,0188-a4,{}
+$pageview,d2,2024-02-02,0188-a5,{},extra
+$pageview,,2024-02-02T08:00:00Z,0188-a6,{}
+$pageview,d1,2024-02-01 10:05:00.000000,0188-a2,{}
+"""
+
+
+def test_posthog_csv(settings: Settings, tmp_path: Path, clock: datetime):
+    path = tmp_path / "posthog-events.csv"
+    path.write_text(POSTHOG_CSV)
+    result = ingest(settings, path, clock, adapter="posthog", platform="ph")
+    assert accounted(result) == (7, 4, 1, 2)
+    assert warehouse_counts(settings)["signups"] == 1
+    assert reasons(settings)[0].startswith("malformed_row")  # type: ignore[union-attr]
+    assert reasons(settings)[1] == "missing_user_id"
+    assert rows(settings, "SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1") == [
+        ("$identify", 1),
+        ("$pageview", 2),
+    ]
+
+
+def test_posthog_jsonl_gzipped(settings: Settings, tmp_path: Path, clock: datetime):
+    events = [
+        {"uuid": "01-a", "event": "user signed up", "distinct_id": "p1",
+         "timestamp": "2024-04-01T12:00:00Z",
+         "properties": {"$geoip_country_code": "DE"}},
+        {"uuid": "01-b", "event": "$pageview", "distinct_id": "p1",
+         "timestamp": "2024-04-01T12:01:00Z", "properties": {}},
+        {"uuid": "01-c", "event": "$pageview", "distinct_id": "p2",
+         "timestamp": "2999-01-01T00:00:00Z", "properties": {}},
+    ]  # fmt: skip
+    text = "\n".join(json.dumps(e) for e in events) + "\n"
+    path = tmp_path / "posthog-export.jsonl.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    result = ingest(settings, path, clock, adapter="posthog", platform="ph")
+    assert accounted(result) == (3, 2, 0, 1)
+    assert rows(settings, "SELECT user_id, country FROM signups") == [("p1", "DE")]
+    assert reasons(settings) == ["future_timestamp"]
+
+
+def test_posthog_signup_event_from_a_mapping(settings: Settings, tmp_path: Path, clock: datetime):
+    path = tmp_path / "posthog-events.csv"
+    path.write_text(POSTHOG_CSV.replace("user signed up", "$identify"))
+    spec = MappingSpec(
+        adapter="posthog", signup_events=("$identify",), constants={"platform": "ph"}
+    )
+    files = convert_with_mapping(path, tmp_path / "converted", spec)
+    result = ingest_and_publish(settings, files, IngestOptions(), now=clock, refresh=False)
+    # Both $identify rows are signups of d1 now: one loads, the later one is a duplicate.
+    assert accounted(result) == (7, 3, 2, 2)
+    assert rows(settings, "SELECT user_id, signup_ts FROM signups") == [
+        ("d1", datetime(2024, 2, 1, 10, 0))
+    ]
+
+
+# --- Amplitude -------------------------------------------------------------------------
+
+
+def amplitude_event(n: int, event_type: str, user: str | None, **extra: object) -> str:
+    event = {
+        "$insert_id": f"ins-{n}",
+        "amplitude_id": 900 + n,
+        "device_id": f"dev-{n}",
+        "user_id": user,
+        "event_type": event_type,
+        "event_time": f"2023-01-0{1 + n % 3} 0{n % 10}:00:00.123000",
+        "server_upload_time": "2023-01-04 00:00:00.000000",
+        "country": "Japan",
+        "event_properties": {"plan": "free"},
+    }
+    event.update(extra)
+    return json.dumps(event)
+
+
+def gz_lines(lines: list[str]) -> bytes:
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
+def write_amplitude_zip(path: Path) -> Path:
+    first = [
+        amplitude_event(1, "Sign Up", "amy"),
+        amplitude_event(2, "song played", "amy"),
+        amplitude_event(3, "song played", None),  # before login: the device is the user
+        amplitude_event(4, "signup", "bo"),
+    ]
+    second = [
+        amplitude_event(5, "song played", "bo"),
+        amplitude_event(2, "song played", "amy"),  # the same insert id again
+        "{not json",
+        amplitude_event(7, "song played", "bo", event_time="01/02/2023"),
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("123456/123456_2023-01-01_0#0.json.gz", gz_lines(first))
+        archive.writestr("123456/123456_2023-01-01_1#0.json.gz", gz_lines(second))
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_amplitude_zip_of_gzipped_json_lines(settings: Settings, tmp_path: Path, clock: datetime):
+    path = write_amplitude_zip(tmp_path / "amplitude-export.zip")
+    result = ingest(settings, path, clock, adapter="amplitude", platform="amp")
+    assert accounted(result) == (8, 5, 1, 2)
+    assert rows(settings, "SELECT user_id, signup_ts, country FROM signups ORDER BY 1") == [
+        ("amy", datetime(2023, 1, 2, 1, 0, 0, 123000), "Japan"),
+        ("bo", datetime(2023, 1, 2, 4, 0, 0, 123000), "Japan"),
+    ]
+    assert rows(settings, "SELECT DISTINCT user_id FROM events ORDER BY 1") == [
+        ("amy",),
+        ("bo",),
+        ("dev-3",),
+    ]
+    assert reasons(settings) == ["invalid_json", "unparseable_timestamp"]
+
+
+def test_amplitude_single_gz_file(settings: Settings, tmp_path: Path, clock: datetime):
+    path = tmp_path / "123456_2023-01-01_0#0.json.gz"
+    path.write_bytes(gz_lines([amplitude_event(1, "Sign Up", "amy")]))
+    result = ingest(settings, path, clock, adapter="amplitude", platform="amp")
+    assert accounted(result) == (1, 1, 0, 0)
+
+
+# --- Wrong input -----------------------------------------------------------------------
+
+
+def test_export_of_another_vendor_is_named_in_one_line(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    path = tmp_path / "export.jsonl"
+    path.write_text(json.dumps({"event": "x", "distinct_id": "d", "timestamp": "2024"}) + "\n")
+    with pytest.raises(InputError) as raised:
+        ingest(settings, path, clock, adapter="segment", platform="app")
+    message = str(raised.value)
+    assert message.startswith("segment adapter: export.jsonl is not Segment/RudderStack")
+    assert "messageId, userId, anonymousId" in message and "expected" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("adapter", "name", "content", "expected"),
+    [
+        ("amplitude", "a.json.gz", b"rubbish\nmore rubbish\n", "none of its 2 lines"),
+        ("amplitude", "b.json.gz", b"\x00\x01\x02binary", "as an Amplitude export: .*; expected"),
+        ("amplitude", "a.zip", b"PK\x05\x06" + b"\x00" * 18, "holds no JSON lines files"),
+        ("posthog", "p.csv", b"name,when\nx,2024-01-01\n", "no column for user_id, ts"),
+        ("segment", "s.jsonl", b"a,b\n1,2\n", "none of its 2 lines is a JSON object"),
+    ],
+)
+def test_malformed_exports_are_rejected_with_the_reason(
+    tmp_path: Path, adapter: str, name: str, content: bytes, expected: str
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    convert = adapters()[adapter][0]
+    with pytest.raises(InputError, match=f"^{adapter} adapter: .*{name}.*{expected}"):
+        convert(path, tmp_path / "out", "p")
+
+
+def test_an_export_needs_a_platform_name(tmp_path: Path):
+    path = write_segment(tmp_path / "s.jsonl")
+    with pytest.raises(UsageError, match="--platform NAME"):
+        adapters()["segment"][0](path, tmp_path / "out", None)
+
+
+def test_every_adapter_is_listed():
+    assert set(adapters()) == {"amplitude", "posthog", "segment", "stackexchange"}
