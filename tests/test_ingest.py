@@ -268,3 +268,31 @@ def test_warehouse_is_a_real_duckdb_file(settings: Settings, tmp_path: Path, clo
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] >= 1
     con.close()
+
+
+def test_parquet_corrupt_deep_inside_fails_mid_load_and_the_rest_still_loads(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    """Metadata fine, a data page broken: DuckDB fails mid-load, which aborts the run's
+    transaction; the pass rolls back, rejects that file and loads the others again."""
+    n = 20_000
+    pq.write_table(events_table(n), tmp_path / "a_bad.parquet", row_group_size=5000)
+    pq.write_table(events_table(40, start=n), tmp_path / "b_good.parquet")
+    pq.write_table(events_table(10, start=n + 40), tmp_path / "0_good.parquet")
+    data = bytearray((tmp_path / "a_bad.parquet").read_bytes())
+    column = pq.ParquetFile(tmp_path / "a_bad.parquet").metadata.row_group(2).column(1)
+    start = column.data_page_offset + 40
+    data[start : start + column.total_compressed_size - 50] = b"\xab" * (
+        column.total_compressed_size - 50
+    )
+    (tmp_path / "a_bad.parquet").write_bytes(bytes(data))
+    result = ingest(settings, [tmp_path], clock)
+    outcomes = {f.path.name: (f.outcome, f.rows_loaded) for f in result.files}
+    assert outcomes["0_good.parquet"] == ("loaded", 10)
+    assert outcomes["b_good.parquet"] == ("loaded", 40)
+    assert outcomes["a_bad.parquet"][0] == "rejected"
+    assert rows(settings, "SELECT count(*) FROM events") == [(50,)]
+    assert rows(settings, "SELECT outcome, count(*) FROM files GROUP BY 1 ORDER BY 1") == [
+        ("loaded", 2),
+        ("rejected", 1),
+    ]
