@@ -280,7 +280,7 @@ def prepare_inputs(
         assert adapter is not None
         convert = converter(adapter)
         return [f for p in paths for f in convert(p, scratch, options.platform)], options
-    spec = replace(spec, adapter=adapter)
+    spec = replace(spec, adapter=adapter, timezone=_flag_timezone(options) or spec.timezone)
     files = [f for p in paths for f in convert_with_mapping(p, scratch, spec, options.platform)]
     # Converted files hold Uptake's columns with UTC times: nothing left to map.
     return files, IngestOptions(platform=options.platform or spec.platform)
