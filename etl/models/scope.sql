@@ -18,7 +18,7 @@ FROM user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: touched
--- The touched users' rows up to the new watermark, read once; both phases (old, new)
+-- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
 SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
