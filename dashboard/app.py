@@ -1,25 +1,31 @@
 """The Dash app: a header with the pages, the shared controls, and the page content, all fed
 from the live serving snapshot. A dcc.Interval polls `serving/CURRENT`, so a newly published
-snapshot shows up without a restart. The controls' state lives in the URL query string."""
+snapshot shows up without a restart. The controls' state lives in the URL query string.
+Every chart card has PNG, SVG and CSV buttons that download exactly the current view (the
+controls and the graph's zoom) through dashboard.export."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard.charts import CHARTS
+from dashboard.charts import CHARTS, ViewOptions
 from dashboard.components import empty_state
-from dashboard.context import AppContext
+from dashboard.context import NO_DATA, AppContext
 from dashboard.controls import CONTROL_IDS, PAGE_GROUPS, controls_layout, from_query, to_query
 from dashboard.controls import view_options as options_of
 from dashboard.data import SnapshotReader, load_reported_milestones, reference_milestones_path
+from dashboard.export import MEDIA_TYPES, StaticRenderer, chart_bytes
 from dashboard.pages import PAGES, page_for
 from etl.config import Settings, load_settings
+from etl.errors import UptakeError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 POLL_MS = 5000
+DOWNLOAD_FORMATS = ("png", "svg", "csv")
 
 
 def create_app(settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_MS) -> Dash:
@@ -122,7 +128,7 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
     )
     def route(pathname: str | None, snapshot_id: str | None) -> Any:
         page = page_for(pathname)
-        content = page.layout() if context.reader.current_id() else empty_state()
+        content = with_downloads(page.layout()) if context.reader.current_id() else empty_state()
         active = ["active" if p is page else "" for p in PAGES]
         shown = [
             {} if page.PATH in paths else {"display": "none"} for paths in PAGE_GROUPS.values()
@@ -149,9 +155,11 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
     def keep_query_in_links(search: str | None) -> Any:
         return [page.PATH + (search or "") for page in PAGES]
 
+    renderer = StaticRenderer()  # one browser for the app's PNG/SVG downloads, started on use
     for page in PAGES:
         for name in page.CHARTS:
             register_chart(app, context, name)
+            register_download(app, context, renderer, name)
         page.register(app, context)
 
 
@@ -167,3 +175,95 @@ def register_chart(app: Dash, context: AppContext, name: str) -> None:
     )
     def update(_: Any, *values: Any) -> Any:
         return context.figure(name, options_of(*values))
+
+
+def download_bar(name: str) -> html.Div:
+    """PNG, SVG and CSV buttons for chart `name`, a line for errors, and the download."""
+    buttons = [
+        html.Button(
+            fmt.upper(),
+            id=f"download-{name}-{fmt}",
+            className="download-button",
+            title=f"Download this view as {fmt.upper()}",
+            style={"fontSize": "12px", "padding": "2px 8px", "cursor": "pointer"},
+        )
+        for fmt in DOWNLOAD_FORMATS
+    ]
+    return html.Div(
+        [
+            *buttons,
+            html.Span(id=f"download-{name}-status", className="download-status muted"),
+            dcc.Download(id=f"download-{name}"),
+        ],
+        className="download-bar",
+        style={"display": "flex", "gap": "6px", "justifyContent": "flex-end"},
+    )
+
+
+def with_downloads(layout: Any) -> Any:
+    """The page layout with a download bar in every chart card (class `card` holding the
+    graph `chart-<name>`)."""
+    for child in _children(layout):
+        name = _chart_in(child)
+        if name and getattr(child, "className", None) == "card":
+            child.children = [*_children(child), download_bar(name)]
+        else:
+            with_downloads(child)
+    return layout
+
+
+def _children(node: Any) -> list[Any]:
+    children = getattr(node, "children", None)
+    if children is None or isinstance(children, str | int | float):
+        return []
+    return list(children) if isinstance(children, list | tuple) else [children]
+
+
+def _chart_in(node: Any) -> str | None:
+    """The chart name of the first `chart-<name>` graph inside `node`, if any."""
+    graph_id = str(getattr(node, "id", ""))
+    if isinstance(node, dcc.Graph) and graph_id.startswith("chart-"):
+        return graph_id.removeprefix("chart-")
+    return next((n for n in map(_chart_in, _children(node)) if n), None)
+
+
+def register_download(app: Dash, context: AppContext, renderer: StaticRenderer, name: str) -> None:
+    """The chart's download buttons: the current controls and zoom -> the file."""
+
+    @app.callback(
+        Output(f"download-{name}", "data"),
+        Output(f"download-{name}-status", "children"),
+        *[Input(f"download-{name}-{fmt}", "n_clicks") for fmt in DOWNLOAD_FORMATS],
+        *[State(c, "value") for c in CONTROL_IDS],
+        State(f"chart-{name}", "relayoutData"),
+        prevent_initial_call=True,
+    )
+    def download(*args: Any) -> Any:
+        fmt = str(ctx.triggered_id).rsplit("-", 1)[-1]
+        values, relayout = args[len(DOWNLOAD_FORMATS) : -1], args[-1]
+        return download_file(
+            context, renderer, name, fmt, options=options_of(*values), relayout=relayout
+        )
+
+
+def download_file(
+    context: AppContext,
+    renderer: StaticRenderer,
+    name: str,
+    fmt: str,
+    *,
+    options: ViewOptions,
+    relayout: dict[str, Any] | None = None,
+) -> tuple[Any, str]:
+    """(dcc.Download data, status text) for chart `name` as `fmt` in this view; an export
+    error (no Chromium, a timeout) becomes the status line instead of a file."""
+    inputs = context.inputs()
+    if inputs is None:
+        return no_update, NO_DATA
+    try:
+        payload = chart_bytes(inputs, name, fmt, options, renderer=renderer, relayout=relayout)
+    except UptakeError as error:  # no Chromium, a timeout, an unknown platform
+        return no_update, str(error)
+    content = base64.b64encode(payload).decode()
+    data = {"content": content, "filename": f"{name}.{fmt}", "type": MEDIA_TYPES[fmt]}
+    return {**data, "base64": True}, ""

@@ -398,3 +398,92 @@ def test_relayout_zoom_is_kept_in_images(figures: dict[str, go.Figure]) -> None:
     assert list(fig.layout.xaxis.range) != [0.0, 1.5], "the original figure is left alone"
     both = apply_relayout(fig, {"yaxis.range": [1, 3], "xaxis.autorange": True})
     assert list(both.layout.yaxis.range) == [1, 3] and both.layout.xaxis.autorange is True
+
+
+# --- the dashboard's download buttons ---------------------------------------------------------
+
+
+def test_every_chart_card_of_every_page_gets_download_buttons() -> None:
+    from dashboard.app import DOWNLOAD_FORMATS, with_downloads
+    from dashboard.pages import PAGES
+
+    def ids(node: Any) -> set[str]:
+        found = {str(node.id)} if getattr(node, "id", None) else set()
+        children = getattr(node, "children", None)
+        if isinstance(children, list | tuple):
+            return found.union(*(ids(c) for c in children))
+        return found | (ids(children) if children is not None else set())
+
+    for page in PAGES:
+        shown = ids(with_downloads(page.layout()))
+        for name in page.CHARTS:
+            assert f"download-{name}" in shown, (page.NAME, name)
+            for fmt in DOWNLOAD_FORMATS:
+                assert f"download-{name}-{fmt}" in shown
+
+
+def test_download_is_the_current_view(
+    module_settings: Settings,
+    renderer: StaticRenderer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+
+    from dashboard.app import download_file
+    from dashboard.context import AppContext
+    from dashboard.data import SnapshotReader
+
+    context = AppContext(reader=SnapshotReader(module_settings.serving))
+    view = ViewOptions(platforms=("viral",), grain="minute")
+    data, status = download_file(context, renderer, "velocity", "csv", options=view)
+    assert status == "" and data["filename"] == "velocity.csv" and data["base64"]
+    rows = pl.read_csv(base64.b64decode(data["content"]), comment_prefix="#")
+    assert set(rows["platform"]) == {"viral"} and set(rows["grain"]) == {"minute"}
+
+    zoom = {"xaxis.range[0]": -1, "xaxis.range[1]": 0.5}
+    data, _ = download_file(context, renderer, "velocity", "png", options=view, relayout=zoom)
+    assert base64.b64decode(data["content"])[:8] == PNG_SIGNATURE
+
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))
+    fresh = StaticRenderer()
+    data, status = download_file(context, fresh, "velocity", "svg", options=view)
+    assert "apt-get install -y chromium" in status and not isinstance(data, dict)
+
+
+@pytest.mark.browser
+def test_download_buttons_in_the_running_app(home: Path, offline_browser: Any) -> None:
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from dashboard.app import create_app
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            """No access log in the test output."""
+
+    app = create_app(home, poll_ms=60_000)
+    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    context = offline_browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{server.server_port}/velocity?grain=day&scale=linear")
+        page.wait_for_function(  # the controls have taken the view from the URL
+            """() => { const el = document.querySelector('#chart-velocity .js-plotly-plot');
+                return el && el.data && el.data.length && el.layout.title.text.endsWith('day')
+                    && el.layout.xaxis.type === 'linear'; }""",
+            timeout=15_000,
+        )
+        with page.expect_download(timeout=30_000) as csv_download:
+            page.click("#download-velocity-csv")
+        assert csv_download.value.suggested_filename == "velocity.csv"
+        rows = pl.read_csv(csv_download.value.path(), comment_prefix="#")
+        assert set(rows["grain"]) == {"day"}, "the CSV follows the view, not the default"
+        with page.expect_download(timeout=30_000) as png_download:
+            page.click("#download-velocity-png")
+        assert Path(png_download.value.path()).read_bytes()[:8] == PNG_SIGNATURE
+    finally:
+        context.close()
+        server.shutdown()
