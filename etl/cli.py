@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -40,6 +41,7 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.adapters import adapters
     from etl.ingest import IngestOptions
+    from etl.mapping import load_mapping
     from etl.pipeline import ingest_and_publish
 
     if args.list_adapters:
@@ -48,15 +50,23 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if not args.paths:
         raise UsageError("ingest needs at least one PATH (a file or a folder)")
+    spec = load_mapping(Path(args.mapping)) if args.mapping else None
+    if spec is not None and args.map:
+        spec = replace(spec, columns={**spec.columns, **_parse_mapping(args.map)})
     options = IngestOptions(
         platform=args.platform,
         format=args.format,
         mapping=_parse_mapping(args.map or []),
-        source_timezone=args.tz or settings.source_timezone,
+        source_timezone=args.tz or (spec.timezone if spec else settings.source_timezone),
         adapter=args.adapter,
     )
     result = ingest_and_publish(
-        settings, [Path(p) for p in args.paths], options, now=now_utc(), refresh=not args.no_refresh
+        settings,
+        [Path(p) for p in args.paths],
+        options,
+        now=now_utc(),
+        refresh=not args.no_refresh,
+        mapping=spec,
     )
     return _report(args, result.summary(), result.exit_code)
 
@@ -171,6 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
     ingest.add_argument("--adapter", help="read an export of another shape (see --list-adapters)")
+    ingest.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
+    )
     ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
     ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary")

@@ -17,7 +17,6 @@ from typing import Any
 
 import duckdb
 
-from etl.adapters import converter
 from etl.config import Settings
 from etl.errors import UptakeError
 from etl.ingest import (
@@ -29,6 +28,7 @@ from etl.ingest import (
     plan_ingest,
     record_file,
 )
+from etl.mapping import InboxConversion, MappingSpec, convert_inbox, prepare_inputs
 from etl.sources import discover, settled
 from etl.warehouse import open_for_writing, scalar
 
@@ -128,17 +128,20 @@ def ingest_and_publish(
     options: IngestOptions,
     now: datetime,
     refresh: bool = True,
+    *,
+    mapping: MappingSpec | None = None,
 ) -> RunResult:
     """Load the given files or folders now (the files stay where they are). With an
-    adapter, each path is first converted into plain input files."""
-    if options.adapter:
-        convert = converter(options.adapter)
-        scratch = settings.temp_directory / "adapters"
-        paths = [f for path in paths for f in convert(path, scratch, options.platform)]
+    adapter or a mapping file, each path is first converted into plain input files."""
+    paths, options = prepare_inputs(paths, options, mapping, _scratch(settings))
     files = discover(paths)
     return execute_pass(
         settings, files, options, now=now, trigger="ingest", from_inbox=False, refresh=refresh
     )
+
+
+def _scratch(settings: Settings) -> Path:
+    return settings.temp_directory / "adapters"
 
 
 @dataclass
@@ -150,6 +153,7 @@ class _Pass:
     now: datetime
     result: RunResult
     refresh: bool
+    conversion: InboxConversion | None = None
 
 
 def execute_pass(
@@ -167,6 +171,11 @@ def execute_pass(
         run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
         job = _Pass(settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh)
         result = job.result
+        if from_inbox:
+            # Inbox folders with a _mapping.toml are converted first (under the lock).
+            with _step(result.steps, "convert"):
+                job.conversion = convert_inbox(paths, settings.inbox, _scratch(settings))
+            paths = job.conversion.files
         try:
             _transaction_with_retries(con, job, paths)
         except Exception as exc:
@@ -178,7 +187,10 @@ def execute_pass(
             raise
         if from_inbox:
             with _step(result.steps, "move_files"):
-                move_processed(settings, result.files)
+                outcomes = result.files
+                if job.conversion is not None:
+                    outcomes = job.conversion.inbox_outcomes(outcomes)
+                move_processed(settings, outcomes)
         if refresh and result.status != "noop":
             _publish(con, settings, result, now)
     return result
@@ -216,7 +228,8 @@ def _transaction(
     result, settings, now = job.result, job.settings, job.now
     with _step(result.steps, "ingest"):
         ingested = ingest_files(con, settings, plan, job.options, run_id=result.run_id, now=now)
-        result.files = ingested.files + _failed_outcomes(failed)
+        unconvertible = job.conversion.rejected if job.conversion else {}
+        result.files = ingested.files + _failed_outcomes({**failed, **unconvertible})
         _record_failed_files(con, result, now)
     new_rows = sum(f.rows_loaded for f in result.files)
     if any(f.outcome == "rejected" or f.rows_quarantined for f in result.files):
