@@ -193,3 +193,27 @@ def test_root_cause_sees_through_aborted_transaction_errors() -> None:
             raise RuntimeError("TransactionContext Error: Current transaction is aborted")
     except RuntimeError as exc:
         assert isinstance(root_cause(exc), MemoryError)
+
+
+def test_scheduled_run_applies_an_inbox_folder_mapping(home: Path, clock: datetime) -> None:
+    folder = home / "inbox" / "posthog"
+    folder.mkdir(parents=True)
+    (folder / "_mapping.toml").write_text(
+        'adapter = "posthog"\nsignup_events = ["user signed up"]\n[constants]\nplatform = "web"\n'
+    )
+    (folder / "events.csv").write_text(
+        "event,distinct_id,timestamp,uuid\n"
+        "user signed up,d1,2024-01-01T00:00:00Z,x1\n"
+        "pageview,d1,2024-01-01T00:05:00Z,x2\n"
+        "pageview,,2024-01-01T00:06:00Z,x3\n"
+    )
+    settings = load_settings(home, env={"UPTAKE_SETTLE_SECONDS": "0s"})
+    from etl.pipeline import run_pass
+
+    result = run_pass(settings, now=clock)
+    assert result.total("rows_read") == 3
+    assert (result.total("rows_loaded"), result.total("rows_quarantined")) == (2, 1)
+    assert (home / "archive" / "posthog" / "events.csv").exists()
+    assert (home / "inbox" / "posthog" / "_mapping.toml").exists()
+    platforms = read_table(current_snapshot(settings), "platforms").to_pylist()  # type: ignore[arg-type]
+    assert [(p["platform"], p["signups"]) for p in platforms] == [("web", 1)]
