@@ -95,7 +95,10 @@ def register_export(sub: Any) -> None:
     export.add_argument("chart", nargs="?", metavar="CHART", help=f"a chart name, or {ALL!r}")
     export.add_argument("--list", action="store_true", help="list the charts and exit")
     export.add_argument(
-        "--platform", action="append", metavar="P", help="platform to show (repeatable; all)"
+        "--platform",
+        action="append",
+        metavar="P",
+        help="platform to show (repeatable; default: every platform)",
     )
     export.add_argument(
         "--format", choices=FORMATS, help="file format (default: from --out, else png)"
@@ -113,7 +116,10 @@ def register_export(sub: Any) -> None:
         "--out", metavar="FILE", help="FILE.html or FILE.pdf (default: HOME/exports/report.html)"
     )
     report.add_argument(
-        "--platform", action="append", metavar="P", help="platform to show (repeatable; all)"
+        "--platform",
+        action="append",
+        metavar="P",
+        help="platform to show (repeatable; default: every platform)",
     )
     _timeout_arg(report)
     report.set_defaults(handler=cmd_report)
