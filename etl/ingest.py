@@ -299,7 +299,7 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     drop_staged(con, _STAGE)
     con.execute("DROP VIEW IF EXISTS _valid")
     con.execute("DROP VIEW IF EXISTS _canon")
-    for table in ("_dup_rows", "_keys", "_cand_keys", "_best", "_winners"):
+    for table in ("_dup_rows", "_keys", "_cand_keys", "_cand_users", "_best", "_winners"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -530,15 +530,42 @@ def _quarantine(
 
 
 def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    # Earliest signup per user in this file (ties: first row), then keep it only where it
-    # is new to the warehouse or earlier than the stored one.
+    """Most signups are new users seen once: they are inserted straight from the file.
+    Only users repeated in the file or already stored go through the earliest-wins
+    resolution."""
+    con.execute(
+        """
+        CREATE TEMP TABLE _cand_users AS
+        SELECT platform, user_id FROM _valid GROUP BY platform, user_id HAVING count(*) > 1
+        UNION
+        SELECT platform, user_id FROM signups
+        WHERE (platform, user_id) IN (SELECT platform, user_id FROM _valid)
+        """
+    )
+    clean = con.execute(
+        "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
+        "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
+        "event_id, ? FROM _valid v WHERE NOT EXISTS (SELECT 1 FROM _cand_users c "
+        "WHERE c.platform = v.platform AND c.user_id = v.user_id)",
+        [outcome.file_id],
+    ).fetchall()[0][0]
+    if not scalar(con, "SELECT count(*) FROM _cand_users"):
+        return int(clean)
+    return int(clean) + _resolve_repeated_signups(con, outcome)
+
+
+def _resolve_repeated_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
+    # Earliest signup per candidate user in this file (ties: first row), kept only where
+    # the user is new to the warehouse or it is earlier than the stored one.
     con.execute(
         """
         CREATE TEMP TABLE _best AS
         SELECT platform, user_id,
                arg_min({'ts': ts, 'channel': channel, 'country': country,
                         'person_id': person_id, 'event_id': event_id}, (ts, _row)) AS r
-        FROM _valid GROUP BY platform, user_id
+        FROM _valid v
+        WHERE (platform, user_id) IN (SELECT platform, user_id FROM _cand_users)
+        GROUP BY platform, user_id
         """
     )
     con.execute(
