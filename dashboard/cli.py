@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dashboard.export_cli import register_export
 from etl.config import Settings
 
 
@@ -24,3 +25,4 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     serve.add_argument("--threads", type=int, default=4, help="worker threads (default 4)")
     serve.set_defaults(handler=cmd_serve)
+    register_export(sub)

@@ -71,10 +71,32 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return _report(args, result.summary(), result.exit_code)
 
 
+def report_writer(path: str | None) -> Callable[[Settings], None] | None:
+    """`--report PATH`: the one-file report, written by the dashboard package (found through
+    the `uptake.reporters` entry point, so the ETL does not import it)."""
+    if not path:
+        return None
+    found = list(entry_points(group="uptake.reporters"))
+    if not found:
+        raise UsageError("--report needs the dashboard package (pip install -e .)")
+    build = found[0].load()
+    target = Path(path)
+    if target.suffix.lower() not in (".html", ".pdf"):
+        raise UsageError(f"--report {path!r} must end in .html or .pdf")
+
+    def write(settings: Settings) -> None:
+        build(settings, target)
+
+    return write
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from etl.pipeline import run_pass
 
+    write_report = report_writer(args.report)
     result = run_pass(settings, now=now_utc(), trigger="run")
+    if write_report is not None:
+        write_report(settings)  # also after rejected input: the report says what loaded
     return _report(args, result.summary(), result.exit_code)
 
 
@@ -84,10 +106,18 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
     cadence = Cadence.parse(args.every, args.cron)
     configure_logging(json_lines=args.log_json)
+    write_report = report_writer(args.report)
+
+    def one_pass(s: Settings, now: datetime) -> Any:
+        result = run_pass(s, now=now, trigger="schedule")
+        if write_report is not None and result.status != "noop":
+            write_report(s)
+        return result
+
     scheduler = Scheduler(
         settings,
         cadence,
-        run_pass=lambda s, now: run_pass(s, now=now, trigger="schedule"),
+        run_pass=one_pass,
         clock=now_utc,
         max_passes=args.max_runs,
     )
@@ -193,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
     run.add_argument("--json", action="store_true", help="print a JSON summary")
+    run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
     run.set_defaults(handler=cmd_run)
 
     schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
@@ -201,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
     schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
     schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
+    schedule.add_argument(
+        "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
+    )
     schedule.set_defaults(handler=cmd_schedule)
 
     forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
