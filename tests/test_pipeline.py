@@ -36,9 +36,11 @@ def test_simulate_run_status_forecast_through_the_cli(tmp_path: Path) -> None:
         done = uptake(home, "simulate", "--preset", preset, "--scale", "0.002", "--quiet")
         assert done.returncode == 0, done.stderr
     (home / "uptake.toml").write_text('settle_seconds = "0s"\n')
-    run = uptake(home, "run", "--json")
+    run = uptake(home, "run", "--json", "--report", str(tmp_path / "report.html"))
     assert run.returncode == 0, run.stderr
     summary = json.loads(run.stdout)
+    report = (tmp_path / "report.html").read_text()
+    assert "Launch race" in report and "Retention" in report
     assert summary["rows_read"] == summary["rows_loaded"] > 0
     assert not list((home / "inbox").rglob("*.parquet"))  # all archived
     snapshot = current_snapshot(load_settings(home, env={}))
