@@ -31,7 +31,7 @@ from etl.warehouse import scalar
 PERIOD_CAPS = {"hour": 47, "day": 90, "week": 52}
 HOUR_COHORT_DAYS = 7
 # Bump when a model's SQL changes meaning: stored models are then rebuilt in full.
-MODELS_VERSION = 1
+MODELS_VERSION = 2  # 2: channels, overlap, migration, migrant_activity
 
 SERVING_MODELS = (
     "platforms",
@@ -41,7 +41,16 @@ SERVING_MODELS = (
     "retention",
     "lifecycle",
     "activation",
+    "channels",
+    "overlap",
+    "migration",
+    "migrant_activity",
 )
+# Temporary tables a serving model needs first: (model file, section), run before its serve.
+SERVE_PREPARATION = {
+    "overlap": (("overlap", "people"),),
+    "migration": (("migration", "migrants"),),
+}
 DERIVED_TABLES = ("user_hours", "user_days", "c_platform")
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -71,6 +80,9 @@ COUNT_TABLES = (
                ("new", "returning", "resurrected", "dormant")),
     CountTable("c_activation", "activation", "contribution", ("platform", "cohort_day"),
                ("activated_24h", "activated_7d")),
+    CountTable("c_channels", "channels", "contribution", ("platform", "cohort_day", "channel"),
+               ("signups", "retained_d1", "retained_d7", "retained_d30", "activated_24h",
+                "activated_7d")),
 )  # fmt: skip
 
 
@@ -269,6 +281,8 @@ def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
 def serve_models(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild the serving tables m_* from the count tables (cost ~ their output size)."""
     for model in SERVING_MODELS:
+        for source, section in SERVE_PREPARATION.get(model, ()):
+            run_sql(con, source, section)
         con.execute(f"DELETE FROM m_{model}").fetchall()
         con.execute(f"INSERT INTO m_{model} {model_sql(model)['serve']}").fetchall()
         if model == "platforms":
@@ -294,6 +308,9 @@ TEMP_OBJECTS = (
     ("TABLE", "merged"),
     ("TABLE", "platform_clock"),
     ("TABLE", "declared_t0"),
+    ("TABLE", "person_users"),
+    ("TABLE", "person_signups"),
+    ("TABLE", "migrants"),
     *(("TABLE", f"d_{t.name}") for t in COUNT_TABLES),
 )
 

@@ -9,12 +9,12 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.refresh import RefreshResult, refresh_models
+from etl.refresh import SERVING_MODELS, RefreshResult, refresh_models
 
 Signup = tuple[str, str, str]  # platform, user_id, signup_ts (UTC)
 Event = tuple[str, str, str]  # platform, user_id, event_ts (UTC); type 'post'
 
-SERVING = ("platforms", "signups", "milestones", "active", "retention", "lifecycle", "activation")
+SERVING = SERVING_MODELS
 
 
 def add_signups(con: duckdb.DuckDBPyConnection, rows: Iterable[Signup], file_id: int) -> None:

@@ -6,7 +6,8 @@
 
 -- name: everyone
 CREATE OR REPLACE TEMP VIEW scope_signups AS
-SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup
+SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
+       s.channel
 FROM signups AS s
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('scope_wm');
@@ -22,7 +23,7 @@ WHERE batch <= getvariable('scope_wm');
 -- filter them by scope_wm.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
 SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
-       s.file_id
+       s.channel, s.file_id
 FROM signups AS s
 SEMI JOIN touched AS t ON t.platform = s.platform AND t.user_id = s.user_id
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
@@ -38,7 +39,7 @@ FROM user_hours AS h
 SEMI JOIN touched AS t ON t.platform = h.platform AND t.user_id = h.user_id
 WHERE h.batch <= getvariable('wm_new');
 CREATE OR REPLACE TEMP VIEW scope_signups AS
-SELECT platform, user_id, signup_ts, local_signup
+SELECT platform, user_id, signup_ts, local_signup, channel
 FROM touched_signups
 WHERE file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
