@@ -94,6 +94,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from etl.pipeline import run_pass
 
     write_report = report_writer(args.report)
+    if args.keep_raw_days is not None:
+        settings = load_settings(settings.home, overrides={"keep_raw_days": args.keep_raw_days})
     result = run_pass(settings, now=now_utc(), trigger="run")
     if write_report is not None:
         write_report(settings)  # also after rejected input: the report says what loaded
@@ -123,6 +125,18 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     )
     install_signal_handlers(scheduler.stop)
     return scheduler.loop()
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from etl.forget import forget_users, read_users_file
+
+    users = list(args.user or [])
+    if args.users_file:
+        users += read_users_file(Path(args.users_file))
+    if not users:
+        raise UsageError("forget needs --user U (repeatable) or --users-file FILE")
+    result = forget_users(settings, args.platform, users, now=now_utc())
+    return _report(args, result.summary(), 0)
 
 
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
@@ -224,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
     run.add_argument("--json", action="store_true", help="print a JSON summary")
     run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
+    run.add_argument(
+        "--keep-raw-days",
+        type=int,
+        metavar="N",
+        help="compact raw events older than N days once aggregated (metrics are kept)",
+    )
     run.set_defaults(handler=cmd_run)
 
     schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
@@ -236,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
     )
     schedule.set_defaults(handler=cmd_schedule)
+
+    forget = sub.add_parser(
+        "forget", help="erase users everywhere (warehouse, quarantine, archive) and restate"
+    )
+    forget.add_argument("--platform", required=True, help="the platform the users belong to")
+    forget.add_argument("--user", action="append", metavar="U", help="a user id (repeatable)")
+    forget.add_argument("--users-file", metavar="FILE", help="a file of user ids, one a line")
+    forget.add_argument("--json", action="store_true", help="print a JSON summary")
+    forget.set_defaults(handler=cmd_forget)
 
     forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
     forecast.add_argument("--platform", help="one platform (default: all)")

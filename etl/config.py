@@ -73,6 +73,12 @@ class Settings:
     memory_limit: str = "3GB"
     threads: int = 2
     keep_snapshots: int = 3
+    # Privacy (README "Privacy"). The key comes from UPTAKE_PSEUDONYM_KEY or the key file,
+    # never from uptake.toml, and is kept out of repr so it cannot end up in a log.
+    pseudonym_key: str | None = field(default=None, repr=False)
+    pseudonym_key_file: Path | None = None
+    keep_raw_days: int | None = None  # compact raw events older than this many days
+    suppress_below: int = 0  # exports and reports hide cells of fewer users (0: off)
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
 
     @property
@@ -185,6 +191,20 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return parse_duration(str(value), key)
         case "settle_seconds":
             return parse_duration(str(value), key).total_seconds()
+        case "pseudonym_key":
+            return _check_key_text(str(value), source)
+        case "pseudonym_key_file":
+            return Path(str(value)).expanduser()
+        case "keep_raw_days":
+            days = _non_negative(key, value, source)
+            if days < 1:
+                raise ConfigError(
+                    f"keep_raw_days={value!r} (from {source}) must be at least 1 (days of raw "
+                    "events kept); leave it unset to keep every raw event"
+                )
+            return days
+        case "suppress_below":
+            return _non_negative(key, value, source)
         case "threads" | "keep_snapshots":
             try:
                 number = int(value)
@@ -200,6 +220,28 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 )
             return str(value).strip()
     raise ConfigError(f"unknown setting {key!r} (from {source})")  # pragma: no cover
+
+
+MIN_KEY_BYTES = 16
+
+
+def _check_key_text(value: str, source: str) -> str:
+    if len(value.strip().encode()) < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"the pseudonym key from {source} is {len(value.strip().encode())} bytes; use at "
+            f"least {MIN_KEY_BYTES} random bytes (e.g. `openssl rand -hex 32`)"
+        )
+    return value.strip()
+
+
+def _non_negative(key: str, value: Any, source: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}={value!r} (from {source}) must be a whole number") from exc
+    if number < 0:
+        raise ConfigError(f"{key}={value!r} (from {source}) must be 0 or more")
+    return number
 
 
 _SCALAR_KEYS = tuple(f.name for f in fields(Settings) if f.name != "platforms")
@@ -238,10 +280,15 @@ def _read_settings_file(path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key == "platforms":
             values["platforms"] = _platforms_from_toml(value, str(path))
+        elif key == "pseudonym_key":
+            raise ConfigError(
+                f"pseudonym_key in {path}: a secret does not belong in the settings file; "
+                "set UPTAKE_PSEUDONYM_KEY or point pseudonym_key_file at a file only you can read"
+            )
         elif key in _SCALAR_KEYS and key != "home":
             values[key] = _coerce(key, value, str(path))
         else:
-            valid = ", ".join(k for k in _SCALAR_KEYS if k != "home")
+            valid = ", ".join(k for k in _SCALAR_KEYS if k not in ("home", "pseudonym_key"))
             raise ConfigError(f"unknown key {key!r} in {path}; valid keys: {valid}, platforms")
     return values
 

@@ -28,6 +28,14 @@ import duckdb
 
 from etl.config import Settings
 from etl.errors import InputError, UsageError
+from etl.privacy import (
+    PSEUDONYM_MACRO,
+    TOMBSTONE_SQL,
+    PseudonymKey,
+    install_pseudonym_macro,
+    record_mode,
+    resolve_key,
+)
 from etl.sources import SourceFile, describe, drop_staged, probe_columns, read_error, stage_raw
 from etl.warehouse import scalar
 
@@ -63,6 +71,7 @@ REASONS = (
     "unparseable_timestamp",
     "future_timestamp",
     "missing_event_type",
+    "erased_user",
 )
 
 
@@ -105,6 +114,10 @@ class FileOutcome:
     # Stored signups this file replaced with an earlier one (not a ledger column: it tells
     # the refresh that history changed in place, which only a full rebuild restates).
     signups_replaced: int = 0
+    # Where the file's user ids and platform are (for erasure in archived files).
+    user_column: str | None = None
+    platform_column: str | None = None
+    platform_constant: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -227,6 +240,8 @@ class _Batch:
     options: IngestOptions
     run_id: int
     future_limit: datetime
+    key: PseudonymKey | None = None
+    tombstones: bool = False  # any erased users to keep out
 
 
 def ingest_files(
@@ -243,7 +258,11 @@ def ingest_files(
 
     Raises FileFailure when DuckDB fails on a file mid-load; nothing here commits."""
     result = IngestResult()
-    batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance)
+    key = resolve_key(con, settings)
+    if key is not None:
+        install_pseudonym_macro(con, key)
+    tombstones = bool(scalar(con, "SELECT count(*) FROM tombstones"))
+    batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
     for planned in plan:
         started = time.perf_counter()
         outcome = planned.outcome
@@ -252,6 +271,8 @@ def ingest_files(
         outcome.seconds = time.perf_counter() - started
         record_file(con, outcome, run_id, now)
         result.files.append(outcome)
+        if outcome.rows_read:
+            record_mode(con, key)
         log.info(
             "file %s: %s read=%d loaded=%d duplicate=%d quarantined=%d%s",
             outcome.path.name,
@@ -299,7 +320,17 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     drop_staged(con, _STAGE)
     con.execute("DROP VIEW IF EXISTS _valid")
     con.execute("DROP VIEW IF EXISTS _canon")
-    for table in ("_dup_rows", "_keys", "_cand_keys", "_cand_users", "_best", "_winners"):
+    con.execute("DROP VIEW IF EXISTS _typed")
+    for table in (
+        "_dup_rows",
+        "_keys",
+        "_cand_keys",
+        "_cand_users",
+        "_best",
+        "_winners",
+        "_pseudonyms",
+        "_erased",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
@@ -315,14 +346,17 @@ def _load_source(
         outcome.stream = detect_stream(resolved, columns, source.path.name)
         check_required(outcome.stream, resolved, columns, options, source.path.name)
     stream = outcome.stream or "events"
-    _build_canonical(con, stream, resolved, types, options, batch.future_limit, source.format)
+    outcome.user_column = resolved.get("user_id")
+    outcome.platform_column = resolved.get("platform")
+    outcome.platform_constant = options.platform
+    _build_canonical(batch, stream, resolved, types, source.format)
     # _canon is a view: each pass reads the staged rows again, which costs less than
     # materialising tens of millions of rows (Parquet is columnar and cheap to rescan).
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL) FROM _canon"
     ).fetchall()[0]
     outcome.rows_read, outcome.rows_quarantined = int(counts[0]), int(counts[1])
-    _quarantine(con, columns, outcome, batch.run_id)
+    _quarantine(con, columns, resolved, outcome, batch)
     # Valid rows are read in place: copying tens of millions of rows costs more than
     # filtering them again.
     con.execute("CREATE TEMP VIEW _valid AS SELECT * FROM _canon WHERE reason IS NULL")
@@ -435,16 +469,19 @@ def _is_blank(column: str, duckdb_type: str) -> str:
     return f"({col} IS NULL OR trim({col}) = '')"
 
 
-def _build_canonical(  # noqa: PLR0917 - each argument is a different input
-    con: duckdb.DuckDBPyConnection,
+def _build_canonical(
+    batch: _Batch,
     stream: str,
     resolved: Mapping[str, str],
     types: Mapping[str, str],
-    options: IngestOptions,
-    future_limit: datetime,
     source_format: str,
 ) -> None:
-    """_canon: the file's rows in Uptake's columns, with the reason a row is bad (or NULL)."""
+    """_canon: the file's rows in Uptake's columns, with the reason a row is bad (or NULL).
+
+    Built in steps: _typed (the raw values as text and time), then, with pseudonymisation
+    on, _pseudonyms (each distinct id of the file hashed once, not once per row and read),
+    and with tombstones, _erased (the file's erased users)."""
+    con, options = batch.con, batch.options
     ts_col = resolved["signup_ts" if stream == "signups" else "event_ts"]
     ts_expr = timestamp_expression(
         ts_col,
@@ -458,7 +495,91 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
         platform = f"coalesce({platform}, getvariable('ingest_platform'))"
     else:
         platform = "CAST(getvariable('ingest_platform') AS VARCHAR)"
-    reasons = ["WHEN _malformed IS NOT NULL THEN _malformed"]
+    reject_col = f" {_quote(REJECT_REASON_COLUMN)}," if REJECT_REASON_COLUMN in types else ""
+    # A view cannot hold bound parameters; session variables carry the values instead.
+    con.execute("SET VARIABLE ingest_zone = ?", [options.source_timezone])
+    con.execute("SET VARIABLE ingest_platform = ?", [options.platform])
+    con.execute("SET VARIABLE ingest_future_limit = ?", [batch.future_limit])
+    con.execute(
+        f"""
+        CREATE TEMP VIEW _typed AS
+        SELECT _row, _malformed,{reject_col}
+            {platform} AS c_platform,
+            {_text(resolved, "user_id", trim)} AS c_user_id,
+            {ts_expr} AS c_ts,
+            {_is_blank(ts_col, types[ts_col])} AS c_ts_blank,
+            {_text(resolved, "event_type", trim)} AS c_event_type,
+            {_text(resolved, "event_id", trim)} AS c_event_id,
+            {_text(resolved, "channel", trim)} AS c_channel,
+            {_text(resolved, "country", trim)} AS c_country,
+            {_text(resolved, "person_id", trim)} AS c_person_id
+        FROM "{_STAGE}"
+        """
+    )
+    named = _stored_ids(batch)
+    erased = _erased_users(batch, named)
+    con.execute(
+        f"""
+        CREATE TEMP VIEW _canon AS
+        WITH named AS ({named}),
+        checked AS ({erased})
+        SELECT _row, c_platform AS platform, s_user_id AS user_id, c_ts AS ts,
+               c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
+               c_country AS country, s_person_id AS person_id,
+               CASE {" ".join(_reason_cases(stream, types))} END AS reason
+               {_event_identity(stream)}
+        FROM checked
+        """
+    )
+
+
+def _stored_ids(batch: _Batch) -> str:
+    """SQL of _typed with s_user_id and s_person_id: the ids as stored (pseudonyms when on)."""
+    if batch.key is None:
+        return "SELECT *, c_user_id AS s_user_id, c_person_id AS s_person_id FROM _typed"
+    batch.con.execute(
+        f"""
+        CREATE TEMP TABLE _pseudonyms AS
+        SELECT raw, {PSEUDONYM_MACRO}(raw) AS pseudonym
+        FROM (SELECT c_user_id AS raw FROM _typed UNION SELECT c_person_id FROM _typed)
+        WHERE raw IS NOT NULL
+        """
+    )
+    return (
+        "SELECT t.*, pu.pseudonym AS s_user_id, pp.pseudonym AS s_person_id FROM _typed AS t "
+        "LEFT JOIN _pseudonyms AS pu ON pu.raw = t.c_user_id "
+        "LEFT JOIN _pseudonyms AS pp ON pp.raw = t.c_person_id"
+    )
+
+
+def _erased_users(batch: _Batch, named: str) -> str:
+    """SQL of the named rows with c_erased: the row's user was erased (a tombstone)."""
+    if not batch.tombstones:
+        return "SELECT *, false AS c_erased FROM named"
+    digest = TOMBSTONE_SQL.format(platform="c_platform", user_id="s_user_id")
+    batch.con.execute(
+        f"""
+        CREATE TEMP TABLE _erased AS
+        WITH named AS ({named})
+        SELECT platform, user_id FROM (
+            SELECT DISTINCT c_platform AS platform, s_user_id AS user_id FROM named
+            WHERE c_platform IS NOT NULL AND s_user_id IS NOT NULL)
+        WHERE {digest.replace("c_platform", "platform").replace("s_user_id", "user_id")}
+            IN (SELECT digest FROM tombstones)
+        """
+    )
+    return (
+        "SELECT n.*, e.user_id IS NOT NULL AS c_erased FROM named AS n "
+        "LEFT JOIN _erased AS e ON e.platform = n.c_platform AND e.user_id = n.s_user_id"
+    )
+
+
+def _reason_cases(stream: str, types: Mapping[str, str]) -> list[str]:
+    # An erased user's rows are kept out first: their quarantine row keeps nothing of them.
+    reasons = [
+        "WHEN c_erased THEN 'erased_user'",
+        "WHEN _malformed IS NOT NULL THEN _malformed",
+    ]
     if REJECT_REASON_COLUMN in types:
         # An adapter's verdict on a row it passes on (e.g. a bot account).
         reasons.append(
@@ -473,59 +594,48 @@ def _build_canonical(  # noqa: PLR0917 - each argument is a different input
     ]
     if stream == "events":
         reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
-    reject_col = f" {_quote(REJECT_REASON_COLUMN)}," if REJECT_REASON_COLUMN in types else ""
-    event_identity = (
+    return reasons
+
+
+def _event_identity(stream: str) -> str:
+    if stream != "events":
+        return ""
+    return (
         ", CASE WHEN c_event_id IS NOT NULL THEN hash(c_platform, c_event_id) "
-        "ELSE hash(c_platform, c_user_id, c_ts, c_event_type) END AS k, "
+        "ELSE hash(c_platform, s_user_id, c_ts, c_event_type) END AS k, "
         f"lower(c_event_type) = '{DELETION_EVENT_TYPE}' AS is_deletion"
-        if stream == "events"
-        else ""
     )
-    sql = f"""
-        CREATE TEMP VIEW _canon AS
-        WITH typed AS (
-            SELECT _row, _malformed,{reject_col}
-                {platform} AS c_platform,
-                {_text(resolved, "user_id", trim)} AS c_user_id,
-                {ts_expr} AS c_ts,
-                {_is_blank(ts_col, types[ts_col])} AS c_ts_blank,
-                {_text(resolved, "event_type", trim)} AS c_event_type,
-                {_text(resolved, "event_id", trim)} AS c_event_id,
-                {_text(resolved, "channel", trim)} AS c_channel,
-                {_text(resolved, "country", trim)} AS c_country,
-                {_text(resolved, "person_id", trim)} AS c_person_id
-            FROM "{_STAGE}"
-        )
-        SELECT _row, c_platform AS platform, c_user_id AS user_id, c_ts AS ts,
-               c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
-               c_country AS country, c_person_id AS person_id,
-               CASE {" ".join(reasons)} END AS reason{event_identity}
-        FROM typed
-        """
-    # A view cannot hold bound parameters; session variables carry the values instead.
-    con.execute("SET VARIABLE ingest_zone = ?", [options.source_timezone])
-    con.execute("SET VARIABLE ingest_platform = ?", [options.platform])
-    con.execute("SET VARIABLE ingest_future_limit = ?", [future_limit])
-    con.execute(sql)
 
 
 def _quarantine(
-    con: duckdb.DuckDBPyConnection, columns: Sequence[str], outcome: FileOutcome, run_id: int
+    con: duckdb.DuckDBPyConnection,
+    columns: Sequence[str],
+    resolved: Mapping[str, str],
+    outcome: FileOutcome,
+    batch: _Batch,
 ) -> None:
     """Store each bad row with its reason and the row as read (JSON of its columns, or the
-    raw text of a line that could not be split)."""
+    raw text of a line that could not be split). With pseudonymisation on, the user and
+    person columns hold the pseudonyms, and a line that could not be split (its ids cannot
+    be found) is not kept; an erased user's row is never kept."""
     if not outcome.rows_quarantined:
         return
-    raw = ", ".join(f"{_quote(c)} := s.{_quote(c)}" for c in columns)
+    stored = {}
+    if batch.key is not None:
+        stored = {resolved[n]: f"c.{n}" for n in ("user_id", "person_id") if n in resolved}
+    raw = ", ".join(f"{_quote(c)} := {stored.get(c, f's.{_quote(c)}')}" for c in columns)
+    raw_line = "NULL" if batch.key is not None else "s._raw_line"
     con.execute(
         f"""
         INSERT INTO quarantine (file_id, run_id, source_file, row_number, reason, raw)
         SELECT ?, ?, ?, c._row, c.reason,
-               coalesce(s._raw_line, to_json(struct_pack({raw}))::VARCHAR)
+               CASE WHEN c.reason = 'erased_user' THEN NULL
+                    WHEN s._raw_line IS NOT NULL THEN {raw_line}
+                    ELSE to_json(struct_pack({raw}))::VARCHAR END
         FROM _canon c JOIN "{_STAGE}" s ON s._row = c._row
         WHERE c.reason IS NOT NULL ORDER BY c._row
         """,
-        [outcome.file_id, run_id, str(outcome.path)],
+        [outcome.file_id, batch.run_id, str(outcome.path)],
     )
 
 
@@ -665,8 +775,9 @@ def record_file(
         outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
     con.execute(
         "INSERT INTO files (file_id, run_id, path, content_hash, size_bytes, format, stream, "
-        "rows_read, rows_loaded, rows_duplicate, rows_quarantined, outcome, reason, recorded_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_read, rows_loaded, rows_duplicate, rows_quarantined, outcome, reason, recorded_at, "
+        "user_column, platform_column, platform_constant) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.file_id,
             run_id,
@@ -682,5 +793,8 @@ def record_file(
             outcome.outcome,
             outcome.reason,
             now,
+            outcome.user_column,
+            outcome.platform_column,
+            outcome.platform_constant,
         ],
     )

@@ -244,6 +244,12 @@ def _transaction(
             # see; restate everything then (rare: a late file with an earlier signup).
             replaced = sum(f.signups_replaced for f in result.files)
             refresh_models(con, settings, now, full=replaced > 0)
+        if settings.keep_raw_days:
+            from etl.privacy import compact_raw_events
+
+            # After the refresh folded them in: the models keep what old events told.
+            with _step(result.steps, "retention"):
+                compact_raw_events(con, settings, now, result.run_id)
     _record_run(con, result, now)
 
 
@@ -274,6 +280,18 @@ def _snapshot_is_current(settings: Settings, con: duckdb.DuckDBPyConnection) -> 
         [published_run],
     )
     return not later
+
+
+def record_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+    """One row of the run ledger (also for passes that are not ingestion, e.g. forget)."""
+    _record_run(con, result, now)
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection, settings: Settings, result: RunResult, now: datetime
+) -> None:
+    """Fit the growth models and publish a serving snapshot of the committed models."""
+    _publish(con, settings, result, now)
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:

@@ -11,6 +11,7 @@ import duckdb
 
 from etl.config import Settings
 from etl.errors import LockedError
+from etl.privacy import privacy_summary
 from etl.sources import discover
 from etl.warehouse import connect
 
@@ -71,6 +72,7 @@ def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
             "SELECT path, reason, recorded_at FROM files WHERE outcome = 'rejected' "
             "ORDER BY file_id DESC LIMIT 10",
         )
+        status["privacy"] = privacy_summary(con)
         last_ok = _rows(con, "SELECT max(finished_at) AS at FROM runs WHERE status <> 'failed'")
         at = last_ok[0]["at"] if last_ok else None
         status["last_success"] = at
@@ -137,6 +139,9 @@ def format_status(status: dict[str, Any]) -> str:
         if snapshot
         else "snapshot   none published yet (run `uptake run`)"
     )
+    privacy = status.get("privacy")
+    if privacy:
+        lines.append(_privacy_line(privacy))
     if status.get("freshness_s") is not None:
         lines.append(f"freshness  last successful run {status['freshness_s'] / 60:,.1f} min ago")
     lines.append("platforms")
@@ -160,3 +165,14 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append("rejected files")
         lines.extend(f"  {f['path']}: {f['reason']}" for f in status["rejected_files"])
     return "\n".join(lines)
+
+
+def _privacy_line(privacy: dict[str, Any]) -> str:
+    mode = privacy["pseudonymisation"]
+    line = f"privacy    pseudonymisation {mode}"
+    if privacy.get("key_fingerprint"):
+        line += f" (key fingerprint {privacy['key_fingerprint']})"
+    line += f"; {privacy['tombstones']:,} erased user(s), {privacy['erasures']} erasure(s)"
+    if privacy.get("raw_events_compacted_before"):
+        line += f"; raw events compacted before {privacy['raw_events_compacted_before']}"
+    return line
