@@ -16,6 +16,7 @@ from dashboard.figures import (
     forecasts,
     health,
     launch_race,
+    migration,
     milestones,
     retention,
     velocity,
@@ -157,6 +158,26 @@ def _forecast(i: ChartInputs, o: ViewOptions) -> go.Figure:
     )
 
 
+def _channel_mix(i: ChartInputs, o: ViewOptions) -> go.Figure:
+    return migration.build_channel_mix(i.table("channels"), i.platforms(o), i.definitions)
+
+
+def _overlap(i: ChartInputs, o: ViewOptions) -> go.Figure:
+    return migration.build_overlap(i.table("overlap"), i.platforms(o), i.definitions, i.colours)
+
+
+def _migration_share(i: ChartInputs, o: ViewOptions) -> go.Figure:
+    return migration.build_migration_share(
+        i.table("migration"), i.platforms(o), i.definitions, i.colours
+    )
+
+
+def _migrant_activity(i: ChartInputs, o: ViewOptions) -> go.Figure:
+    return migration.build_migrant_activity(
+        i.table("migrant_activity"), i.platforms(o), i.definitions
+    )
+
+
 def _runs(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return health.build_runs(i.table("runs"), i.definitions)
 
@@ -172,6 +193,10 @@ CHARTS: dict[str, Callable[[ChartInputs, ViewOptions], go.Figure]] = {
     "retention-heatmap": _retention_heatmap,
     "retention-curves": _retention_curves,
     "forecast": _forecast,
+    "channel-mix": _channel_mix,
+    "overlap": _overlap,
+    "migration-share": _migration_share,
+    "migrant-activity": _migrant_activity,
     "runs": _runs,
 }
 

@@ -118,6 +118,26 @@ CHART_DATA: dict[str, ChartData] = {
         "retained users per cohort and period (blank: not yet observable)",
     ),
     "forecast": ChartData("forecasts", _of_platforms, "forecast time to the next milestones"),
+    "channel-mix": ChartData(
+        "channels",
+        lambda i, o, t: _of_platforms(i, o, t) & (pl.col("grain") == "day"),
+        "signups, retention and activation per day and acquisition channel",
+    ),
+    "overlap": ChartData(
+        "overlap",
+        lambda i, o, t: _of_platforms(i, o, t) & pl.col("other_platform").is_in(i.platforms(o)),
+        "people on both platforms of each ordered pair, who was first, signup lag",
+    ),
+    "migration-share": ChartData(
+        "migration",
+        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        "migrants per day and flow, and their share of the day's signups",
+    ),
+    "migrant-activity": ChartData(
+        "migrant_activity",
+        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        "migrants active on the old platform, the new one, both or neither, by day",
+    ),
     "runs": ChartData("runs", lambda i, o, t: pl.lit(True), "ETL runs behind the snapshot"),
 }
 

@@ -61,6 +61,11 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("engagement", "Engagement: DAU, WAU, MAU", ("active-users", "stickiness", "lifecycle")),
     ("retention", "Retention at day 1, 7 and 30", ("retention-curves", "retention-heatmap")),
     ("forecasts", "Forecasts", ("forecast",)),
+    (
+        "migration",
+        "Migration and channels",
+        ("channel-mix", "overlap", "migration-share", "migrant-activity"),
+    ),
     ("data-health", "Data health", ("runs",)),
 )
 
@@ -287,6 +292,7 @@ def key_numbers(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[Tab
         "engagement": [engagement_rows(inputs, chosen)],
         "retention": [retention_rows(inputs, options, chosen)],
         "forecasts": [forecast_rows(inputs, chosen), model_rows(inputs, chosen)],
+        "migration": [],
         "data-health": [health_rows(inputs)],
     }
 

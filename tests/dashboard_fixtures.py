@@ -282,6 +282,130 @@ def activation_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+CHANNEL_MIX = {
+    "viral": {"instagram_import": 0.7, "organic": 0.2, "invite": 0.07, "unknown": 0.03},
+    "steady": {"organic": 0.7, "invite": 0.18, "ads": 0.12},
+}
+
+
+def channels_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    """Daily signups split by a fixed channel mix (the remainder on the first channel), with
+    day-1/7/30 retention and activation blank where the window has not ended."""
+    rows: list[dict[str, Any]] = []
+    for p in platforms:
+        mix = CHANNEL_MIX[p.name]
+        cumulative = dict.fromkeys(mix, 0)
+        for day, total in _daily_signups(p).iter_rows():
+            start = datetime.combine(day, datetime.min.time())
+            parts = {c: int(total * share) for c, share in mix.items()}
+            first = next(iter(mix))
+            parts[first] += total - sum(parts.values())
+            for channel, n in parts.items():
+                cumulative[channel] += n
+                seen = {k: start + timedelta(days=k + 1) <= WATERMARK for k in (1, 7, 30)}
+                rows.append(
+                    {
+                        "platform": p.name,
+                        "grain": "day",
+                        "bucket_start": start,
+                        "channel": channel,
+                        "signups": n,
+                        "cumulative": cumulative[channel],
+                        "complete": start + timedelta(days=1) <= WATERMARK,
+                        "retained_d1": int(n * 0.4) if seen[1] else None,
+                        "retained_d7": int(n * 0.25) if seen[7] else None,
+                        "retained_d30": int(n * 0.15) if seen[30] else None,
+                        "observable_d1": seen[1],
+                        "observable_d7": seen[7],
+                        "observable_d30": seen[30],
+                        "activated_24h": int(n * 0.5) if seen[1] else None,
+                        "activated_7d": int(n * 0.6) if seen[7] else None,
+                    }
+                )
+    return pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        pl.col("bucket_start").cast(pl.Datetime("us")),
+        pl.col("retained_d1", "retained_d7", "retained_d30").cast(pl.Int64),
+    )
+
+
+def overlap_table() -> pl.DataFrame:
+    """120,000 people on both: 100,000 on steady first (lag about 11 days), 20,000 on
+    viral first."""
+    return pl.DataFrame(
+        [
+            ("steady", "viral", 120_000, 100_000, 20_000, 0, 950_000.0, 1_150_000.0),
+            ("viral", "steady", 120_000, 20_000, 100_000, 0, 3_600.0, 86_400.0),
+        ],
+        schema={
+            "platform": pl.String,
+            "other_platform": pl.String,
+            "people": pl.Int64,
+            "first_on_platform": pl.Int64,
+            "first_on_other": pl.Int64,
+            "same_time": pl.Int64,
+            "lag_median_s": pl.Float64,
+            "lag_p90_s": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def migration_table(platforms: list[FixturePlatform]) -> pl.DataFrame:
+    """Steady's users migrating to viral: 40% of viral's signups on launch day, fading."""
+    viral = next(p for p in platforms if p.name == "viral")
+    rows = []
+    for index, (day, total) in enumerate(_daily_signups(viral).iter_rows()):
+        migrants = int(total * 0.4 / (1 + index))
+        rows.append(
+            {
+                "platform": "viral",
+                "from_platform": "steady",
+                "day": day,
+                "signups": total,
+                "migrants": migrants,
+                "share": migrants / total if total else None,
+                "recently_active": migrants // 2,
+                "recently_active_share": migrants // 2 / total if total else None,
+                "complete": datetime.combine(day, datetime.min.time()) + timedelta(days=1)
+                <= WATERMARK,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def migrant_activity_table() -> pl.DataFrame:
+    """Migrants from steady to viral, days -30..30: they leave steady over two weeks; days
+    past 13 are not observable yet (viral is 13.5 days old)."""
+    rows = []
+    for day in range(-30, 31):
+        migrants = 100_000 if day <= 13 else 0
+        away = min(max(day, 0), 14) / 14
+        on_old = 0.7 * (1 - 0.6 * away)
+        on_new = 0.0 if day < 0 else 0.8 - 0.3 * away
+        both = on_old * on_new
+        parts = [on_old - both, on_new - both, both]
+        counts = [round(migrants * x) for x in parts] if migrants else [None] * 3
+        neither = migrants - sum(counts) if migrants else None  # type: ignore[arg-type]
+        shares = [c / migrants if migrants else None for c in [*counts, neither]]  # type: ignore[operator]
+        rows.append(
+            {
+                "platform": "viral",
+                "from_platform": "steady",
+                "day": day,
+                "migrants": migrants,
+                "from_only": counts[0],
+                "to_only": counts[1],
+                "both": counts[2],
+                "neither": neither,
+                "share_from_only": shares[0],
+                "share_to_only": shares[1],
+                "share_both": shares[2],
+                "share_neither": shares[3],
+            }
+        )
+    return pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.col("day").cast(pl.Int32))
+
+
 def fits_table() -> pl.DataFrame:
     """Fits in the format of etl/fits: `parameters` per day since t0, plus an ensemble row."""
     viral_burst = (10_000_000 - 20_000.0 * 7) / (1 - math.exp(-7 / 5.5))
@@ -420,6 +544,10 @@ def build_tables(run_id: str = "run-fixture") -> dict[str, pl.DataFrame]:
         "retention": retention_table(platforms),
         "lifecycle": lifecycle_table(active, signups),
         "activation": activation_table(platforms),
+        "channels": channels_table(platforms),
+        "overlap": overlap_table(),
+        "migration": migration_table(platforms),
+        "migrant_activity": migrant_activity_table(),
         "fits": fits_table(),
         "forecasts": forecasts_table(),
         "runs": runs_table(run_id),

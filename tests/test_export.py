@@ -58,6 +58,10 @@ EXPECTED_ROWS: dict[str, tuple[str, pl.Expr]] = {
     ),
     "retention-curves": ("retention", pl.col("cohort_grain") == "day"),
     "forecast": ("forecasts", pl.lit(True)),
+    "channel-mix": ("channels", pl.col("grain") == "day"),
+    "overlap": ("overlap", pl.lit(True)),
+    "migration-share": ("migration", pl.lit(True)),
+    "migrant-activity": ("migrant_activity", pl.lit(True)),
     "runs": ("runs", pl.lit(True)),
 }
 

@@ -244,3 +244,37 @@ def test_reader_follows_current_and_reports_no_snapshot(tmp_path: Path) -> None:
     (tmp_path / "serving" / "second" / "manifest.json").write_text('{"id": "second"}')
     second = reader.current()
     assert second is not None and second.id == "second"
+
+
+def test_migration_page_charts_draw_channels_flows_and_activity(inputs: ChartInputs) -> None:
+    from dashboard.figures import migration
+
+    mix = build_chart("channel-mix", inputs, ViewOptions())
+    bars = [t for t in mix.data if t.type == "bar"]
+    assert {t.name for t in bars} >= {"instagram_import", "organic", "unknown", "ads"}
+    unknown = next(t for t in bars if t.name == "unknown")
+    assert unknown.marker.color == migration.UNKNOWN_COLOUR
+    assert mix.layout.barmode == "stack"
+    assert "no channel: 'unknown'" in caption_of(mix)
+
+    overlap = build_chart("overlap", inputs, ViewOptions())
+    counts = {t.name: list(t.y) for t in overlap.data}
+    assert counts["first on the left platform"] == [100_000]  # steady & viral: steady first
+    assert counts["first on the right"] == [20_000]
+    assert "median 11.0 days" in overlap.data[0].customdata[0]
+
+    share = build_chart("migration-share", inputs, ViewOptions())
+    solid = next(t for t in share.data if t.name == "steady → viral: migrants")
+    assert solid.y[0] == pytest.approx(0.4, abs=1e-3)
+    assert "person_id" in caption_of(share)
+
+    activity = build_chart("migrant-activity", inputs, ViewOptions())
+    stacked = [t for t in activity.data if t.stackgroup]
+    assert len(stacked) == 4
+    assert {t.name for t in stacked} >= {"only on steady", "only on viral", "on both"}
+    by_day = [sum(t.y[i] for t in stacked) for i in range(44)]  # observable days -30..13
+    assert by_day == pytest.approx([1.0] * 44)
+    assert all(max(t.x) == 13 for t in stacked)  # later days not observable: not drawn
+
+    alone = build_chart("migrant-activity", inputs, ViewOptions(platforms=("viral",)))
+    assert "No migrants" in alone.layout.annotations[0].text

@@ -11,6 +11,7 @@ from dashboard.pages import (
     forecasts,
     health,
     launch_race,
+    migration,
     milestones,
     retention,
     velocity,
@@ -23,6 +24,7 @@ PAGES: tuple[ModuleType, ...] = (
     engagement,
     retention,
     forecasts,
+    migration,
     health,
 )
 
