@@ -38,6 +38,7 @@ from dashboard.data import (
 )
 from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
 from dashboard.figures.common import RETENTION_MODE_LABELS, caption_of
+from dashboard.suppression import SuppressedInputs, note_suppression, suppressed_by
 from etl.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def definition_lines(inputs: ChartInputs, options: ViewOptions, fig: go.Figure) 
 
 def chart_csv(inputs: ChartInputs, chart: str, options: ViewOptions) -> str:
     """CSV of the rows behind the chart, after `# ` comment lines with its definitions."""
-    fig = build_chart(check_chart(chart), inputs, options)
+    fig = shared_chart(inputs, chart, options)
     spec = CHART_DATA[chart]
     lines = [
         f"chart: {chart}",
@@ -177,6 +178,12 @@ def chart_csv(inputs: ChartInputs, chart: str, options: ViewOptions) -> str:
     ]
     header = "".join(f"# {line}\n" for line in lines)
     return header + chart_rows(inputs, chart, options).write_csv()
+
+
+def shared_chart(inputs: ChartInputs, chart: str, options: ViewOptions) -> go.Figure:
+    """The chart as shared in a file: with small cells hidden, its caption says so."""
+    fig = build_chart(check_chart(chart), inputs, options)
+    return note_suppression(fig, suppressed_by(inputs))
 
 
 def _plain(text: Any) -> str:
@@ -455,7 +462,7 @@ def chart_bytes(
     fmt = check_format(fmt)
     if fmt == "csv":
         return chart_csv(inputs, chart, options).encode()
-    fig = apply_relayout(build_chart(check_chart(chart), inputs, options), relayout)
+    fig = apply_relayout(shared_chart(inputs, chart, options), relayout)
     if fmt == "html":
         return figure_html(fig, width=width, height=height).encode()
     size = {"width": width or DEFAULT_WIDTH, "height": height or fig.layout.height or 600}
@@ -494,8 +501,9 @@ def export_chart(
     return out
 
 
-def chart_inputs(settings: Settings) -> ChartInputs:
-    """The live snapshot with the colour settings and reported milestones, as the app sees it."""
+def chart_inputs(settings: Settings, suppress_below: int | None = None) -> ChartInputs:
+    """The live snapshot with the colour settings and reported milestones, as the app sees it;
+    cells of fewer than `suppress_below` users (else the setting; 0: none) are hidden."""
     try:
         snapshot = SnapshotReader(settings.serving).current()
     except SnapshotError as exc:
@@ -505,8 +513,9 @@ def chart_inputs(settings: Settings) -> ChartInputs:
             f"no snapshot published under {settings.serving}: run `uptake run` first "
             "(or `uptake demo` to try a simulated launch)"
         )
-    return ChartInputs(
-        snapshot,
-        colour_overrides={name: p.colour for name, p in settings.platforms.items()},
-        reported=load_reported_milestones(reference_milestones_path(settings.home)),
-    )
+    colours = {name: p.colour for name, p in settings.platforms.items()}
+    reported = load_reported_milestones(reference_milestones_path(settings.home))
+    k = settings.suppress_below if suppress_below is None else suppress_below
+    if k > 0:
+        return SuppressedInputs(snapshot, colours, reported, suppress_below=k)
+    return ChartInputs(snapshot, colour_overrides=colours, reported=reported)

@@ -26,6 +26,7 @@ from dashboard.export import (
     view_for,
 )
 from dashboard.report import build_report
+from dashboard.suppression import DEFAULT_K
 from etl.config import Settings
 
 ALL = "all"
@@ -41,7 +42,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         raise ExportError("name a chart to export (see `uptake export --list`), or `all`")
     charts = list(CHARTS) if args.chart == ALL else [check_chart(args.chart)]
     fmt = check_format(args.format or _suffix(args.out) or "png")
-    inputs = chart_inputs(settings)
+    inputs = chart_inputs(settings, args.suppress_below)
     view = view_for(inputs, args.platform or ())
     with StaticRenderer(args.timeout) as renderer:
         for chart in charts:
@@ -64,7 +65,15 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """Write the one-file report (HTML or PDF) of the live snapshot; prints its path."""
     out = Path(args.out) if args.out else settings.exports / "report.html"
-    print(build_report(settings, out, args.platform or (), timeout_s=args.timeout))
+    print(
+        build_report(
+            settings,
+            out,
+            args.platform or (),
+            timeout_s=args.timeout,
+            suppress_below=args.suppress_below,
+        )
+    )
     return 0
 
 
@@ -107,6 +116,7 @@ def register_export(sub: Any) -> None:
         "--out", metavar="PATH", help="file or folder (default: HOME/exports/CHART.FORMAT)"
     )
     _size_args(export)
+    _suppress_arg(export)
     export.set_defaults(handler=cmd_export)
 
     report = sub.add_parser(
@@ -122,6 +132,7 @@ def register_export(sub: Any) -> None:
         help="platform to show (repeatable; default: every platform)",
     )
     _timeout_arg(report)
+    _suppress_arg(report)
     report.set_defaults(handler=cmd_report)
 
 
@@ -139,4 +150,16 @@ def _timeout_arg(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TIMEOUT_S,
         help="seconds per static image before a hung browser is stopped "
         f"(default {DEFAULT_TIMEOUT_S:g})",
+    )
+
+
+def _suppress_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--suppress-below",
+        type=int,
+        nargs="?",
+        const=DEFAULT_K,
+        metavar="K",
+        help=f"hide cohorts and buckets of fewer than K users (K default {DEFAULT_K}; "
+        "without the flag: the suppress_below setting, 0 = off); the caption says so",
     )

@@ -43,6 +43,7 @@ from dashboard.figures.launch_race import headline
 from dashboard.figures.milestones import milestone_table
 from dashboard.figures.retention import average_curve
 from dashboard.figures.velocity import velocity_stats
+from dashboard.suppression import note_suppression, suppressed_by, suppression_note
 from etl.config import Settings
 
 RETENTION_DAYS = (1, 7, 30)
@@ -394,6 +395,10 @@ def report_figures(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[
             ]
         else:
             figures[name] = [build_chart(name, inputs, options)]
+    k = suppressed_by(inputs)
+    for figs in figures.values():
+        for fig in figs:
+            note_suppression(fig, k)
     return figures
 
 
@@ -432,8 +437,14 @@ def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> 
         f'<p class="lead">{escape(launch)}</p>'
         f'<p class="muted">Data watermark {escape(watermark)} · reporting timezone '
         f"{escape(d.timezone)} · weeks start {escape(d.week_start.capitalize())} · "
-        f"snapshot {escape(inputs.snapshot.id)}</p></header>\n{body}\n</main>\n</body>\n</html>\n"
+        f"snapshot {escape(inputs.snapshot.id)}{_suppression_text(inputs)}</p></header>\n"
+        f"{body}\n</main>\n</body>\n</html>\n"
     )
+
+
+def _suppression_text(inputs: ChartInputs) -> str:
+    k = suppressed_by(inputs)
+    return f" · {escape(suppression_note(k))} (small-cell suppression)" if k else ""
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -445,15 +456,17 @@ def build_report(
     platforms: Sequence[str] = (),
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    suppress_below: int | None = None,
 ) -> Path:
-    """Write the report of the live snapshot to `out` (.html or .pdf) and return the path.
+    """Write the report of the live snapshot to `out` (.html or .pdf) and return the path;
+    cells of fewer than `suppress_below` users (else the setting) are hidden.
 
     `uptake run --report PATH` calls this after publishing."""
     out = Path(out)
     kind = out.suffix.lower().lstrip(".")
     if kind not in ("html", "pdf"):
         raise ExportError(f"report file {out} must end in .html or .pdf, not {out.suffix!r}")
-    inputs = chart_inputs(settings)
+    inputs = chart_inputs(settings, suppress_below)
     options = view_for(inputs, platforms)
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "html":

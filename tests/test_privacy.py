@@ -191,3 +191,65 @@ def test_keep_raw_days_keeps_metrics_and_full_rebuilds(tmp_path: Path, clock: da
         write_inbox(settings, ["late-user"], tag="late")
         run_pass(settings, now + timedelta(days=1))
     assert model_tables(compacted) == model_tables(kept)
+
+
+def test_exports_hide_small_cells_and_say_so(tmp_path: Path, clock: datetime) -> None:
+    from dashboard.export import chart_csv, chart_inputs, view_for
+
+    settings = home_settings(tmp_path, "small")
+    write_inbox(settings, people())
+    run_pass(settings, clock)
+    plain = chart_inputs(settings)
+    hidden = chart_inputs(settings, suppress_below=10)
+    shown = chart_csv(plain, "retention-curves", view_for(plain))
+    csv = chart_csv(hidden, "retention-curves", view_for(hidden))
+    assert "cells under 10 users hidden" in csv and "hidden" not in shown
+    retention = hidden.table("retention")
+    assert retention["cohort_size"].min() >= 10  # small cohorts are left out
+    assert all(v is None or v >= 10 for v in retention["retained"].to_list())
+    signups = hidden.table("signups")
+    assert all(not 0 < v < 10 for v in signups["signups"].to_list())
+    assert len(signups) < len(plain.table("signups"))
+
+
+def test_serve_needs_a_token_beyond_loopback(tmp_path: Path, clock: datetime) -> None:
+    from dashboard.server import TOKEN_COOKIE, build_server, check_bind
+    from etl.errors import UsageError
+
+    check_bind("127.0.0.1", None)
+    check_bind("localhost", None)
+    for host in ("0.0.0.0", "192.168.1.20", "::"):
+        with pytest.raises(UsageError, match="UPTAKE_TOKEN"):
+            check_bind(host, None)
+    token = "t" * 24
+    check_bind("0.0.0.0", token)
+    settings = home_settings(tmp_path, "served")
+    write_inbox(settings, people())
+    run_pass(settings, clock)
+    client = build_server(settings, token).test_client()
+    assert client.get("/").status_code == 401
+    assert client.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    redirected = client.get(f"/?token={token}")
+    assert redirected.status_code == 303 and "token" not in redirected.headers["Location"]
+    assert client.get_cookie(TOKEN_COOKIE) is not None
+    assert client.get("/").status_code == 200  # the cookie carries it now
+    open_client = build_server(settings, None).test_client()
+    assert open_client.get("/").status_code == 200
+
+
+def test_forget_and_serve_through_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "etl.cli", "--home", str(home), "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in __import__("os").environ.items() if k != "UPTAKE_TOKEN"},
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "UPTAKE_TOKEN" in done.stderr
