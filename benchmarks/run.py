@@ -218,8 +218,13 @@ def child(step: str, work: Path, out: Path) -> None:
     started = time.perf_counter()
     details = CHILD_STEPS[step](work, out)
     seconds = details.pop("seconds", time.perf_counter() - started)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, **details}))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds (all threads, plus Chromium for the PNGs): on a shared machine they move
+    # far less with the load average than wall time does.
+    spawned = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + spawned.ru_utime + spawned.ru_stime
+    peak_mb = own.ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb, "cpu_s": cpu, **details}))
 
 
 # --- the parent: repeat, measure, check, report -----------------------------------------
@@ -231,6 +236,7 @@ class Measured:
 
     step: str
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     peak_mb: list[float] = field(default_factory=list)
     load: list[float] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
@@ -238,6 +244,10 @@ class Measured:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpu)
 
     def spread(self) -> str:
         if len(self.seconds) < 2:
@@ -264,10 +274,12 @@ def measure(step: str, work: Path, repeat: int, prepare: Callable[[Path], None])
         result = run_child(step, work, out)
         measured.seconds.append(result.pop("seconds"))
         measured.peak_mb.append(result.pop("peak_rss_mb"))
+        measured.cpu.append(result.pop("cpu_s"))
         measured.load.append(os.getloadavg()[0])
         measured.details.append(result)
         print(
-            f"  {step} #{attempt + 1}: {measured.seconds[-1]:.1f} s, "
+            f"  {step} #{attempt + 1}: {measured.seconds[-1]:.1f} s "
+            f"(CPU {measured.cpu[-1]:.1f} s), "
             f"{measured.peak_mb[-1]:,.0f} MB, load {measured.load[-1]:.1f} {result or ''}"
         )
         if attempt < repeat - 1 and step not in ("dashboard",):
@@ -356,9 +368,11 @@ def run_scale(work: Path, scale: float, repeat: int, steps: tuple[str, ...]) -> 
 
 
 def ratio(bench: Benchmark, top: str, bottom: str) -> str:
+    """Wall-time ratio of the medians, and the CPU-time ratio in brackets."""
     if top not in bench.steps or bottom not in bench.steps:
         return "n/a"
-    return f"{bench.steps[top].median / bench.steps[bottom].median:.2f}x"
+    upper, lower = bench.steps[top], bench.steps[bottom]
+    return f"{upper.median / lower.median:.2f}x ({upper.median_cpu / lower.median_cpu:.2f}x CPU)"
 
 
 def step_table(bench: Benchmark) -> list[str]:
@@ -371,12 +385,13 @@ def step_table(bench: Benchmark) -> list[str]:
         "dashboard": "dashboard: read snapshot + build every chart + PNG each",
     }
     lines = [
-        "| step | median s | spread (min-max) | peak RSS MB (max) | load avg |",
-        "|---|---|---|---|---|",
+        "| step | median s | spread (min-max) | CPU s | peak RSS MB (max) | load avg |",
+        "|---|---|---|---|---|---|",
     ]
     for step, measured in bench.steps.items():
         lines.append(
             f"| {labels[step]} | {measured.median:.1f} | {measured.spread()} | "
+            f"{measured.median_cpu:.1f} | "
             f"{max(measured.peak_mb):,.0f} | {min(measured.load):.1f}-{max(measured.load):.1f} |"
         )
     return lines
@@ -395,11 +410,12 @@ def ratio_table(bench: Benchmark) -> list[str]:
 
 def scaling_table(benches: list[Benchmark]) -> list[str]:
     names = [s for s in ("floor", "uptake", "pandas", "polars") if s in benches[-1].steps]
-    head = "| scale | rows | " + " | ".join(f"{n} s / peak MB" for n in names) + " |"
+    head = "| scale | rows | " + " | ".join(f"{n} s (CPU s) / peak MB" for n in names) + " |"
     lines = [head, "|---|---|" + "---|" * len(names)]
     for bench in sorted(benches, key=lambda b: b.scale):
         cells = [
-            f"{bench.steps[n].median:.1f} / {max(bench.steps[n].peak_mb):,.0f}"
+            f"{bench.steps[n].median:.1f} ({bench.steps[n].median_cpu:.1f}) / "
+            f"{max(bench.steps[n].peak_mb):,.0f}"
             if n in bench.steps
             else "n/a"
             for n in names
@@ -417,7 +433,16 @@ def machine() -> str:
 
 
 def report(main: Benchmark, scaling: list[Benchmark], command: str) -> str:
-    lines = [SECTION, "", f"Machine: {machine()}. Command:", "", f"    {command}", ""]
+    load = os.getloadavg()
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {machine()}; load average at the end {load[0]:.1f}, "
+        f"{load[1]:.1f}, {load[2]:.1f} (1, 5, 15 min). Command:",
+        "",
+        f"    {command}",
+        "",
+    ]
     lines += [f"Scale {main.scale:g}x: {main.rows:,} rows (signups + usage events).", ""]
     lines += [*step_table(main), "", *ratio_table(main), ""]
     for step, differences in main.checks.items():
