@@ -172,3 +172,21 @@ def test_real_schedule_process_stops_on_sigterm(settings: Settings, tmp_path: Pa
     runs = con.execute("SELECT count(*), sum(rows_loaded) FROM runs").fetchall()[0]
     con.close()
     assert runs[0] >= 2 and runs[1] == 1
+
+
+def test_a_file_still_being_written_waits_for_the_next_pass(home: Path) -> None:
+    """Settle time: a file modified within `settle_seconds` is not read (it may be half
+    written); once it has settled, the next pass loads it whole."""
+    import os
+
+    from etl.config import load_settings
+    from etl.pipeline import inbox_files
+
+    settings = load_settings(home, env={"UPTAKE_SETTLE_SECONDS": "30s"})
+    settings.inbox.mkdir(parents=True)
+    growing = settings.inbox / "signups.csv"
+    growing.write_text("platform,user_id,signup_ts\np,u1,2024-01-01\n")
+    now = time.time()
+    assert inbox_files(settings, now) == []
+    os.utime(growing, (now - 60, now - 60))
+    assert inbox_files(settings, now) == [growing]
