@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest bench chromium install dev clean
+.PHONY: demo test lint typecheck pytest bench bench-parts chromium install dev clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -42,7 +42,10 @@ pytest: dev chromium
 
 test: lint typecheck pytest ## lint, type checks and the default test run
 
-bench: install             ## full-scale benchmarks (each prints its figures); results in benchmarks/RESULTS.md
+bench: dev                 ## side by side at full scale (floor, Uptake, pandas, polars); writes benchmarks/RESULTS.md
+	$(PY) benchmarks/run.py --results benchmarks/RESULTS.md
+
+bench-parts: dev           ## every single-part benchmark (ingest, refresh, fits, simulate, export, ...)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
