@@ -16,22 +16,10 @@ from typing import Any
 
 import polars as pl
 
-TABLES = (
-    "platforms",
-    "signups",
-    "milestones",
-    "active",
-    "retention",
-    "lifecycle",
-    "activation",
-    "channels",
-    "overlap",
-    "migration",
-    "migrant_activity",
-    "fits",
-    "forecasts",
-    "runs",
-)
+from etl.publish import CONTRACT_TABLES
+
+# The snapshot contract is defined once, by the publisher.
+TABLES = CONTRACT_TABLES
 REFERENCE_MILESTONES = Path(__file__).resolve().parents[1] / "data" / "milestones.csv"
 
 
