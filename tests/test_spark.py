@@ -101,7 +101,8 @@ def test_every_table_equals_duckdbs_row_for_row(snapshots: tuple[Path, Path], ta
     duck, spark = (pq.read_table(folder / f"{table}.parquet") for folder in snapshots)
     assert spark.schema == duck.schema
     assert spark.num_rows == duck.num_rows
-    assert duck.num_rows > 0 or table in {"forecasts"}
+    # The simulated launches have no migrants between them: those tables are empty in both.
+    assert duck.num_rows > 0 or table in {"forecasts", "migration", "migrant_activity"}
     for number, (want, got) in enumerate(zip(duck.to_pylist(), spark.to_pylist(), strict=True)):
         for column, value in want.items():
             same = (
