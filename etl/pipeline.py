@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import UptakeError
+from etl.errors import SnapshotError, UptakeError
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -29,6 +29,7 @@ from etl.ingest import (
     record_file,
 )
 from etl.mapping import InboxConversion, MappingSpec, convert_inbox, prepare_inputs
+from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
 from etl.warehouse import open_for_writing, scalar
 
@@ -267,13 +268,13 @@ def _record_failed_files(con: duckdb.DuckDBPyConnection, result: RunResult, now:
 
 def _snapshot_is_current(settings: Settings, con: duckdb.DuckDBPyConnection) -> bool:
     """True when a snapshot is live and no run has loaded rows since it was published."""
-    current = settings.serving / "CURRENT"
-    if not current.exists():
+    try:
+        snapshot = current_snapshot(settings)
+    except SnapshotError:  # a broken snapshot is replaced by the next publish
         return False
-    manifest_path = settings.serving / current.read_text().strip() / "manifest.json"
-    if not manifest_path.exists():
+    if snapshot is None:
         return False
-    published_run = json.loads(manifest_path.read_text()).get("run_id", -1)
+    published_run = snapshot.manifest.get("run_id", -1)
     later = scalar(
         con,
         "SELECT count(*) FROM runs WHERE run_id > ? AND rows_loaded > 0 AND status <> 'failed'",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import LockedError
+from etl.errors import LockedError, SnapshotError
 from etl.privacy import privacy_summary
 from etl.sources import discover
 from etl.warehouse import connect
@@ -111,14 +110,15 @@ def _from_snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
 
 
 def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
-    current = settings.serving / "CURRENT"
-    if not current.exists():
+    from etl.snapshot import current_snapshot
+
+    try:
+        snapshot = current_snapshot(settings)
+    except SnapshotError:
         return None
-    manifest = settings.serving / current.read_text().strip() / "manifest.json"
-    if not manifest.exists():
+    if snapshot is None:
         return None
-    data = json.loads(manifest.read_text())
-    return {k: data.get(k) for k in ("id", "created", "run_id", "watermark")}
+    return {k: snapshot.manifest.get(k) for k in ("id", "created", "run_id", "watermark")}
 
 
 def format_status(status: dict[str, Any]) -> str:
