@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -339,6 +340,52 @@ def test_a_launch_from_the_incumbent_shares_its_people(incumbent: SimulationResu
     not_incumbent = SimulationOptions(preset="viral", scale=0.001, from_platform="v")
     with pytest.raises(UsageError, match="only come from an incumbent"):
         simulate(not_incumbent, home / "inbox")
+
+
+def test_switchers_use_the_incumbent_less_after_joining(tmp_path: Path) -> None:
+    inbox, untouched = tmp_path / "inbox", tmp_path / "untouched"
+    incumbent = simulate(SimulationOptions(preset="incumbent", scale=0.005, seed=3), inbox)
+    shutil.copytree(incumbent.folder, untouched)
+    options = SimulationOptions(
+        preset="viral", scale=0.001, seed=3, days=3, from_platform="incumbent"
+    )
+    launch = simulate(options, inbox)
+    share = VIRAL.switching_share
+    assert launch.switchers == pytest.approx(share * launch.migrated, rel=0.1)
+    assert launch.summary()["switching"] == {
+        "share": share,
+        "activity": VIRAL.switching_activity,
+        "switchers": launch.switchers,
+        "dropped_events": launch.switching_dropped_events,
+    }
+    # Only activity events of migrants after their signup on the launch are gone.
+    gone = query(
+        f"SELECT count(*), count(*) FILTER (WHERE e.event_type = 'account_deleted'), "
+        f"count(*) FILTER (WHERE b.signup_ts IS NULL OR e.event_ts < b.signup_ts) "
+        f"FROM (SELECT * FROM '{untouched}/events-*.parquet' EXCEPT ALL "
+        f"SELECT * FROM '{incumbent.folder}/events-*.parquet') AS e "
+        f"JOIN '{incumbent.folder}/signups-*.parquet' AS a USING (user_id) "
+        f"LEFT JOIN '{launch.folder}/signups-*.parquet' AS b USING (person_id)"
+    )[0]
+    assert gone == (launch.switching_dropped_events, 0, 0)
+    assert launch.switching_dropped_events > 0
+    record = json.loads((tmp_path / "simulations" / "incumbent.json").read_text())
+    assert record["events"] == incumbent.events - launch.switching_dropped_events
+    rows = sum(pq.read_metadata(p).num_rows for p in incumbent.folder.glob("*.parquet"))
+    assert record["expected_ledger"]["rows_read"] == rows
+
+
+def test_a_launch_needs_a_clean_incumbent_still_in_the_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    dirty = SimulationOptions(preset="incumbent", scale=0.001, days=2, dirty=0.01, platform="d")
+    simulate(dirty, inbox)
+    with pytest.raises(UsageError, match="without --dirty"):
+        simulate(SimulationOptions(preset="viral", scale=0.001, from_platform="d"), inbox)
+    simulate(SimulationOptions(preset="incumbent", scale=0.001, days=2, platform="i"), inbox)
+    for path in (inbox / "i").glob("events-*"):
+        path.unlink()  # as if a run had loaded them
+    with pytest.raises(UsageError, match="no longer waiting"):
+        simulate(SimulationOptions(preset="viral", scale=0.001, from_platform="i"), inbox)
 
 
 @pytest.mark.slow

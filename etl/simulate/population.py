@@ -37,6 +37,7 @@ class Purpose(IntEnum):
     HISTORY = 6
     MIGRATING = 7
     MIGRANT_ORDER = 8
+    SWITCHING_DAYS = 9
 
 
 @dataclass(frozen=True)

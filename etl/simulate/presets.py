@@ -67,6 +67,13 @@ class Preset:
     history_start: datetime | None = None
     # Share of signups who already use the platform named by --from (same person_id).
     migrating_share: float = 0.0
+    # Of those migrants, the share who then use the --from platform less: from the
+    # instant they sign up here, each of their active days there is kept with chance
+    # switching_activity (all that day's activity events, or none); the other migrants
+    # keep using both platforms as before. Their expected active days on the --from
+    # platform after joining are (1 - share + share * activity) of what they would be.
+    switching_share: float = 0.0
+    switching_activity: float = 1.0
 
 
 VIRAL = Preset(
@@ -93,6 +100,8 @@ VIRAL = Preset(
     countries=("US", "IN", "BR", "MX", "GB", "ID", "JP", "CA", "TR", "PH", "AR", "KR"),
     country_mix=(0.24, 0.22, 0.12, 0.07, 0.06, 0.06, 0.05, 0.04, 0.04, 0.04, 0.03, 0.03),
     migrating_share=0.4,  # Threads signed people up from their Instagram accounts
+    switching_share=0.5,
+    switching_activity=0.2,
 )
 
 STEADY = Preset(
@@ -118,11 +127,15 @@ STEADY = Preset(
     countries=("US", "IN", "GB", "DE", "FR", "BR", "CA", "JP", "ES", "AU", "NL", "KR"),
     country_mix=(0.30, 0.12, 0.08, 0.08, 0.07, 0.07, 0.06, 0.05, 0.05, 0.05, 0.04, 0.03),
     migrating_share=0.15,
+    switching_share=0.3,
+    switching_activity=0.5,
 )
 
 INCUMBENT = Preset(
     name="incumbent",
-    t0=datetime(2023, 6, 5, 0, 0),  # a month of history before the viral launch
+    # Observed from about two weeks before the viral launch to two weeks after it, so that
+    # migrants' activity here is seen on both sides of their signup on the launch.
+    t0=datetime(2023, 6, 20, 0, 0),
     milestone_users=20_000,  # a steady inflow of 20,000 new signups a day
     milestone_elapsed_s=DAY_S,
     curve="flat",

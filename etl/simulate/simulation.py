@@ -39,6 +39,7 @@ from etl.simulate.faults import (
     inject_signup_faults,
     row_count,
 )
+from etl.simulate.migration import Migrants, migrants_from, thin_incumbent
 from etl.simulate.population import (
     MICROS,
     USER_DIGITS,
@@ -114,6 +115,10 @@ class SimulationResult:
     milestone_elapsed_s: float | None = None
     from_platform: str | None = None
     migrated: int = 0  # signups who are people of the --from platform (same person_id)
+    switching_share: float = 0.0  # of the migrants, the share drawn to use --from less ...
+    switching_activity: float = 1.0  # ... keeping each active day there with this chance
+    switchers: int = 0  # migrants who use the --from platform less after joining
+    switching_dropped_events: int = 0  # events taken out of the --from platform's files
     seconds: float = 0.0
 
     @property
@@ -171,6 +176,12 @@ class SimulationResult:
             "milestone": {"users": self.milestone_users, "elapsed_s": self.milestone_elapsed_s},
             "from_platform": self.from_platform,
             "migrated": self.migrated,
+            "switching": {
+                "share": self.switching_share,
+                "activity": self.switching_activity,
+                "switchers": self.switchers,
+                "dropped_events": self.switching_dropped_events,
+            },
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(rate),
         }
@@ -180,7 +191,9 @@ def simulate(options: SimulationOptions, inbox: Path, progress: bool = False) ->
     """Write the simulated launch into `inbox/<platform>/`; a JSON copy of the summary goes
     to `<inbox>/../simulations/<platform>.json` (outside the inbox, so it is not loaded)."""
     preset = _checked(options)
-    migrants = _migrants_from(options, preset, inbox.parent / "simulations")
+    streams = RandomStreams(options.seed, _PRESET_KEYS[preset.name])
+    records = inbox.parent / "simulations"
+    migrants = migrants_from(options.from_platform, preset, streams, records)
     folder = _fresh_folder(inbox, options.platform_name)
     started = time.perf_counter()
     run = _Run.start(options, preset, folder)
@@ -196,6 +209,9 @@ def simulate(options: SimulationOptions, inbox: Path, progress: bool = False) ->
             run.simulate_day(day)
             bar.update(task, advance=1, rows=f"{run.result.events:,} events")
         run.finish_writes()
+    if migrants is not None:
+        run.result.switchers = migrants.switchers
+        run.result.switching_dropped_events = thin_incumbent(migrants, run.streams)
     run.result.milestone_elapsed_s = _time_of_signup(run.population, run.result.milestone_users)
     run.result.seconds = time.perf_counter() - started
     _record_summary(inbox.parent / "simulations", run.result)
@@ -222,33 +238,6 @@ def _checked(options: SimulationOptions) -> Preset:
             "'.', '_' or '-' (starting with a letter or digit)"
         )
     return preset
-
-
-def _migrants_from(options: SimulationOptions, preset: Preset, records: Path) -> _Migrants | None:
-    """Who can migrate with --from: the people of an incumbent simulated earlier in the
-    same home (its summary in `records` says how many), in a seeded random order."""
-    source = options.from_platform
-    if source is None:
-        return None
-    if preset.base_users:
-        raise UsageError(
-            "--from applies to a launch (--preset viral or steady), not to an incumbent"
-        )
-    record = records / f"{source}.json"
-    if not record.exists():
-        raise UsageError(
-            f"--from {source}: no simulated platform {source!r} (looked for {record}); "
-            f"run `uptake simulate --preset incumbent --platform {source}` first"
-        )
-    summary = json.loads(record.read_text(encoding="utf-8"))
-    if summary.get("preset") != "incumbent":
-        raise UsageError(
-            f"--from {source}: {source} was simulated with --preset {summary.get('preset')}; "
-            "people can only come from an incumbent (--preset incumbent)"
-        )
-    streams = RandomStreams(options.seed, _PRESET_KEYS[preset.name])
-    order = streams.generator(Purpose.MIGRANT_ORDER).permutation(int(summary["signups"]))
-    return _Migrants(platform=source, order=order)
 
 
 def _fresh_folder(inbox: Path, platform: str) -> Path:
@@ -284,21 +273,6 @@ def _record_summary(folder: Path, result: SimulationResult) -> None:
 
 
 @dataclass
-class _Migrants:
-    """People of an incumbent who sign up to the launch too, each at most once."""
-
-    platform: str
-    order: np.ndarray[Any, np.dtype[np.int64]]  # the incumbent's users, shuffled
-    used: int = 0
-
-    def take(self, count: int) -> np.ndarray[Any, np.dtype[np.int64]]:
-        """Up to `count` incumbent user numbers not taken yet."""
-        taken = self.order[self.used : self.used + count]
-        self.used += len(taken)
-        return taken
-
-
-@dataclass
 class _FileIds:
     """Event ids of one file: <platform>-e<file number><row number>, unique per platform."""
 
@@ -329,7 +303,7 @@ class _Run:
     signup_files: int = 0
     signup_fault_ids: int = 0
     pool: ThreadPoolExecutor | None = None
-    migrants: _Migrants | None = None
+    migrants: Migrants | None = None
     writes: deque[Future[int]] = field(default_factory=deque)
 
     @property
@@ -354,6 +328,8 @@ class _Run:
             faults=_no_faults() if options.dirty else {},
             milestone_users=max(1, round(preset.milestone_users * options.scale)),
             from_platform=options.from_platform,
+            switching_share=preset.switching_share if options.from_platform else 0.0,
+            switching_activity=preset.switching_activity if options.from_platform else 1.0,
         )
         return _Run(
             options=options,
@@ -417,7 +393,10 @@ class _Run:
             rng = self.streams.generator(Purpose.MIGRATING, day, part)
             migrating = np.flatnonzero(rng.random(len(users)) < self.preset.migrating_share)
             taken = self.migrants.take(len(migrating))
+            joining = users[migrating[: len(taken)]]
             persons[migrating[: len(taken)]] = taken
+            joined_us = self.t0_us + self.population.signup_us[joining]
+            self.migrants.choose_switchers(rng, taken, joined_us)
             self.result.migrated += len(taken)
         return persons
 
