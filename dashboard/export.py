@@ -14,12 +14,15 @@ has a deadline; a browser that hangs is killed and reported as `ExportTimeoutErr
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
+import contextlib
 import logging
 import os
 import re
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -55,9 +58,7 @@ DEFAULT_WIDTH = 1200
 DEFAULT_HEIGHT = 600
 DEFAULT_TIMEOUT_S = 60.0
 HTML_CONFIG = {"displaylogo": False, "responsive": True}
-# kaleido's sync server is one per process and pairs requests with replies through shared
-# queues, so concurrent callers (the app's worker threads) must take turns.
-_ONE_AT_A_TIME = threading.Lock()
+RELOAD_EVERY = 100  # images per page load of the browser's tab (see _kaleido_class)
 
 
 # --- the data behind each chart -------------------------------------------------------------
@@ -237,19 +238,198 @@ def find_chromium() -> str:
     return str(path)
 
 
+@dataclass(frozen=True)
+class StaticImage:
+    """One image to draw: a figure, a static format and its size in CSS pixels."""
+
+    figure: go.Figure
+    fmt: str
+    width: int
+    height: int
+    scale: float = 1.0
+
+    def opts(self) -> dict[str, Any]:
+        return {"format": self.fmt, "width": self.width, "height": self.height, "scale": self.scale}
+
+
+def _kaleido_class(reuse_page: bool) -> type[Any]:
+    """kaleido's browser class; with `reuse_page`, one that keeps its page between images.
+
+    Stock kaleido 1.x reloads its page after every image, which re-parses the 4.6 MB
+    plotly.js: 0.2-0.4 s of each image on these cores, most of a small chart's cost. Its
+    page script (`kaleido_scopes.plotly`) draws each figure with `Plotly.toImage` into a
+    fresh detached div that plotly purges afterwards, so nothing of one figure is left for
+    the next; a PDF sets the page size and image before it prints. The page is still
+    reloaded every `RELOAD_EVERY` images (a bound on whatever a long-lived page gathers)
+    and after a failed image. This overrides three private methods of kaleido 1.5
+    (`_get_kaleido_tab`, `_return_kaleido_tab`, `_render_task`); if a later kaleido lacks
+    them, the stock class (reload per image) is used: slower, never wrong."""
+    import kaleido
+
+    base: type[Any] = kaleido.Kaleido
+    if not reuse_page or not all(
+        hasattr(base, name) for name in ("_get_kaleido_tab", "_return_kaleido_tab", "_render_task")
+    ):
+        return base
+
+    class PageReusingKaleido(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.uses: dict[int, int] = {}  # images drawn per tab since its last (re)load
+            self.stale: set[int] = set()
+
+        async def _get_kaleido_tab(self) -> Any:
+            tab = await super()._get_kaleido_tab()
+            key = id(tab)
+            if key in self.stale or self.uses.get(key, 0) >= RELOAD_EVERY:
+                await tab.reload()
+                self.stale.discard(key)
+                self.uses[key] = 0
+            self.uses[key] = self.uses.get(key, 0) + 1
+            return tab
+
+        async def _return_kaleido_tab(self, tab: Any) -> None:
+            await self.tabs_ready.put(tab)  # no reload: the page is reused
+
+        async def _render_task(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await super()._render_task(*args, **kwargs)
+            except BaseException:
+                self.stale.update(self.uses)  # a failed image: fresh pages from here on
+                raise
+
+    return PageReusingKaleido
+
+
+class _Browser:
+    """One kaleido browser (headless Chromium) driven by an event loop on its own thread.
+
+    Callers in any thread submit figures and get `concurrent.futures.Future`s back, so
+    several images can be queued at once (kaleido hands them to its tabs in order) and the
+    caller can build the next figure while the browser draws the previous one."""
+
+    def __init__(self, *, reuse_page: bool, tabs: int) -> None:
+        self.reuse_page = reuse_page
+        self.tabs = tabs
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_log_loop_error)
+        self.thread = threading.Thread(target=self._run, name="uptake-chromium", daemon=True)
+        self.kaleido: Any = None
+        self.images = 0
+        self.pages = 0  # page loads: tabs opened and reloads (reuse_page keeps this low)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        except Exception:  # a killed browser must not print a traceback
+            logger.debug("Chromium event loop ended", exc_info=True)
+
+    def open(self, timeout_s: float) -> None:
+        """Start Chromium and load kaleido's page; ExportTimeoutError after `timeout_s`."""
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._open(), self.loop)
+        try:
+            future.result(timeout_s)
+        except concurrent.futures.TimeoutError:
+            self.kill()
+            raise ExportTimeoutError(
+                f"Chromium did not start within {timeout_s:g} s and was stopped"
+            ) from None
+        except Exception as exc:
+            self.kill()
+            raise _explain(exc, timeout_s) from exc
+
+    async def _open(self) -> None:
+        cls = _kaleido_class(self.reuse_page)
+        # plotly.js from the installed plotly package (a local file), no MathJax (a CDN)
+        self.kaleido = cls(n=self.tabs, timeout=None, mathjax=False)
+        await self.kaleido.open()
+
+    def submit(self, image: StaticImage) -> concurrent.futures.Future[bytes]:
+        self.images += 1
+        figure = image.figure.to_dict()
+        return asyncio.run_coroutine_threadsafe(
+            self.kaleido.calc_fig(figure, opts=image.opts()), self.loop
+        )
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Close Chromium cleanly, or kill it when that takes over `timeout_s`."""
+        if self.kaleido is not None and self.loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self.kaleido.close(), self.loop)
+            try:
+                future.result(timeout_s)
+            except Exception:  # a browser that will not close is killed
+                logger.debug("Chromium did not close cleanly; killing it", exc_info=True)
+                self.kill()
+                return
+        self._stop_loop()
+
+    def kill(self) -> None:
+        """Kill Chromium's process group (and any browser this process started)."""
+        process = getattr(self.kaleido, "subprocess", None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        _kill_own_browsers()
+        self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(2.0)
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive() and self.kaleido is not None
+
+
+def _log_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors of the browser's own tasks (its watchdog after a kill) are logged, not printed:
+    the caller already has an ExportError or ExportTimeoutError."""
+    error = context.get("exception")
+    logger.debug("Chromium event loop: %s", context.get("message"), exc_info=error)
+
+
+class _Process:
+    """The process's one browser, shared by every StaticRenderer (the app's worker threads
+    too), and the lock that starts and stops it."""
+
+    browser: _Browser | None = None
+    lock = threading.Lock()
+
+
+def _close_shared_at_exit() -> None:
+    browser, _Process.browser = _Process.browser, None
+    if browser is not None:
+        browser.close(2.0)
+
+
+atexit.register(_close_shared_at_exit)
+
+
 class StaticRenderer:
-    """PNG, SVG and PDF bytes of figures from one headless Chromium, started on first use and
-    stopped on exit; each image has a deadline of `timeout_s` seconds.
+    """PNG, SVG and PDF bytes of figures from the process's one headless Chromium, started on
+    first use and stopped on exit by the renderer that started it. Each image has a
+    deadline of `timeout_s` seconds; a browser that misses it is killed.
 
         with StaticRenderer() as renderer:
-            for name in CHARTS:
-                export_chart(inputs, name, out / f"{name}.png", renderer=renderer)
-    """
+            images = [StaticImage(fig, "png", 1200, 600) for fig in figures]
+            for png in renderer.render_many(images):  # one batch: one queue, no waits between
+                ...
 
-    def __init__(self, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    `reuse_page=False` is stock kaleido (its page reloaded after every image), kept to
+    measure against; `tabs` > 1 draws that many images at once."""
+
+    def __init__(
+        self, timeout_s: float = DEFAULT_TIMEOUT_S, *, reuse_page: bool = True, tabs: int = 1
+    ) -> None:
         self.timeout_s = timeout_s
-        self._started = False
-        self._owner = False  # stop the server at exit only if this renderer started it
+        self.reuse_page = reuse_page
+        self.tabs = tabs
+        self._browser: _Browser | None = None
+        self._owner = False  # stop the browser at exit only if this renderer started it
         self._broken: str | None = None
 
     def __enter__(self) -> StaticRenderer:
@@ -264,43 +444,70 @@ class StaticRenderer:
         self.stop()
 
     def start(self) -> None:
-        """Start the persistent browser (checks first that there is one to start)."""
-        if self._started:
-            return
-        import kaleido
-        from kaleido import _sync_server
-
-        find_chromium()  # a missing browser would otherwise kill kaleido's server thread
-        self._owner = not _sync_server.GlobalKaleidoServer().is_running()
-        kaleido.start_sync_server(mathjax=False, timeout=self.timeout_s, silence_warnings=True)
-        self._started = True
+        """Start the process's browser unless it runs (checks first that there is one)."""
+        with _Process.lock:
+            shared = _Process.browser
+            if self._browser is not None and self._browser is shared and shared.alive:
+                return
+            # Checked on each renderer's first use, even when the process's browser runs:
+            # a clear message instead of kaleido's get_chrome advice, the same in every case.
+            find_chromium()
+            if shared is not None and shared.alive:
+                self._browser, self._owner = shared, False
+                return
+            browser = _Browser(reuse_page=self.reuse_page, tabs=self.tabs)
+            browser.open(self.timeout_s)
+            _Process.browser, self._browser, self._owner = browser, browser, True
 
     def stop(self) -> None:
-        if self._started and self._owner and not self._broken:
-            import kaleido
+        with _Process.lock:
+            browser, self._browser = self._browser, None
+            if browser is not None and self._owner:
+                if _Process.browser is browser:
+                    _Process.browser = None
+                browser.close()
+            self._owner = False
 
-            _within(5.0, lambda: kaleido.stop_sync_server(silence_warnings=True))
-        self._started = False
+    @property
+    def browser(self) -> _Browser | None:
+        """The browser this renderer draws with (None before the first image)."""
+        return self._browser
 
     def render(
         self, fig: go.Figure, fmt: str, *, width: int, height: int, scale: float = 1.0
     ) -> bytes:
         """The figure as `fmt` bytes; ExportTimeoutError when it takes over `timeout_s`."""
-        if fmt not in STATIC_FORMATS:
-            raise ExportError(f"{fmt!r} is not a static format; expected one of {STATIC_FORMATS}")
+        return next(self.render_many([StaticImage(fig, fmt, width, height, scale)]))
+
+    def render_many(self, images: Iterable[StaticImage]) -> Iterator[bytes]:
+        """The bytes of each image, in order. Every image is queued in the browser as soon as
+        `images` yields it (a generator that builds figures overlaps with the drawing), and
+        each has `timeout_s` seconds from the moment the previous one came back."""
         if self._broken:
             raise ExportTimeoutError(self._broken)
-        opts = {"format": fmt, "width": width, "height": height, "scale": scale}
-        figure = fig.to_dict()
-        with _ONE_AT_A_TIME:
-            self.start()
-            done, result = _within(self.timeout_s, lambda: _calc_fig(figure, opts))
-        if not done:
+        pending: list[concurrent.futures.Future[bytes]] = []
+        for image in images:
+            if image.fmt not in STATIC_FORMATS:
+                raise ExportError(
+                    f"{image.fmt!r} is not a static format; expected one of {STATIC_FORMATS}"
+                )
+            pending.append(self._submit(image))
+        for future in pending:
+            yield self._result(future)
+
+    def _submit(self, image: StaticImage) -> concurrent.futures.Future[bytes]:
+        self.start()
+        assert self._browser is not None
+        return self._browser.submit(image)
+
+    def _result(self, future: concurrent.futures.Future[bytes]) -> bytes:
+        try:
+            return bytes(future.result(self.timeout_s))
+        except concurrent.futures.TimeoutError:
             self._abandon()
-            raise ExportTimeoutError(self._broken)
-        if isinstance(result, BaseException):
-            raise _explain(result, self.timeout_s) from result
-        return bytes(result)
+            raise ExportTimeoutError(self._broken) from None
+        except Exception as exc:
+            raise _explain(exc, self.timeout_s) from exc
 
     def _abandon(self) -> None:
         """The browser hung: kill it, so the process can exit and the next batch starts clean."""
@@ -308,33 +515,12 @@ class StaticRenderer:
             f"a static export did not finish within {self.timeout_s:g} s; the browser was "
             "stopped. Retry, or raise the timeout (--timeout) for very large charts."
         )
-        _quiet_server_thread()
-        _kill_own_browsers()
-        import kaleido
-
-        _within(5.0, lambda: kaleido.stop_sync_server(silence_warnings=True))
-
-
-def _calc_fig(figure: dict[str, Any], opts: dict[str, Any]) -> bytes:
-    import kaleido
-
-    return bytes(kaleido.calc_fig_sync(figure, opts=opts))
-
-
-def _within(seconds: float, work: Callable[[], Any]) -> tuple[bool, Any]:
-    """Run `work` in a daemon thread; (finished in time, its result or exception)."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = work()
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, who explains it
-            box["result"] = exc
-
-    thread = threading.Thread(target=run, name="uptake-export", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return (not thread.is_alive(), box.get("result"))
+        with _Process.lock:
+            browser, self._browser = self._browser, None
+            if browser is not None:
+                if _Process.browser is browser:
+                    _Process.browser = None
+                browser.kill()
 
 
 def _explain(error: BaseException, timeout_s: float) -> BaseException:
@@ -346,23 +532,6 @@ def _explain(error: BaseException, timeout_s: float) -> BaseException:
     if "Chrome" in str(error) or type(error).__name__ == "ChromeNotFoundError":
         return ChromiumMissingError()
     return error
-
-
-def _quiet_server_thread() -> None:
-    """Kaleido's server thread dies with a traceback when its browser is killed; the user
-    already has the timeout error, so log that traceback instead of printing it."""
-    from kaleido import _sync_server
-
-    server_thread = getattr(_sync_server.GlobalKaleidoServer(), "_thread", None)
-    previous = threading.excepthook
-
-    def hook(args: Any) -> None:
-        if server_thread is not None and args.thread is server_thread:
-            logger.debug("kaleido server thread ended after a timeout: %r", args.exc_value)
-            return
-        previous(args)
-
-    threading.excepthook = hook
 
 
 def _kill_own_browsers() -> None:
@@ -445,6 +614,15 @@ def view_for(inputs: ChartInputs, platforms: Sequence[str] = ()) -> ViewOptions:
     return ViewOptions(platforms=tuple(platforms))
 
 
+def image_of(
+    fig: go.Figure, fmt: str, width: int | None, height: int | None, scale: float = 1.0
+) -> StaticImage:
+    """The static image of a figure: the given size, else 1200 px by the chart's height."""
+    return StaticImage(
+        fig, fmt, width or DEFAULT_WIDTH, height or int(fig.layout.height or 600), scale
+    )
+
+
 def chart_bytes(
     inputs: ChartInputs,
     chart: str,
@@ -465,11 +643,50 @@ def chart_bytes(
     fig = apply_relayout(shared_chart(inputs, chart, options), relayout)
     if fmt == "html":
         return figure_html(fig, width=width, height=height).encode()
-    size = {"width": width or DEFAULT_WIDTH, "height": height or fig.layout.height or 600}
+    image = image_of(fig, fmt, width, height, scale)
     if renderer is not None:
-        return renderer.render(fig, fmt, scale=scale, **size)
+        return next(renderer.render_many([image]))
     with StaticRenderer() as own:
-        return own.render(fig, fmt, scale=scale, **size)
+        return next(own.render_many([image]))
+
+
+def export_charts(
+    data: ChartInputs | Snapshot,
+    charts: Sequence[str],
+    outs: Sequence[Path],
+    *,
+    fmt: str,
+    platforms: Sequence[str] = (),
+    options: ViewOptions | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    scale: float = 1.0,
+    renderer: StaticRenderer | None = None,
+) -> Iterator[Path]:
+    """Write each chart to its path in `outs` and yield the path once written. Static
+    formats go to the browser as one batch: every image is queued as soon as its figure is
+    built, so building the next figure overlaps with drawing the previous one, and the
+    browser never waits for Python between images."""
+    if len(charts) != len(outs):
+        raise ExportError(f"{len(charts)} charts but {len(outs)} output paths")
+    inputs = data if isinstance(data, ChartInputs) else ChartInputs(data)
+    fmt = check_format(fmt)
+    view = options or view_for(inputs, platforms)
+    for chart in charts:
+        check_chart(chart)
+    if fmt not in STATIC_FORMATS:
+        for chart, out in zip(charts, outs, strict=True):
+            payload = chart_bytes(inputs, chart, fmt, view, width=width, height=height)
+            yield _write_file(Path(out), payload)
+        return
+    images = (
+        image_of(shared_chart(inputs, chart, view), fmt, width, height, scale) for chart in charts
+    )
+    with contextlib.ExitStack() as stack:
+        if renderer is None:
+            renderer = stack.enter_context(StaticRenderer())
+        for out, payload in zip(outs, renderer.render_many(images), strict=True):
+            yield _write_file(Path(out), payload)
 
 
 def export_chart(
@@ -487,13 +704,23 @@ def export_chart(
 ) -> Path:
     """Write one chart to `out` (format from `fmt`, else from the file suffix) and return
     the path. `options` (the dashboard's view) wins over `platforms`."""
-    inputs = data if isinstance(data, ChartInputs) else ChartInputs(data)
-    fmt = check_format(fmt or Path(out).suffix or "png")
-    view = options or view_for(inputs, platforms)
-    payload = chart_bytes(
-        inputs, chart, fmt, view, width=width, height=height, scale=scale, renderer=renderer
+    written = export_charts(
+        data,
+        [chart],
+        [Path(out)],
+        fmt=fmt or Path(out).suffix or "png",
+        platforms=platforms,
+        options=options,
+        width=width,
+        height=height,
+        scale=scale,
+        renderer=renderer,
     )
-    out = Path(out)
+    [path] = list(written)
+    return path
+
+
+def _write_file(out: Path, payload: bytes) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     pending = out.with_name(out.name + ".part")
     pending.write_bytes(payload)

@@ -2,7 +2,7 @@
 
 uptake export --list
 uptake export launch-race --format svg --platform viral --platform steady
-uptake export all --format png --out decks/            # every chart, one browser
+uptake export all --format png --out decks/            # every chart: one browser, one batch
 uptake report --out weekly.pdf
 """
 
@@ -22,7 +22,7 @@ from dashboard.export import (
     chart_inputs,
     check_chart,
     check_format,
-    export_chart,
+    export_charts,
     view_for,
 )
 from dashboard.report import build_report
@@ -44,21 +44,21 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     fmt = check_format(args.format or _suffix(args.out) or "png")
     inputs = chart_inputs(settings, args.suppress_below)
     view = view_for(inputs, args.platform or ())
-    with StaticRenderer(args.timeout) as renderer:
-        for chart in charts:
-            out = output_path(args.out, settings.exports, chart, fmt, many=len(charts) > 1)
-            written = export_chart(
-                inputs,
-                chart,
-                out,
-                fmt=fmt,
-                options=view,
-                width=args.width,
-                height=args.height,
-                scale=args.scale,
-                renderer=renderer,
-            )
-            print(written)
+    outs = [output_path(args.out, settings.exports, c, fmt, many=len(charts) > 1) for c in charts]
+    with StaticRenderer(args.timeout) as renderer:  # one browser, one batch of images
+        written = export_charts(
+            inputs,
+            charts,
+            outs,
+            fmt=fmt,
+            options=view,
+            width=args.width,
+            height=args.height,
+            scale=args.scale,
+            renderer=renderer,
+        )
+        for path in written:
+            print(path)
     return 0
 
 

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -31,6 +31,7 @@ from dashboard.export import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_WIDTH,
     HTML_CONFIG,
+    StaticImage,
     StaticRenderer,
     chart_inputs,
     find_chromium,
@@ -369,11 +370,21 @@ def live_chart(name: str, fig: go.Figure) -> str:
     return f'<figure class="chart" data-chart="{escape(name)}">{div}</figure>'
 
 
-def svg_chart(renderer: StaticRenderer) -> ChartHtml:
-    """Charts as vector SVG images drawn by kaleido (for printing to PDF)."""
+def svg_chart(
+    renderer: StaticRenderer, figures: Mapping[str, Sequence[go.Figure]] | None = None
+) -> ChartHtml:
+    """Charts as vector SVG images drawn by kaleido (for printing to PDF). With `figures`,
+    all of them are drawn first in one batch through the browser; others on demand."""
+    drawn: dict[int, bytes] = {}
+    if figures:
+        every = [fig for figs in figures.values() for fig in figs]
+        images = (StaticImage(fig, "svg", DEFAULT_WIDTH, _height(fig)) for fig in every)
+        drawn = {id(fig): svg for fig, svg in zip(every, renderer.render_many(images), strict=True)}
 
     def draw(name: str, fig: go.Figure) -> str:
-        svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=int(fig.layout.height or 480))
+        svg = drawn.get(id(fig))
+        if svg is None:
+            svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=_height(fig))
         data = base64.b64encode(svg).decode()
         alt = escape(str(fig.layout.title.text or name))
         return (
@@ -382,6 +393,10 @@ def svg_chart(renderer: StaticRenderer) -> ChartHtml:
         )
 
     return draw
+
+
+def _height(fig: go.Figure) -> int:
+    return int(fig.layout.height or 480)
 
 
 def report_figures(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[go.Figure]]:
@@ -409,11 +424,16 @@ def _heatmap_view(options: ViewOptions, platform: str) -> ViewOptions:
 
 
 def report_html(
-    inputs: ChartInputs, options: ViewOptions, *, chart_html: ChartHtml = live_chart
+    inputs: ChartInputs,
+    options: ViewOptions,
+    *,
+    chart_html: ChartHtml = live_chart,
+    figures: Mapping[str, Sequence[go.Figure]] | None = None,
 ) -> str:
-    """The whole report as one HTML page (plotly.js inlined once when charts are live)."""
+    """The whole report as one HTML page (plotly.js inlined once when charts are live);
+    `figures` are report_figures(inputs, options) when the caller has built them already."""
     numbers = key_numbers(inputs, options)
-    figures = report_figures(inputs, options)
+    figures = report_figures(inputs, options) if figures is None else figures
     sections = []
     for section_id, heading, charts in SECTIONS:
         parts = [f'<section id="{section_id}"><h2>{escape(heading)}</h2>']
@@ -472,8 +492,11 @@ def build_report(
     if kind == "html":
         _write_text(out, report_html(inputs, options))
         return out
-    with StaticRenderer(timeout_s) as renderer:
-        page = report_html(inputs, options, chart_html=svg_chart(renderer))
+    figures = report_figures(inputs, options)
+    with StaticRenderer(timeout_s) as renderer:  # every chart's SVG in one batch
+        page = report_html(
+            inputs, options, chart_html=svg_chart(renderer, figures), figures=figures
+        )
     with tempfile.TemporaryDirectory(prefix="uptake-report-") as tmp:
         source = Path(tmp) / "report.html"
         source.write_text(page, encoding="utf-8")

@@ -316,7 +316,7 @@ HUNG_EXPORT = textwrap.dedent(
 
 def test_a_hung_browser_is_stopped_and_reported(home: Path, tmp_path: Path) -> None:
     """A 'browser' that never answers: the export times out and the process is killed.
-    In a subprocess, because kaleido's server is one per process."""
+    In a subprocess, because the browser is one per process."""
     pid_file = tmp_path / "pid"
     fake = tmp_path / "chromium"
     fake.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 300\n")
@@ -338,34 +338,69 @@ def test_a_hung_browser_is_stopped_and_reported(home: Path, tmp_path: Path) -> N
 
 def test_a_slow_render_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deadline itself, without a browser: a render that never returns."""
-    import threading
+    from concurrent.futures import Future
 
     from dashboard import export
 
-    never = threading.Event()
-    monkeypatch.setattr(export, "find_chromium", lambda: "/usr/bin/chromium")
+    never: Future[bytes] = Future()
     monkeypatch.setattr(export.StaticRenderer, "start", lambda self: None)
-    monkeypatch.setattr(export, "_calc_fig", lambda figure, opts: never.wait(30))
-    monkeypatch.setattr(export, "_kill_own_browsers", lambda: None)
-    monkeypatch.setattr(export, "_quiet_server_thread", lambda: None)
-    monkeypatch.setattr(export, "_within", _fast_stop(export._within))
+    monkeypatch.setattr(export.StaticRenderer, "_submit", lambda self, image: never)
     renderer = StaticRenderer(timeout_s=0.2)
     with pytest.raises(ExportTimeoutError, match=r"within 0\.2 s"):
         renderer.render(go.Figure(), "png", width=100, height=100)
     with pytest.raises(ExportTimeoutError):  # a broken renderer fails fast afterwards
         renderer.render(go.Figure(), "png", width=100, height=100)
-    never.set()
+    never.cancel()
 
 
-def _fast_stop(within: Any) -> Any:
-    """Keep the deadline, skip kaleido's stop (no server was started in this test)."""
+def test_the_browser_page_loads_plotly_js_from_disk() -> None:
+    """kaleido's page: the installed plotly.js as a local file, no MathJax, nothing online."""
+    from kaleido._page_generator import PageGenerator
 
-    def patched(seconds: float, work: Any) -> Any:
-        if seconds == 5.0:
-            return (True, None)
-        return within(seconds, work)
+    page = PageGenerator(mathjax=False).generate_index()
+    scripts = re.findall(r'<script src="([^"]+)"', page)
+    assert any(src.endswith("plotly.min.js") for src in scripts), scripts
+    assert all(src.startswith("file://") for src in scripts), scripts
 
-    return patched
+
+def test_the_page_is_reused_and_images_do_not_leak_into_each_other(
+    figures: dict[str, go.Figure], renderer: StaticRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Images after the first skip kaleido's page reload (the cost issue 8 measured), and
+    drawing other charts and formats in between changes nothing in the next image."""
+    from dashboard import export
+
+    monkeypatch.setattr(export, "RELOAD_EVERY", 10_000)  # no scheduled reload in between
+    first = renderer.render(figures["runs"], "png", width=WIDTH, height=HEIGHT)
+    browser = renderer.browser
+    assert browser is not None and browser.kaleido is not None
+    (tab,) = browser.kaleido.uses  # one tab
+    drawn_before = browser.kaleido.uses[tab]
+    for chart, fmt in (("milestones", "pdf"), ("velocity", "svg"), ("lifecycle", "png")):
+        renderer.render(figures[chart], fmt, width=WIDTH, height=HEIGHT)
+    again = renderer.render(figures["runs"], "png", width=WIDTH, height=HEIGHT)
+    assert again == first
+    assert browser.kaleido.uses[tab] == drawn_before + 4, "the page was reloaded"
+
+
+def test_export_charts_is_one_batch_in_order(
+    inputs: ChartInputs, renderer: StaticRenderer, tmp_path: Path
+) -> None:
+    from dashboard.export import export_charts
+
+    charts = ["runs", "milestones", "hour-of-day"]
+    outs = [tmp_path / f"{chart}.png" for chart in charts]
+    written = list(
+        export_charts(
+            inputs, charts, outs, fmt="png", width=WIDTH, height=HEIGHT, renderer=renderer
+        )
+    )
+    assert written == outs
+    for path in outs:
+        assert png_size(path.read_bytes()) == (WIDTH, HEIGHT)
+    assert not list(tmp_path.glob("*.part"))
+    csvs = list(export_charts(inputs, charts, [tmp_path / f"{c}.csv" for c in charts], fmt="csv"))
+    assert [p.read_text().startswith("# chart: ") for p in csvs] == [True] * 3
 
 
 def test_concurrent_renders_get_their_own_images(
