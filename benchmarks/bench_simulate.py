@@ -1,23 +1,35 @@
 """Benchmark of `uptake simulate`: throughput and peak memory at a chosen scale.
 
-    python benchmarks/bench_simulate.py [--scale 1.0] [--seed 1] [--keep DIR]
+    python benchmarks/bench_simulate.py [--scale 1.0] [--seed 1] [--keep DIR] [--against REV]
 
 Simulates both presets into a temporary home, then prints, per preset and in total:
 usage events, signup rows, files, bytes, wall and CPU seconds, events/s and rows/s, and
 the peak RSS of the process. As a yardstick measured in the same run on the same
 machine, it also times numpy drawing the same number of random int64 values and pyarrow
 writing them as one-column zstd Parquet files of the same size: the ratio says how far
-the simulator is from the cost of just producing and storing that many numbers."""
+the simulator is from the cost of just producing and storing that many numbers.
+
+With `--against REV` (e.g. a commit before a speed-up), the simulator of that git revision
+(its `etl/` extracted with `git archive`) runs the same presets right after, in a child
+process of its own (so its peak RSS is its own), and the speed-up is printed in wall and
+CPU time. On a machine shared with other work, CPU seconds are the steadier figure."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import resource
 import shutil
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +37,9 @@ import pyarrow.parquet as pq
 
 from etl.simulate import SimulationOptions, SimulationResult, simulate
 from etl.simulate.simulation import ROWS_PER_FILE
+
+PRESETS = ("viral", "steady")
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
@@ -48,15 +63,66 @@ def baseline(rows: int, folder: Path, seed: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def line(label: str, result: SimulationResult, cpu: float) -> str:
-    rows = result.rows_written
+def line(label: str, result: dict[str, Any]) -> str:
     return (
-        f"{label:<8} events {result.events:>12,}  signups {result.signups:>11,}  "
-        f"files {len(result.files):>4}  {result.bytes_written / 1e6:>8,.0f} MB  "
-        f"wall {result.seconds:6.1f} s  cpu {cpu:6.1f} s  "
-        f"{result.events / result.seconds / 1e6:5.2f}M events/s  "
-        f"{rows / result.seconds / 1e6:5.2f}M rows/s"
+        f"{label:<8} events {result['events']:>12,}  signups {result['signups']:>11,}  "
+        f"files {result['files']:>4}  {result['bytes'] / 1e6:>8,.0f} MB  "
+        f"wall {result['wall']:6.1f} s  cpu {result['cpu']:6.1f} s  "
+        f"{result['events'] / result['wall'] / 1e6:5.2f}M events/s  "
+        f"{result['rows'] / result['wall'] / 1e6:5.2f}M rows/s"
     )
+
+
+def measure(scale: float, seed: int, home: Path) -> dict[str, Any]:
+    """Both presets into `home`: per preset and total figures, and the peak RSS."""
+    figures: dict[str, Any] = {}
+    for preset in PRESETS:
+        result, cpu = run_preset(preset, scale, seed, home / "inbox")
+        figures[preset] = {
+            "events": result.events,
+            "signups": result.signups,
+            "rows": result.rows_written,
+            "files": len(result.files),
+            "bytes": result.bytes_written,
+            "wall": result.seconds,
+            "cpu": cpu,
+            "milestone": f"{result.milestone_users:,}th signup at "
+            f"{(result.milestone_elapsed_s or float('nan')) / 3600:.2f} h",
+        }
+    figures["total"] = {
+        key: sum(figures[p][key] for p in PRESETS)
+        for key in ("events", "signups", "rows", "files", "bytes", "wall", "cpu")
+    }
+    figures["peak_rss_mb"] = peak_rss_mb()
+    return figures
+
+
+def report(figures: dict[str, Any]) -> None:
+    for preset in PRESETS:
+        print(line(preset, figures[preset]))
+        print(f"         {figures[preset]['milestone']}")
+    print(f"{line('total', figures['total'])}  peak RSS {figures['peak_rss_mb']:,.0f} MB")
+
+
+def measure_revision(revision: str, scale: float, seed: int, home: Path) -> dict[str, Any]:
+    """The same measurement with the `etl/` package of a git revision, in a child process."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPOSITORY), "archive", revision, "etl"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    source = home / "source"
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    child = subprocess.run(
+        [sys.executable, __file__, "--scale", str(scale), "--seed", str(seed), "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(source)},
+    )
+    figures: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
@@ -64,34 +130,38 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="write into this home and keep the files")
+    parser.add_argument("--against", metavar="REV", help="also run this git revision's simulator")
+    parser.add_argument("--json", action="store_true", help="only print the figures as JSON")
     args = parser.parse_args()
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     try:
+        if args.json:
+            print(json.dumps(measure(args.scale, args.seed, home)))
+            return
         print(f"python {platform.python_version()} on {platform.platform()}, scale {args.scale}")
-        results = {
-            p: run_preset(p, args.scale, args.seed, home / "inbox") for p in ("viral", "steady")
-        }
-        peak = peak_rss_mb()
-        for name, (result, cpu) in results.items():
-            print(line(name, result, cpu))
-            milestone = result.milestone_elapsed_s or float("nan")
-            print(f"         {result.milestone_users:,}th signup at {milestone / 3600:.2f} h")
-        events = sum(r.events for r, _ in results.values())
-        rows = sum(r.rows_written for r, _ in results.values())
-        wall = sum(r.seconds for r, _ in results.values())
-        cpu = sum(c for _, c in results.values())
+        figures = measure(args.scale, args.seed, home)
+        report(figures)
+        total = figures["total"]
+        base_wall, base_cpu = baseline(total["rows"], home / "baseline", args.seed)
         print(
-            f"total    events {events:,}  rows {rows:,}  wall {wall:.1f} s  cpu {cpu:.1f} s  "
-            f"{events / wall / 1e6:.2f}M events/s  {rows / wall / 1e6:.2f}M rows/s  "
-            f"peak RSS {peak:,.0f} MB"
+            f"baseline numpy int64 + pyarrow zstd, {total['rows']:,} values: "
+            f"wall {base_wall:.1f} s  cpu {base_cpu:.1f} s  "
+            f"{total['rows'] / base_wall / 1e6:.2f}M rows/s; "
+            f"simulator/baseline wall ratio {total['wall'] / base_wall:.2f}"
         )
-        base_wall, base_cpu = baseline(rows, home / "baseline", args.seed)
-        print(
-            f"baseline numpy int64 + pyarrow zstd, {rows:,} values: wall {base_wall:.1f} s  "
-            f"cpu {base_cpu:.1f} s  {rows / base_wall / 1e6:.2f}M rows/s; "
-            f"simulator/baseline wall ratio {wall / base_wall:.2f}"
-        )
+        if args.against:
+            shutil.rmtree(home / "inbox", ignore_errors=True)
+            print(f"--- the simulator of {args.against}, same scale and seed:")
+            old = measure_revision(args.against, args.scale, args.seed, home / "against")
+            report(old)
+            print(
+                f"speed-up over {args.against}: wall {old['total']['wall'] / total['wall']:.2f}x, "
+                f"cpu {old['total']['cpu'] / total['cpu']:.2f}x; events/s "
+                f"{total['events'] / total['wall'] / 1e6:.2f}M now vs "
+                f"{old['total']['events'] / old['total']['wall'] / 1e6:.2f}M; peak RSS "
+                f"{figures['peak_rss_mb']:,.0f} MB now vs {old['peak_rss_mb']:,.0f} MB"
+            )
     finally:
         if args.keep is None:
             shutil.rmtree(home, ignore_errors=True)

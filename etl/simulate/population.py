@@ -8,7 +8,7 @@ else is simulated, and the same seed gives the same users."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -38,6 +38,7 @@ class Purpose(IntEnum):
     MIGRATING = 7
     MIGRANT_ORDER = 8
     SWITCHING_DAYS = 9
+    ACTIVE_DAYS = 10
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,11 @@ class Population:
     minute_counts: IntArray
     signup_us: IntArray
     end_us: IntArray  # churn (or deletion) time; no activity after it
-    activity: npt.NDArray[np.float32]
+    day_gap: npt.NDArray[np.float32]  # 1 / -log(1 - daily chance of activity)
     extra_events: npt.NDArray[np.float32]
     deletes: npt.NDArray[np.bool_]
     signup_day: npt.NDArray[np.int16]
     user_text: TextArray  # "<platform>-u<hex>" per user
-    alive: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def users(self) -> int:
@@ -91,17 +91,6 @@ class Population:
 
     def day_window_us(self, day: int) -> tuple[int, int]:
         return day * DAY_US, min((day + 1) * DAY_US, self.horizon_us)
-
-    def alive_during(self, day: int) -> IntArray:
-        """Users who have signed up by the end of `day` and not churned before it starts.
-        Kept from day to day, so churned users are never looked at again."""
-        day_start = day * DAY_US
-        # A user churning exactly at the day's start is kept for the day, with an empty
-        # window, so that a deletion at that instant still falls in one day.
-        staying = self.alive[self.end_us[self.alive] >= day_start]
-        joining = np.arange(self.day_first_user[day], self.day_first_user[day + 1])
-        self.alive = np.concatenate([staying, joining])
-        return self.alive
 
 
 def plan_population(
@@ -128,7 +117,7 @@ def plan_population(
         minute_counts=counts,
         signup_us=np.empty(total, dtype=np.int64),
         end_us=np.empty(total, dtype=np.int64),
-        activity=np.empty(total, dtype=np.float32),
+        day_gap=np.empty(total, dtype=np.float32),
         extra_events=np.empty(total, dtype=np.float32),
         deletes=np.empty(total, dtype=np.bool_),
         signup_day=np.empty(total, dtype=np.int16),
@@ -139,7 +128,7 @@ def plan_population(
 def sign_up_history(population: Population, streams: RandomStreams) -> NewSignups:
     """Create the users who signed up before t0 (an established platform's base): signup
     times back to the preset's history start, recent years more likely. Their remaining
-    lifetime starts at t0, and they are alive when day 0 begins."""
+    lifetime starts at t0, and they are around when day 0 begins."""
     preset = population.preset
     count = int(population.day_first_user[0])
     rng = streams.generator(Purpose.HISTORY)
@@ -147,7 +136,6 @@ def sign_up_history(population: Population, streams: RandomStreams) -> NewSignup
     if preset.history_start is not None:
         history_us = int((preset.t0 - preset.history_start).total_seconds()) * MICROS
     signup_us = -(history_us * rng.random(count) ** 2).astype(np.int64) - 1
-    population.alive = np.arange(count, dtype=np.int64)
     # Activity fades over a user's first year; older users are all alike.
     return _set_traits(population, rng, 0, signup_us, signup_day=-HISTORY_DAYS, alive_from_us=0)
 
@@ -187,7 +175,10 @@ def _set_traits(
     population.end_us[users] = start_us + lifetime_us.astype(np.int64) + 1
     population.signup_day[users] = signup_day
     activity = _by_segment(preset, "daily_activity", segment) * _spread(rng, 0.5, count)
-    population.activity[users] = np.minimum(activity, 0.98)
+    # Stored as the mean gap between candidate active days, in days per unit of an
+    # exponential draw (see usage.ActiveDays): the only use of the daily chance.
+    chance = np.minimum(activity, np.float32(0.98))
+    population.day_gap[users] = np.float32(-1) / np.log1p(-chance)
     extra = _by_segment(preset, "extra_events", segment) * _spread(rng, 0.7, count)
     population.extra_events[users] = extra
     deletion_share = _by_segment(preset, "deletion_share", segment)

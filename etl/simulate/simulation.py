@@ -10,11 +10,13 @@ threads compress files while the next ones are drawn."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,7 +54,14 @@ from etl.simulate.population import (
     sign_up_history,
 )
 from etl.simulate.presets import PRESET_NAMES, Preset, preset_named
-from etl.simulate.usage import DailyCycle, UsageBatch, day_usage, event_types
+from etl.simulate.usage import (
+    ActiveDays,
+    DailyCycle,
+    UsageBatch,
+    day_usage,
+    event_types,
+    schedule_history,
+)
 from etl.simulate.writer import (
     TextArray,
     coded_strings,
@@ -295,6 +304,7 @@ class _Run:
     streams: RandomStreams
     population: Population
     cycle: DailyCycle
+    active_days: ActiveDays
     result: SimulationResult
     t0_us: int
     late_events: LaterRows = field(default_factory=LaterRows)
@@ -338,6 +348,7 @@ class _Run:
             streams=streams,
             population=population,
             cycle=DailyCycle.of(preset, population.days),
+            active_days=ActiveDays.of(population.days),
             result=result,
             t0_us=int((preset.t0 - datetime(1970, 1, 1)) / timedelta(microseconds=1)),
         )
@@ -346,13 +357,14 @@ class _Run:
         """An incumbent's users from before t0, in signups-history-pNN files."""
         if self.population.day_first_user[0]:
             self._write_signups(0, sign_up_history(self.population, self.streams), "history")
+            schedule_history(self.population, self.active_days, self.streams)
 
     def simulate_day(self, day: int) -> None:
         new = sign_up_day(self.population, day, self.streams)
         self._write_signups(day, new)
         pending: list[UsageBatch] = []
         part = 0
-        for batch in day_usage(self.population, day, self.cycle, self.streams):
+        for batch in day_usage(self.population, day, self.cycle, self.streams, self.active_days):
             pending.append(batch)
             if sum(len(b) for b in pending) >= ROWS_PER_FILE:
                 self._write_events(day, part, UsageBatch.concat(pending))
@@ -372,16 +384,17 @@ class _Run:
                 "ts_us": new.signup_us[start:stop],
                 "channel": new.channel[start:stop],
                 "country": new.country[start:stop],
-                "event_id": hex_ids(
-                    f"{self.platform}-s",
-                    int(users[0]) if len(users) else 0,
-                    len(users),
-                    USER_DIGITS,
-                ),
                 "person": self._persons(day, part, users),
             }
+            if self.options.dirty:  # faults copy ids; clean ids are made by the writer
+                rows["event_id"] = self._signup_ids(users)
             self.result.signups += len(users)
             self._write_signup_file(day, part, rows, label or f"d{day:03d}")
+
+    def _signup_ids(self, users: np.ndarray[Any, np.dtype[np.int64]]) -> TextArray:
+        """Signup event ids of consecutive users: <platform>-s<user number>."""
+        first = int(users[0]) if len(users) else 0
+        return hex_ids(f"{self.platform}-s", first, len(users), USER_DIGITS)
 
     def _persons(self, day: int, part: int, users: np.ndarray[Any, np.dtype[np.int64]]) -> Any:
         """Person numbers (-1: none): an incumbent's own users, or, with --from, a share
@@ -420,8 +433,8 @@ class _Run:
             rows = _with_held_rows(rows, self.late_signups.release(day))
         self.signup_files += 1
         if row_count(rows) or row_count(malformed):
-            table = self._signups_table(rows, malformed)
-            self._submit(table, self.folder / f"signups-{label}-p{part:02d}.parquet")
+            build = functools.partial(self._signups_table, rows, malformed)
+            self._submit(build, self.folder / f"signups-{label}-p{part:02d}.parquet")
 
     def _new_signup_ids(self, count: int) -> TextArray:
         """Ids for added faulty signup rows, after every real user's number."""
@@ -438,7 +451,9 @@ class _Run:
                 "signup_ts": timestamps(self.t0_us + rows["ts_us"]),
                 "channel": coded_strings(rows["channel"], self.preset.channels),
                 "country": coded_strings(rows["country"], self.preset.countries),
-                "event_id": string_column(rows["event_id"]),
+                "event_id": string_column(
+                    rows["event_id"] if "event_id" in rows else self._signup_ids(rows["user"])
+                ),
                 "person_id": self._person_column(rows["person"]),
             }
         )
@@ -455,7 +470,7 @@ class _Run:
 
     def _write_events(self, day: int, part: int, batch: UsageBatch | None) -> None:
         ids = _FileIds(f"{self.platform}-e{self.event_files:0{FILE_DIGITS}x}")
-        rows: Columns = _event_columns(batch, ids)
+        rows: Columns = _event_columns(batch, ids if self.options.dirty else None)
         deletion_code = len(self.preset.event_types)
         self.result.events += row_count(rows)
         self.result.deletions += int(np.count_nonzero(rows["kind"] == deletion_code))
@@ -471,11 +486,15 @@ class _Run:
             rows = _with_held_rows(rows, self.late_events.release(day))
         self.event_files += 1
         if row_count(rows) or row_count(malformed):
-            table = self._events_table(rows, malformed)
-            self._submit(table, self.folder / f"events-d{day:03d}-p{part:02d}.parquet")
+            build = functools.partial(self._events_table, rows, malformed, ids.prefix)
+            self._submit(build, self.folder / f"events-d{day:03d}-p{part:02d}.parquet")
 
-    def _events_table(self, rows: Columns, malformed: Columns) -> pa.Table:
+    def _events_table(self, rows: Columns, malformed: Columns, id_prefix: str) -> pa.Table:
+        """The file's table (built in a writer thread); clean rows have no ids yet: they
+        get <id_prefix><row number>."""
         types = event_types(self.preset)
+        if "event_id" not in rows:
+            rows = {**rows, "event_id": hex_ids(id_prefix, 0, row_count(rows), ROW_DIGITS)}
         table = pa.table(
             {
                 "platform": constant_strings(self.platform, row_count(rows)),
@@ -516,10 +535,12 @@ class _Run:
 
     # -- writing -------------------------------------------------------------------------
 
-    def _submit(self, table: pa.Table, path: Path) -> None:
+    def _submit(self, build: Callable[[], pa.Table], path: Path) -> None:
+        """Build the file's table and write it in a writer thread (Arrow and most of numpy
+        release the GIL, so this overlaps with drawing the next rows)."""
         assert self.pool is not None
         self.result.files.append(path)
-        self.writes.append(self.pool.submit(write_parquet_atomically, table, path))
+        self.writes.append(self.pool.submit(_build_and_write, build, path))
         while len(self.writes) > MAX_PENDING_WRITES:
             self.result.bytes_written += self.writes.popleft().result()
 
@@ -528,17 +549,20 @@ class _Run:
             self.result.bytes_written += self.writes.popleft().result()
 
 
-def _event_columns(batch: UsageBatch | None, ids: _FileIds) -> Columns:
+def _build_and_write(build: Callable[[], pa.Table], path: Path) -> int:
+    return write_parquet_atomically(build(), path)
+
+
+def _event_columns(batch: UsageBatch | None, ids: _FileIds | None) -> Columns:
+    """A file's rows; with `ids` (faults copy them) their ids now, else in the writer."""
     if batch is None:
         batch = UsageBatch(
             user=np.zeros(0, np.int64), ts_us=np.zeros(0, np.int64), kind=np.zeros(0, np.int8)
         )
-    return {
-        "user": batch.user,
-        "ts_us": batch.ts_us,
-        "kind": batch.kind,
-        "event_id": ids.next(len(batch)),
-    }
+    rows: Columns = {"user": batch.user, "ts_us": batch.ts_us, "kind": batch.kind}
+    if ids is not None:
+        rows["event_id"] = ids.next(len(batch))
+    return rows
 
 
 def _with_held_rows(rows: Columns, held: list[Columns]) -> Columns:

@@ -17,6 +17,7 @@ from etl.simulate.population import DAY_US, HISTORY_DAYS, MICROS, Population, Pu
 from etl.simulate.presets import DAY_S, Preset, diurnal_clock
 
 IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
 CodeArray = npt.NDArray[np.int8]
 FloatArray = npt.NDArray[np.float64]
 CHUNK_USERS = 1 << 20
@@ -103,36 +104,126 @@ def _table_lookup(values: FloatArray, slopes: FloatArray, position: FloatArray) 
     return result
 
 
-def day_usage(
-    population: Population, day: int, cycle: DailyCycle, streams: RandomStreams
-) -> Iterator[UsageBatch]:
-    """The usage events and deletions of launch day `day`, in batches per chunk of users.
+@dataclass
+class ActiveDays:
+    """Who may be active on which day, drawn ahead (skip-ahead sampling).
 
-    Users around all day (most of them after launch day) share one time window, so
-    their events need no per-user window; the others (joining or leaving today) do."""
-    alive = population.alive_during(day)
-    day_start, day_end = population.day_window_us(day)
-    for chunk, first in enumerate(range(0, len(alive), CHUNK_USERS)):
-        users = alive[first : first + CHUNK_USERS]
-        rng = streams.generator(Purpose.EVENTS, day, chunk)
-        partial = (population.signup_us[users] > day_start) | (population.end_us[users] < day_end)
-        yield _part_day_events(population, day, users[partial], cycle, rng)
-        yield _deletions(population, day, users[partial], cycle)
-        yield _whole_day_events(population, day, users[~partial], cycle, rng)
+    A user is active on a day after their signup day with chance activity x fading(age) x
+    the share of the day they are around. Rather than a draw per user and day alive, each
+    user's next *candidate* day is drawn at once as a geometric gap with chance `activity`
+    per day, and a candidate day is kept with chance fading x share (at most 1): this
+    thinning gives every day exactly its chance, and costs a draw per candidate day
+    instead of one per day alive. Deletions are filed under the day of the churn time."""
+
+    days: int
+    candidates: list[list[Int32Array]]
+    deletions: list[list[Int32Array]]
+
+    @staticmethod
+    def of(days: int) -> ActiveDays:
+        return ActiveDays(days, [[] for _ in range(days)], [[] for _ in range(days)])
+
+    def schedule(
+        self, population: Population, users: Int32Array, day: int, rng: np.random.Generator
+    ) -> None:
+        """File each of `users` under their next candidate day after `day` (or from day 0
+        when `day` is -1), unless they churn by its start or it is beyond the horizon."""
+        draws = rng.standard_exponential(len(users), dtype=np.float32)
+        gap = np.floor(draws * population.day_gap[users])
+        nearest = np.minimum(gap, np.float32(self.days)).astype(np.int32) + (day + 1)
+        stays = (nearest < self.days) & (
+            nearest.astype(np.int64) * DAY_US < population.end_us[users]
+        )
+        _file_by_day(self.candidates, users[stays], nearest[stays])
+
+    def add_deletions(self, population: Population, first: int, last: int) -> None:
+        """File the users first..last-1 who delete their account under its day."""
+        users = np.arange(first, last, dtype=np.int32)
+        deleting = users[population.deletes[first:last]]
+        end_us = population.end_us[deleting]
+        within = end_us < population.horizon_us
+        _file_by_day(self.deletions, deleting[within], (end_us[within] // DAY_US).astype(np.int32))
+
+    def due(self, day: int) -> tuple[Int32Array, Int32Array]:
+        """The candidates and the deletions of `day` (each handed out once)."""
+        candidates, self.candidates[day] = self.candidates[day], []
+        deletions, self.deletions[day] = self.deletions[day], []
+        return _joined(candidates), _joined(deletions)
+
+
+def _file_by_day(buckets: list[list[Int32Array]], users: Int32Array, days: Int32Array) -> None:
+    """Append users to the bucket of their day (a stable radix sort on 16-bit days)."""
+    if not len(users):
+        return
+    order = np.argsort(days.astype(np.int16), kind="stable")
+    counts = np.bincount(days, minlength=len(buckets))
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    for day in np.flatnonzero(counts):
+        buckets[day].append(users[order[bounds[day] : bounds[day + 1]]])
+
+
+def _joined(parts: list[Int32Array]) -> Int32Array:
+    if not parts:
+        return np.zeros(0, dtype=np.int32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def schedule_history(
+    population: Population, active_days: ActiveDays, streams: RandomStreams
+) -> None:
+    """Users from before t0 (an incumbent's base): candidate days from day 0 on."""
+    count = int(population.day_first_user[0])
+    rng = streams.generator(Purpose.ACTIVE_DAYS)
+    for first in range(0, count, CHUNK_USERS):
+        users = np.arange(first, min(first + CHUNK_USERS, count), dtype=np.int32)
+        active_days.schedule(population, users, -1, rng)
+    active_days.add_deletions(population, 0, count)
+
+
+def day_usage(
+    population: Population,
+    day: int,
+    cycle: DailyCycle,
+    streams: RandomStreams,
+    active_days: ActiveDays,
+) -> Iterator[UsageBatch]:
+    """The usage events and deletions of launch day `day`, in batches per chunk of users:
+    the users who sign up today (most try the product on their first day), then the
+    day's candidates (users around all day share one time window, so their events need no
+    per-user window; those leaving today do), then the day's deletions."""
+    first, last = (int(i) for i in population.day_first_user[day : day + 2])
+    active_days.add_deletions(population, first, last)
+    for chunk, start in enumerate(range(first, last, CHUNK_USERS)):
+        users = np.arange(start, min(start + CHUNK_USERS, last), dtype=np.int32)
+        rng = streams.generator(Purpose.EVENTS, day, 0, chunk)
+        joining = users[
+            rng.random(len(users), dtype=np.float32) < population.preset.first_day_activity
+        ]
+        yield _part_day_events(population, day, joining, cycle, rng)
+        active_days.schedule(population, users, day, rng)
+    candidates, deletions = active_days.due(day)
+    _, day_end = population.day_window_us(day)
+    for chunk, start in enumerate(range(0, len(candidates), CHUNK_USERS)):
+        users = candidates[start : start + CHUNK_USERS]
+        rng = streams.generator(Purpose.EVENTS, day, 1, chunk)
+        leaving = population.end_us[users] < day_end
+        yield _whole_day_events(population, day, users[~leaving], cycle, rng)
+        yield _leaving_day_events(population, day, users[leaving], cycle, rng)
+        active_days.schedule(population, users, day, rng)
+    yield _deletions(population, deletions, cycle)
 
 
 def _whole_day_events(
     population: Population,
     day: int,
-    users: IntArray,
+    users: Int32Array,
     cycle: DailyCycle,
     rng: np.random.Generator,
 ) -> UsageBatch:
     day_start, day_end = population.day_window_us(day)
     clock_since, clock_until = cycle.clock(np.array([day_start, day_end], dtype=np.int64), day)
     share_of_day = np.float32((clock_until - clock_since) / DAY_S)
-    fading = cycle.fading[day - population.signup_day[users]]
-    chance = population.activity[users] * fading * share_of_day
+    chance = cycle.fading[day - population.signup_day[users]] * share_of_day
     who = users[rng.random(len(users), dtype=np.float32) < chance]
     counts = _events_per_active_day(population.extra_events[who], rng)
     total = int(counts.sum())
@@ -141,33 +232,50 @@ def _whole_day_events(
     # Rounding must never move an event out of its day.
     np.clip(ts_us, day_start, day_end - 1, out=ts_us)
     return UsageBatch(
-        user=np.repeat(who, counts), ts_us=ts_us, kind=_event_kinds(cycle, rng, total)
+        user=np.repeat(who.astype(np.int64), counts),
+        ts_us=ts_us,
+        kind=_event_kinds(cycle, rng, total),
+    )
+
+
+def _leaving_day_events(
+    population: Population,
+    day: int,
+    users: Int32Array,
+    cycle: DailyCycle,
+    rng: np.random.Generator,
+) -> UsageBatch:
+    """Candidates who churn today: kept in proportion to the part of the day left."""
+    window = _Window.of(population, day, users, cycle)
+    share_of_day = (window.clock_span * (1 / DAY_S)).astype(np.float32)
+    chance = cycle.fading[day - population.signup_day[users]] * share_of_day
+    return _part_day_events(
+        population, day, users[rng.random(len(users), dtype=np.float32) < chance], cycle, rng
     )
 
 
 def _part_day_events(
     population: Population,
     day: int,
-    users: IntArray,
+    who: Int32Array,
     cycle: DailyCycle,
     rng: np.random.Generator,
 ) -> UsageBatch:
-    window = _Window.of(population, day, users, cycle)
-    active = rng.random(len(users), dtype=np.float32) < _activity_chance(
-        population, day, users, window, cycle
-    )
-    who = users[active]
+    """Events of active users each around for their own part of the day."""
+    window = _Window.of(population, day, who, cycle)
     counts = _events_per_active_day(population.extra_events[who], rng)
     total = int(counts.sum())
-    start = np.repeat(window.clock_since[active], counts)
-    span = np.repeat(window.clock_span[active], counts)
+    start = np.repeat(window.clock_since, counts)
+    span = np.repeat(window.clock_span, counts)
     ts_us = cycle.time_at(start + rng.random(total) * span, day).astype(np.int64)
     # Rounding must never move an event before its signup or after its churn or day.
-    lowest = np.repeat(window.since_us[active], counts)
-    highest = np.repeat(window.until_us[active], counts) - 1
+    lowest = np.repeat(window.since_us, counts)
+    highest = np.repeat(window.until_us, counts) - 1
     ts_us = np.minimum(np.maximum(ts_us, lowest, out=ts_us), highest, out=ts_us)
     return UsageBatch(
-        user=np.repeat(who, counts), ts_us=ts_us, kind=_event_kinds(cycle, rng, total)
+        user=np.repeat(who.astype(np.int64), counts),
+        ts_us=ts_us,
+        kind=_event_kinds(cycle, rng, total),
     )
 
 
@@ -196,7 +304,7 @@ class _Window:
     clock_span: FloatArray
 
     @staticmethod
-    def of(population: Population, day: int, users: IntArray, cycle: DailyCycle) -> _Window:
+    def of(population: Population, day: int, users: Int32Array, cycle: DailyCycle) -> _Window:
         day_start, day_end = population.day_window_us(day)
         since = np.maximum(population.signup_us[users], day_start)
         until = np.minimum(population.end_us[users], day_end)
@@ -204,25 +312,11 @@ class _Window:
         return _Window(since, until, clock_since, cycle.clock(until, day) - clock_since)
 
 
-def _activity_chance(
-    population: Population, day: int, users: IntArray, window: _Window, cycle: DailyCycle
-) -> npt.NDArray[np.float32]:
-    """Chance of any activity today: high on the signup day, then fading with age and in
-    proportion to the part of the day the user is still around."""
-    age = day - population.signup_day[users]
-    share_of_day = (window.clock_span * (1 / DAY_S)).astype(np.float32)
-    chance = population.activity[users] * cycle.fading[age] * share_of_day
-    chance[age == 0] = population.preset.first_day_activity
-    return chance
-
-
-def _deletions(population: Population, day: int, users: IntArray, cycle: DailyCycle) -> UsageBatch:
-    """Users who delete their account today, at their churn time (alive users only)."""
-    _, day_end = population.day_window_us(day)
-    leaving = users[population.deletes[users] & (population.end_us[users] < day_end)]
+def _deletions(population: Population, users: Int32Array, cycle: DailyCycle) -> UsageBatch:
+    """Users who delete their account today, at their churn time."""
     deletion_code = len(cycle.preset.event_types)
     return UsageBatch(
-        user=leaving,
-        ts_us=population.end_us[leaving],
-        kind=np.full(len(leaving), deletion_code, dtype=np.int8),
+        user=users.astype(np.int64),
+        ts_us=population.end_us[users],
+        kind=np.full(len(users), deletion_code, dtype=np.int8),
     )
