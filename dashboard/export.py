@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -485,15 +486,17 @@ class StaticRenderer:
         each has `timeout_s` seconds from the moment the previous one came back."""
         if self._broken:
             raise ExportTimeoutError(self._broken)
-        pending: list[concurrent.futures.Future[bytes]] = []
+        pending: deque[concurrent.futures.Future[bytes]] = deque()
         for image in images:
             if image.fmt not in STATIC_FORMATS:
                 raise ExportError(
                     f"{image.fmt!r} is not a static format; expected one of {STATIC_FORMATS}"
                 )
             pending.append(self._submit(image))
-        for future in pending:
-            yield self._result(future)
+            while pending and pending[0].done():  # hand over what is drawn already
+                yield self._result(pending.popleft())
+        while pending:
+            yield self._result(pending.popleft())
 
     def _submit(self, image: StaticImage) -> concurrent.futures.Future[bytes]:
         self.start()

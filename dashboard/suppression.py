@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.charts import ChartInputs
+from dashboard.charts import ChartInputs, ViewOptions
 from dashboard.figures.common import wrap_caption
 
 DEFAULT_K = 10
@@ -62,8 +62,10 @@ class SuppressedInputs(ChartInputs):
 
     suppress_below: int = DEFAULT_K
 
-    def table(self, name: str) -> pl.DataFrame:
-        return suppress_table(name, self.snapshot.table(name), self.suppress_below)
+    def table(self, name: str, options: ViewOptions | None = None) -> pl.DataFrame:
+        """The table as ChartInputs gives it (with the view's time range), then suppressed."""
+        shown = super().table(name) if options is None else super().table(name, options)
+        return suppress_table(name, shown, self.suppress_below)
 
 
 def suppressed_by(inputs: ChartInputs) -> int:
