@@ -1,0 +1,238 @@
+"""Backtests of the milestone forecasts on real series: fit on the data up to a cutoff,
+forecast when later user counts are reached, and compare with when they were.
+
+    rows = signup_rows("cardano", signup_times, cutoff)          # snapshot-like rows
+    result = backtest("cardano", rows, targets, actual_time)     # list[BacktestRow]
+    print(format_backtests(result))
+
+`signup_rows` builds the snapshot's `signups` rows (every hour, day and week bucket from
+the first signup to the cutoff, empty buckets included, the bucket holding the cutoff
+incomplete) from raw signup times, so `fit_all` chooses the grain and handles the daily
+cycle exactly as it does in the ETL. `count_rows` does the same for a public user-count
+series (one row per observation). Targets are a fixed set of multiples of the users at the
+cutoff (`relative_targets`), the same for every series, so nothing is tuned to one series.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from etl.fits import fit_all
+
+GRAIN_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
+TARGET_MULTIPLES = (1.25, 1.5, 2.0)
+DAY = timedelta(days=1)
+
+
+def _floor(moment: datetime, grain: str) -> datetime:
+    if grain == "hour":
+        return moment.replace(minute=0, second=0, microsecond=0)
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday()) if grain == "week" else day
+
+
+def signup_rows(
+    platform: str, signups: Sequence[datetime], cutoff: datetime, grains: Sequence[str] = ()
+) -> pl.DataFrame:
+    """The snapshot's `signups` rows of the signups before `cutoff` (naive UTC times):
+    t0 is the first signup; every bucket up to the cutoff, zeros included; a bucket that
+    ends after the cutoff is incomplete (and counts only the signups before the cutoff)."""
+    times = sorted(t for t in signups if t < cutoff)
+    if not times:
+        raise ValueError(f"{platform}: no signups before {cutoff}")
+    t0 = times[0]
+    epoch = np.array([t.timestamp() for t in times])
+    frames = []
+    for grain in grains or GRAIN_STEPS:
+        step = GRAIN_STEPS[grain]
+        starts = []
+        start = _floor(t0, grain)
+        while start < cutoff:
+            starts.append(start)
+            start += step
+        edges = np.array([s.timestamp() for s in [*starts, starts[-1] + step]])
+        counts = np.diff(np.searchsorted(epoch, edges, side="left"))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "platform": platform,
+                    "grain": grain,
+                    "bucket_start": starts,
+                    "elapsed_s": [(s - t0).total_seconds() for s in starts],
+                    "signups": counts.astype(np.int64),
+                    "cumulative": np.cumsum(counts).astype(np.int64),
+                    "complete": [s + step <= cutoff for s in starts],
+                }
+            )
+        )
+    return pl.concat(frames)
+
+
+def count_rows(
+    platform: str, times: Sequence[datetime], totals: Sequence[float], grain: str
+) -> pl.DataFrame:
+    """A public user-count series (one total per observation) as `signups` rows of one
+    grain; t0 is the first observation, whose increment is 0."""
+    cumulative = np.asarray(totals, dtype=np.int64)
+    return pl.DataFrame(
+        {
+            "platform": platform,
+            "grain": grain,
+            "bucket_start": list(times),
+            "elapsed_s": [(t - times[0]).total_seconds() for t in times],
+            "signups": np.r_[0, np.diff(cumulative)],
+            "cumulative": cumulative,
+            "complete": True,
+        }
+    )
+
+
+def relative_targets(users_at_cutoff: float) -> tuple[int, ...]:
+    """1.25x, 1.5x and 2x the users at the cutoff, to two significant digits."""
+    return tuple(_two_digits(users_at_cutoff * m) for m in TARGET_MULTIPLES)
+
+
+def _two_digits(value: float) -> int:
+    scale = 10 ** max(0, math.floor(math.log10(max(value, 1.0))) - 1)
+    return int(math.ceil(value / scale) * scale)
+
+
+def nth_signup(signups: Sequence[datetime]) -> Callable[[int], datetime | None]:
+    """When the n-th user signed up (None: not in the data)."""
+    ordered = sorted(signups)
+    return lambda n: ordered[n - 1] if 0 < n <= len(ordered) else None
+
+
+def first_crossing(
+    times: Sequence[datetime], totals: Sequence[float]
+) -> Callable[[int], datetime | None]:
+    """When a user-count series first reached n, linearly interpolated between the two
+    observations around the crossing (None: not reached in the data)."""
+    running = np.maximum.accumulate(np.asarray(totals, dtype=float))
+
+    def crossing(n: int) -> datetime | None:
+        index = bisect.bisect_left(list(running), n)
+        if index >= len(times):
+            return None
+        if index == 0:
+            return times[0]
+        before, after = running[index - 1], running[index]
+        share = (n - before) / (after - before) if after > before else 1.0
+        return times[index - 1] + (times[index] - times[index - 1]) * float(share)
+
+    return crossing
+
+
+@dataclass(frozen=True)
+class BacktestRow:
+    """One forecast of the headline (ensemble) model against what happened."""
+
+    series: str
+    cutoff: datetime
+    users_at_cutoff: int
+    target: int
+    forecast: datetime | None  # None: the median draw never reaches the target
+    low: datetime | None
+    high: datetime | None  # None: "never" at the 90th percentile
+    p_never: float
+    actual: datetime | None  # None: not reached by the end of the data
+    data_end: datetime
+
+    @property
+    def horizon_days(self) -> float | None:
+        """Days from the cutoff to when the target was really reached."""
+        return (self.actual - self.cutoff) / DAY if self.actual else None
+
+    @property
+    def error_days(self) -> float | None:
+        """Forecast minus actual, in days (positive: forecast too late)."""
+        if self.forecast is None or self.actual is None:
+            return None
+        return (self.forecast - self.actual) / DAY
+
+    @property
+    def relative_error(self) -> float | None:
+        """|error| over the horizon: 0.5 means off by half the real waiting time."""
+        error, horizon = self.error_days, self.horizon_days
+        if error is None or not horizon:
+            return None
+        return abs(error) / horizon
+
+    @property
+    def inside(self) -> bool | None:
+        """The actual time lies in the 80% interval (a "never" upper end is open)."""
+        if self.actual is None:
+            return None
+        above_low = self.low is not None and self.low <= self.actual
+        return above_low and (self.high is None or self.actual <= self.high)
+
+
+def backtest(
+    rows: pl.DataFrame,
+    platform: str,
+    cutoff: datetime,
+    actual: Callable[[int], datetime | None],
+    data_end: datetime,
+    *,
+    targets: Sequence[int] = (),
+    seed: int = 0,
+) -> list[BacktestRow]:
+    """Fit the rows (data up to `cutoff`), forecast `targets` (default: relative_targets of
+    the users at the cutoff) and compare the headline forecast with `actual`."""
+    users = int(rows.filter(pl.col("platform") == platform)["cumulative"].max())  # type: ignore[arg-type]
+    goals = tuple(targets) or relative_targets(users)
+    _, forecasts = fit_all(rows, goals, seed=seed)
+    result = []
+    for row in forecasts.to_pylist():
+        if row["platform"] != platform or row["model"] != "ensemble":
+            continue
+        result.append(
+            BacktestRow(
+                series=platform,
+                cutoff=cutoff,
+                users_at_cutoff=users,
+                target=int(row["users"]),
+                forecast=_naive(row["eta"]),
+                low=_naive(row["eta_low"]),
+                high=_naive(row["eta_high"]),
+                p_never=float(row["p_never"]),
+                actual=actual(int(row["users"])),
+                data_end=data_end,
+            )
+        )
+    return result
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=None) if value is not None else None
+
+
+def _day(value: datetime | None, open_end: str = "never") -> str:
+    return f"{value:%Y-%m-%d}" if value is not None else open_end
+
+
+def format_backtests(rows: Sequence[BacktestRow]) -> str:
+    """A Markdown table: series, cutoff, target, forecast, interval, actual, error."""
+    lines = [
+        "| series | cutoff (users) | target | forecast | 80% interval | actual | error (days) "
+        "| error / horizon |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        actual = _day(r.actual, f"not by {r.data_end:%Y-%m-%d}")
+        error = f"{r.error_days:+.1f}" if r.error_days is not None else "-"
+        relative = f"{r.relative_error:.2f}" if r.relative_error is not None else "-"
+        mark = {True: " (in)", False: " (out)", None: ""}[r.inside]
+        lines.append(
+            f"| {r.series} | {r.cutoff:%Y-%m-%d} ({r.users_at_cutoff:,}) | {r.target:,} "
+            f"| {_day(r.forecast)} | {_day(r.low)} to {_day(r.high)}{mark} | {actual} "
+            f"| {error} | {relative} |"
+        )
+    return "\n".join(lines)
