@@ -12,7 +12,7 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard.charts import CHARTS, ViewOptions
+from dashboard.charts import CHARTS, ChartInputs, ViewOptions
 from dashboard.components import empty_state
 from dashboard.context import NO_DATA, AppContext
 from dashboard.controls import CONTROL_IDS, PAGE_GROUPS, controls_layout, from_query, to_query
@@ -58,15 +58,20 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
     reported_names = (
         reported["platform"].unique(maintain_order=True).to_list() if reported.height else []
     )
+    inputs = context.inputs()
+    names = inputs.snapshot.platform_names if inputs is not None else []
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
-            dcc.Store(id="snapshot-id", data=context.reader.current_id()),
+            dcc.Store(id="snapshot-id", data=inputs.snapshot.id if inputs else None),
             dcc.Interval(id="poll", interval=poll_ms),
             html.Header(
                 [
                     html.Div(
-                        [html.Span("Uptake", className="brand"), html.Span(id="snapshot-meta")],
+                        [
+                            html.Span("Uptake", className="brand"),
+                            html.Span(snapshot_meta(inputs), id="snapshot-meta"),
+                        ],
                         className="brand-row",
                     ),
                     html.Nav(
@@ -81,11 +86,20 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
                 ],
                 className="header",
             ),
-            controls_layout(reported_names),
+            controls_layout(reported_names, names),
             html.Main(id="page-content", className="content"),
         ],
         className="app",
     )
+
+
+def snapshot_meta(inputs: ChartInputs | None) -> str:
+    """The header line: data watermark, reporting timezone and snapshot id."""
+    if inputs is None:
+        return "no snapshot published yet"
+    d = inputs.definitions
+    watermark = f"{d.watermark:%Y-%m-%d %H:%M} UTC" if d.watermark else "unknown"
+    return f"data as of {watermark} · timezone {d.timezone} · snapshot {inputs.snapshot.id}"
 
 
 def register_callbacks(app: Dash, context: AppContext) -> None:
@@ -103,21 +117,19 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         current = context.reader.current_id()
         return current if current != known else no_update
 
+    # The layout already carries the meta line and the options of the snapshot it was built
+    # from; this runs only when the poll finds a new snapshot.
     @app.callback(
         Output("snapshot-meta", "children"),
         Output("platforms", "options"),
         Output("heatmap-platform", "options"),
         Input("snapshot-id", "data"),
+        prevent_initial_call=True,
     )
     def snapshot_changed(_: Any) -> Any:
         inputs = context.inputs()
-        if inputs is None:
-            return "no snapshot published yet", [], []
-        names = inputs.snapshot.platform_names
-        d = inputs.definitions
-        watermark = f"{d.watermark:%Y-%m-%d %H:%M} UTC" if d.watermark else "unknown"
-        meta = f"data as of {watermark} · timezone {d.timezone} · snapshot {inputs.snapshot.id}"
-        return meta, names, names
+        names = inputs.snapshot.platform_names if inputs is not None else []
+        return snapshot_meta(inputs), names, names
 
     @app.callback(
         Output("page-content", "children"),

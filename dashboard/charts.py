@@ -5,7 +5,7 @@ chart looks the same everywhere."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import plotly.graph_objects as go
 import polars as pl
@@ -36,6 +36,8 @@ class ViewOptions:
     cohort_grain: str = "day"
     lifecycle_grain: str = "day"
     heatmap_platform: str | None = None  # None: the first chosen platform
+    window_hours: float | None = None  # only the first N hours after each platform's t0
+    channel_mode: str = "count"  # channel mix: "count" (signups) or "share" (of the day)
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,25 @@ class ChartInputs:
 
     @property
     def definitions(self) -> Definitions:
+        return self.snapshot.memo(("definitions",), self._definitions)
+
+    def _definitions(self) -> Definitions:
         return Definitions.from_manifest(self.snapshot.manifest)
+
+    def definitions_for(self, options: ViewOptions) -> Definitions:
+        """The definitions with the view's time range, for the caption of a windowed chart."""
+        if options.window_hours is None:
+            return self.definitions
+        return replace(self.definitions, time_range=window_label(options.window_hours))
 
     @property
     def colours(self) -> dict[str, str]:
+        overrides = tuple(sorted((k, v) for k, v in self.colour_overrides.items() if v))
+        return self.snapshot.memo(("colours", overrides), lambda: self._colours(dict(overrides)))
+
+    def _colours(self, overrides: dict[str, str]) -> dict[str, str]:
         manifest_colours = self.snapshot.manifest.get("colours") or {}
-        overrides = {**manifest_colours, **{k: v for k, v in self.colour_overrides.items() if v}}
-        return platform_colours(self.snapshot.platform_names, overrides)
+        return platform_colours(self.snapshot.platform_names, {**manifest_colours, **overrides})
 
     def platforms(self, options: ViewOptions) -> list[str]:
         return selected(options.platforms, self.snapshot.platform_names)
@@ -62,8 +76,66 @@ class ChartInputs:
     def mode(self, options: ViewOptions) -> str:
         return options.retention_mode or self.definitions.retention_mode
 
-    def table(self, name: str) -> pl.DataFrame:
-        return self.snapshot.table(name)
+    def table(self, name: str, options: ViewOptions | None = None) -> pl.DataFrame:
+        """A snapshot table; with `options`, only its rows inside the view's time range."""
+        hours = options.window_hours if options is not None else None
+        if hours is None or name not in WINDOW_COLUMNS:
+            return self.snapshot.table(name)
+        return self.snapshot.memo(
+            ("window", name, hours),
+            lambda: within_window(
+                self.snapshot.table(name), self.snapshot.table("platforms"), name, hours
+            ),
+        )
+
+
+# The time column of each table that the time range restricts, and how it is measured:
+# "elapsed" is seconds since t0; a datetime or date column is compared with t0 + window.
+# Other tables (overlap, fits, forecasts, runs, migrant activity) are not restricted.
+WINDOW_COLUMNS = {
+    "signups": "elapsed_s",
+    "milestones": "elapsed_s",
+    "active": "day",
+    "lifecycle": "bucket_start",
+    "retention": "cohort_start",
+    "activation": "cohort_day",
+    "channels": "bucket_start",
+    "migration": "day",
+}
+
+
+BUCKET_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
+
+
+def window_label(hours: float) -> str:
+    """72 -> 'first 3 days after each platform's t0'."""
+    span = f"{hours:g} h" if hours < 48 else f"{hours / 24:g} days"
+    return f"first {span} after each platform's t0"
+
+
+def within_window(
+    frame: pl.DataFrame, platforms: pl.DataFrame, name: str, hours: float
+) -> pl.DataFrame:
+    """Rows of table `name` in the first `hours` after their platform's t0. A milestone
+    reached later stays listed but as not reached (within the window)."""
+    column = WINDOW_COLUMNS[name]
+    if name == "milestones":
+        late = pl.col("elapsed_s") > hours * 3600
+        return frame.with_columns(
+            reached_at=pl.when(late).then(None).otherwise(pl.col("reached_at")),
+            elapsed_s=pl.when(late).then(None).otherwise(pl.col("elapsed_s")),
+        )
+    if column == "elapsed_s":  # buckets that end inside the window
+        length = pl.col("grain").replace_strict(BUCKET_SECONDS, default=0.0)
+        return frame.filter(pl.col("elapsed_s") + length <= hours * 3600)
+    ends = platforms.select(
+        "platform", _window_end=pl.col("t0") + pl.duration(microseconds=int(hours * 3.6e9))
+    )
+    return (
+        frame.join(ends, on="platform", how="left")
+        .filter(pl.col(column).cast(pl.Datetime("us")) < pl.col("_window_end"))
+        .drop("_window_end")
+    )
 
 
 def _launch_race(i: ChartInputs, o: ViewOptions) -> go.Figure:
@@ -73,10 +145,10 @@ def _launch_race(i: ChartInputs, o: ViewOptions) -> go.Figure:
         else None
     )
     return launch_race.build_launch_race(
-        i.table("signups"),
-        i.table("milestones"),
+        i.table("signups", o),
+        i.table("milestones", o),
         i.platforms(o),
-        i.definitions,
+        i.definitions_for(o),
         i.colours,
         log=o.log,
         reported=reported,
@@ -85,10 +157,10 @@ def _launch_race(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _milestones(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return milestones.build_milestone_dots(
-        i.table("milestones"),
-        i.table("platforms"),
+        i.table("milestones", o),
+        i.table("platforms", o),
         i.platforms(o),
-        i.definitions,
+        i.definitions_for(o),
         i.colours,
         log=o.log,
     )
@@ -96,29 +168,45 @@ def _milestones(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _velocity(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return velocity.build_velocity(
-        i.table("signups"), i.platforms(o), i.definitions, i.colours, grain=o.grain, log=o.log
+        i.table("signups", o),
+        i.platforms(o),
+        i.definitions_for(o),
+        i.colours,
+        grain=o.grain,
+        log=o.log,
     )
 
 
 def _hour_of_day(i: ChartInputs, o: ViewOptions) -> go.Figure:
-    return velocity.build_hour_of_day(i.table("signups"), i.platforms(o), i.definitions, i.colours)
+    return velocity.build_hour_of_day(
+        i.table("signups", o), i.platforms(o), i.definitions_for(o), i.colours
+    )
 
 
 def _active_users(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return engagement.build_active_users(
-        i.table("active"), i.table("platforms"), i.platforms(o), i.definitions, i.colours, log=o.log
+        i.table("active", o),
+        i.table("platforms", o),
+        i.platforms(o),
+        i.definitions_for(o),
+        i.colours,
+        log=o.log,
     )
 
 
 def _stickiness(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return engagement.build_stickiness(
-        i.table("active"), i.table("platforms"), i.platforms(o), i.definitions, i.colours
+        i.table("active", o),
+        i.table("platforms", o),
+        i.platforms(o),
+        i.definitions_for(o),
+        i.colours,
     )
 
 
 def _lifecycle(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return engagement.build_lifecycle(
-        i.table("lifecycle"), i.platforms(o), i.definitions, grain=o.lifecycle_grain
+        i.table("lifecycle", o), i.platforms(o), i.definitions_for(o), grain=o.lifecycle_grain
     )
 
 
@@ -126,9 +214,9 @@ def _retention_heatmap(i: ChartInputs, o: ViewOptions) -> go.Figure:
     chosen = i.platforms(o)
     platform = o.heatmap_platform if o.heatmap_platform in chosen else None
     return retention.build_retention_heatmap(
-        i.table("retention"),
+        i.table("retention", o),
         platform or (chosen[0] if chosen else ""),
-        i.definitions,
+        i.definitions_for(o),
         grain=o.cohort_grain,
         mode=i.mode(o),
     )
@@ -136,9 +224,9 @@ def _retention_heatmap(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _retention_curves(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return retention.build_retention_curves(
-        i.table("retention"),
+        i.table("retention", o),
         i.platforms(o),
-        i.definitions,
+        i.definitions_for(o),
         i.colours,
         grain=o.cohort_grain,
         mode=i.mode(o),
@@ -147,19 +235,21 @@ def _retention_curves(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _forecast(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return forecasts.build_forecast(
-        i.table("signups"),
-        i.table("fits"),
-        i.table("forecasts"),
-        i.table("platforms"),
+        i.table("signups", o),
+        i.table("fits", o),
+        i.table("forecasts", o),
+        i.table("platforms", o),
         i.platforms(o),
-        definitions=i.definitions,
+        definitions=i.definitions_for(o),
         colours=i.colours,
         log=o.log,
     )
 
 
 def _channel_mix(i: ChartInputs, o: ViewOptions) -> go.Figure:
-    return migration.build_channel_mix(i.table("channels"), i.platforms(o), i.definitions)
+    return migration.build_channel_mix(
+        i.table("channels", o), i.platforms(o), i.definitions_for(o), mode=o.channel_mode
+    )
 
 
 def _overlap(i: ChartInputs, o: ViewOptions) -> go.Figure:

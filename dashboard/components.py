@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from dash import dcc, html
+from dash import Dash, Input, Output, dcc, html
 
-from dashboard.context import NO_DATA
+from dashboard.charts import ChartInputs, ViewOptions
+from dashboard.context import NO_DATA, AppContext
+from dashboard.controls import CONTROL_IDS, view_options
 
 
 def chart(name: str, height: int | None = None) -> html.Div:
@@ -74,3 +76,27 @@ def section(title: str, *children: Any, note: str | None = None) -> html.Div:
     if note:
         parts.append(html.P(note, className="muted"))
     return html.Div([*parts, *children], className="section")
+
+
+def chart_with_table(name: str, title: str, table_id: str, note: str) -> html.Div:
+    """A page of one chart and, below it, a titled table filled by a view callback."""
+    return html.Div([chart(name), section(title, html.Div(id=table_id), note=note)])
+
+
+def register_view_table(
+    app: Dash,
+    context: AppContext,
+    table_id: str,
+    render: Callable[[ChartInputs, ViewOptions], Any],
+) -> None:
+    """Fill `table_id` with `render(inputs, options)` whenever the snapshot or a control
+    changes (nothing while no snapshot is published)."""
+
+    @app.callback(
+        Output(table_id, "children"),
+        Input("snapshot-id", "data"),
+        *[Input(c, "value") for c in CONTROL_IDS],
+    )
+    def fill(_: Any, *values: Any) -> Any:
+        inputs = context.inputs()
+        return None if inputs is None else render(inputs, view_options(*values))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
@@ -20,6 +21,8 @@ from etl.publish import CONTRACT_TABLES
 
 # The snapshot contract is defined once, by the publisher.
 TABLES = CONTRACT_TABLES
+MEMO_SIZE = 256  # derived values kept per snapshot (oldest dropped first)
+T = TypeVar("T")
 REFERENCE_MILESTONES = Path(__file__).resolve().parents[1] / "data" / "milestones.csv"
 
 
@@ -35,6 +38,7 @@ class Snapshot:
     folder: Path
     manifest: dict[str, Any]
     _tables: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def table(self, name: str) -> pl.DataFrame:
@@ -44,6 +48,18 @@ class Snapshot:
             if name not in self._tables:
                 self._tables[name] = _read_table(self.folder, name)
             return self._tables[name]
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()` once per snapshot and key: what the charts derive from the immutable
+        tables (windowed tables, per-platform curves, colours) is computed once and kept."""
+        with self._lock:
+            if key in self._memo:
+                return cast(T, self._memo[key])
+        value = compute()  # outside the lock: it may read tables
+        with self._lock:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            return cast(T, self._memo.setdefault(key, value))
 
     @property
     def definitions(self) -> dict[str, Any]:
@@ -56,6 +72,9 @@ class Snapshot:
 
     @property
     def platform_names(self) -> list[str]:
+        return list(self.memo("platform_names", self._sorted_platform_names))
+
+    def _sorted_platform_names(self) -> list[str]:
         return sorted(self.table("platforms")["platform"].to_list())
 
 

@@ -178,3 +178,65 @@ def test_empty_home_then_a_new_snapshot_shows_without_restart(tab: Any, tmp_path
             timeout=TIMEOUT_MS,
         )
         assert tab.console_errors == []
+
+
+SHARED = {
+    "platforms": "viral",
+    "range": "7d",
+    "scale": "linear",
+    "reported": "on",
+    "reported-platforms": "Threads",
+    "retention-mode": "on_or_after",
+    "grain": "day",
+    "cohort-grain": "week",
+    "lifecycle-grain": "week",
+    "heatmap-platform": "viral",
+    "channel-mode": "count",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/milestones", "/velocity", "/engagement", "/retention", "/forecasts", "/migration"],
+)
+def test_a_shared_url_keeps_every_control_on_every_page(
+    tab: Any, published: str, path: str
+) -> None:
+    from urllib.parse import parse_qs, urlencode, urlparse
+
+    tab.goto(published + path + "?" + urlencode(SHARED))
+    tab.wait_for_function(  # every chart drawn (an empty state draws no traces)
+        "() => { const p = [...document.querySelectorAll('.js-plotly-plot')];"
+        " return p.length > 0 && p.every(el => el._fullLayout && el.querySelector('.main-svg')); }",
+        timeout=TIMEOUT_MS,
+    )
+    tab.wait_for_timeout(500)  # late control updates would rewrite the URL by now
+    kept = {k: v[-1] for k, v in parse_qs(urlparse(tab.url).query).items()}
+    assert kept == SHARED, path
+    expect(tab.locator("#platforms")).to_contain_text("viral")
+    expect(tab.locator("#group-range")).to_contain_text("First 7 days")
+    assert tab.console_errors == []
+
+
+def test_time_range_lives_in_the_url_and_restricts_the_charts(tab: Any, published: str) -> None:
+    tab.goto(published + "/?range=1d")
+    drawn = figure(tab, "launch-race")
+    caption = next(a["text"] for a in drawn["layout"]["annotations"] if a.get("name") == "caption")
+    assert "time range: first 24 h after each platform" in caption.replace("<br>", " · ")
+    tab.goto(published + "/velocity?range=1d&grain=hour")
+    figure(tab, "velocity")
+    xs = tab.evaluate(
+        "() => document.querySelector('#chart-velocity .js-plotly-plot').data"
+        ".flatMap(t => t.x || [])"
+    )
+    assert xs and max(xs) < 24
+    tab.click("#range")
+    tab.click(".dash-dropdown-option >> text=First 7 days")
+    tab.wait_for_function("() => location.search.includes('range=7d')", timeout=TIMEOUT_MS)
+    tab.wait_for_function(
+        "() => Math.max(...document.querySelector('#chart-velocity .js-plotly-plot').data"
+        ".flatMap(t => t.x || [])) > 24",
+        timeout=TIMEOUT_MS,
+    )
+    assert "grain=hour" not in tab.url and "range=7d" in tab.url  # defaults stay out
+    assert tab.console_errors == []

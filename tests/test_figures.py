@@ -278,3 +278,103 @@ def test_migration_page_charts_draw_channels_flows_and_activity(inputs: ChartInp
 
     alone = build_chart("migrant-activity", inputs, ViewOptions(platforms=("viral",)))
     assert "No migrants" in alone.layout.annotations[0].text
+
+
+def test_time_range_restricts_every_windowed_chart_and_says_so(inputs: ChartInputs) -> None:
+    week = ViewOptions(window_hours=168.0)
+    signups = inputs.table("signups", week)
+    assert signups["elapsed_s"].max() < 168 * 3600 <= inputs.table("signups")["elapsed_s"].max()
+    reached = inputs.table("milestones", week).filter(pl.col("elapsed_s").is_not_null())
+    assert reached["elapsed_s"].max() <= 168 * 3600
+    assert inputs.table("milestones", week).height == inputs.table("milestones").height
+    active = inputs.table("active", week).join(inputs.table("platforms"), on="platform")
+    assert (
+        active.height
+        and active.select(
+            (pl.col("day").cast(pl.Datetime("us")) < pl.col("t0") + pl.duration(days=7)).all()
+        ).item()
+    )
+    for name in ("launch-race", "velocity", "active-users", "lifecycle", "channel-mix"):
+        assert "time range: first 7 days after each platform's t0" in caption_of(
+            build_chart(name, inputs, week)
+        ), name
+    assert "time range" not in caption_of(build_chart("launch-race", inputs, ViewOptions()))
+    day = race(inputs, window_hours=24.0)
+    viral = next(t for t in day.data if t.name == "viral (measured)")
+    assert max(viral.x) <= 24 + 1e-9
+    steady_marks = [t for t in day.data if t.name == "steady crossed"]
+    assert not steady_marks or 1_000_000 not in steady_marks[0].y  # 1M came after 6.1 days
+
+
+def test_milestone_labels_never_sit_on_data_markers() -> None:
+    from dashboard.figures.common import add_milestone_lines
+
+    fig = go.Figure()
+    axis = [0.0, 3.0]  # log10 hours: 1 h .. 1000 h
+    add_milestone_lines(
+        fig, [1000, 1_000_000], log=True, axis_range=axis, markers=[(1.2, 1_100_000)]
+    )
+    labels = {a.text: a for a in fig.layout.annotations}
+    assert labels["1k users"].x == 0 and labels["1k users"].xanchor == "left"
+    assert labels["1M users"].x == 1 and labels["1M users"].xanchor == "right"
+
+
+def test_launch_race_labels_avoid_the_curve_ends_and_crossings(inputs: ChartInputs) -> None:
+    from dashboard.figures.common import paper_x
+
+    for log in (True, False):
+        fig = race(inputs, log=log)
+        axis = fig.layout.xaxis.range
+        points = [
+            (x, y)
+            for t in fig.data
+            if t.mode and "markers" in t.mode
+            for x, y in zip(t.x, t.y, strict=True)
+        ]
+        points += [(t.x[-1], t.y[-1]) for t in fig.data if t.name.endswith("(measured)")]
+        for label in (a for a in fig.layout.annotations if (a.name or "").startswith("mile")):
+            users = int(label.name.split()[-1])
+            top = users * 10**0.25 if log else users * 1.06
+            for x, y in points:
+                if users <= y <= top:
+                    side = paper_x(x, axis, log)
+                    assert (side > 0.12) if label.x == 0 else (side < 0.88), (log, label.text)
+
+
+def test_channel_mix_share_mode_stacks_to_one(inputs: ChartInputs) -> None:
+    fig = build_chart("channel-mix", inputs, ViewOptions(channel_mode="share"))
+    bars = [t for t in fig.data if t.type == "bar" and t.xaxis in ("x", None)]
+    assert fig.layout.yaxis.tickformat == ".0%"
+    totals: dict[object, float] = {}
+    for bar in bars:
+        for x, y in zip(bar.x, bar.y, strict=True):
+            totals[x] = totals.get(x, 0.0) + (y or 0.0)
+    assert all(v == pytest.approx(1.0) for v in totals.values() if v)
+    assert "100% of the day's signups" in caption_of(fig)
+    counts = build_chart("channel-mix", inputs, ViewOptions(channel_mode="count"))
+    assert counts.layout.yaxis.tickformat == "~s"
+
+
+def test_url_query_round_trips_every_control() -> None:
+    from dashboard.controls import CONTROLS, from_query, to_query, view_options
+
+    values = [
+        ["viral"],
+        "7d",
+        "linear",
+        ["on"],
+        ["Threads"],
+        "on_or_after",
+        "day",
+        "week",
+        "week",
+        "viral",
+        "count",
+    ]
+    assert [c.id for c in CONTROLS][:2] == ["platforms", "range"]
+    query = to_query(values)
+    assert from_query(query) == values
+    options = view_options(*values)
+    assert options.window_hours == 168.0 and options.channel_mode == "count"
+    assert from_query("?range=bogus&grain=fortnight")[1] == "all"  # unknown: the default
+    assert from_query("") == [c.default for c in CONTROLS]

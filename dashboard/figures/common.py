@@ -52,6 +52,8 @@ _TIME_TICKS = (
     (43800.0, "5 y"),
 )
 _MAJOR_TICKS = {"1 s", "1 min", "15 min", "1 h", "6 h", "1 d", "7 d", "30 d", "90 d", "1 y", "5 y"}
+# The axis colours of plotly's "plotly_white" template (grid, axis line, zero line).
+WHITE_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8"}
 _LINEAR_STEPS_HOURS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160, 8760)
 
 
@@ -64,6 +66,7 @@ class Definitions:
     retention_mode: str = "on"
     watermark: datetime | None = None
     snapshot_id: str | None = None
+    time_range: str | None = None  # e.g. "first 7 days after each platform's t0"
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any]) -> Definitions:
@@ -108,6 +111,8 @@ def caption(metric: str, definitions: Definitions, *, mode: bool = False) -> str
         f"reporting timezone {definitions.timezone}",
         f"weeks start {definitions.week_start.capitalize()}",
     ]
+    if definitions.time_range:
+        parts.append(f"time range: {definitions.time_range}")
     if mode:
         label = RETENTION_MODE_LABELS.get(definitions.retention_mode, definitions.retention_mode)
         parts.append(f"retention mode: {label}")
@@ -215,8 +220,11 @@ def style_figure(
 ) -> go.Figure:
     """The house look: white theme, title and optional subtitle, legend on top, caption below."""
     top = 70 + 20 * (subtitle.count("<br>") + 1) if subtitle else 70
+    # plotly_white's look set directly on the figure: assigning the template itself is
+    # validated property by property, about 100 ms per figure, most of a chart callback.
     fig.update_layout(
-        template="plotly_white",
+        paper_bgcolor="white",
+        plot_bgcolor="white",
         font={"family": FONT, "size": 13, "color": "#1f2937"},
         title={
             "text": title,
@@ -230,6 +238,8 @@ def style_figure(
         legend={"yanchor": "top", "y": 1.0, "x": 1.01, "xanchor": "left"},
         hoverlabel={"font": {"family": FONT}},
     )
+    fig.update_xaxes(**WHITE_AXIS)
+    fig.update_yaxes(**WHITE_AXIS)
     fig.add_annotation(
         text=wrap_caption(caption_text),
         xref="paper",
@@ -290,3 +300,75 @@ def selected(platforms: Sequence[str] | None, available: Iterable[str]) -> list[
         return names
     wanted = set(platforms)
     return [name for name in names if name in wanted]
+
+
+def paper_x(value: float, axis_range: Sequence[float], log: bool) -> float:
+    """Where x = `value` (hours) falls across the plot, 0 (left edge) to 1 (right edge)."""
+    low, high = axis_range
+    position = math.log10(max(value, 1e-9)) if log else value
+    return (position - low) / (high - low) if high != low else 0.0
+
+
+def add_milestone_lines(
+    fig: go.Figure,
+    lines: Sequence[int],
+    *,
+    log: bool,
+    axis_range: Sequence[float],
+    markers: Sequence[tuple[float, float]] = (),
+    label_width: float = 0.12,
+) -> None:
+    """Dotted horizontal lines at milestone user counts, each labelled just above the line
+    at the left edge of the plot; at the right edge when a data marker (x hours, y users)
+    sits where the left label would be, so that labels do not cover markers."""
+    top = max((y for _, y in markers), default=max(lines, default=0))
+    for users in lines:
+        # the label's box: a quarter decade above the line on a log axis, 6% of the top
+        # value on a linear one
+        ceiling = users * 10**0.25 if log else users + 0.06 * top
+        near = [paper_x(x, axis_range, log) for x, y in markers if users <= y <= ceiling]
+        left = not any(p <= label_width for p in near)
+        fig.add_hline(y=users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
+        fig.add_annotation(  # log axes place annotations in log10 units
+            x=0 if left else 1,
+            xref="paper",
+            y=math.log10(users) if log else users,
+            text=f"{format_users(users)} users",
+            showarrow=False,
+            xanchor="left" if left else "right",
+            yanchor="bottom",
+            font={"color": "#6b7280", "size": 11},
+            name=f"milestone {users}",
+        )
+
+
+def incomplete_markers(
+    x: Sequence[Any], y: Sequence[Any], *, platform: str, colour: str
+) -> go.Scatter:
+    """Open markers on buckets beyond the data watermark (not over yet)."""
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="markers",
+        name=f"{platform}: incomplete bucket",
+        legendgroup=platform,
+        showlegend=False,
+        marker={"color": "white", "line": {"color": colour, "width": 2}, "size": 8},
+        hovertemplate="incomplete bucket (beyond the data watermark)<extra></extra>",
+    )
+
+
+def measured_curve(
+    x: Sequence[float], y: Sequence[Any], *, platform: str, colour: str
+) -> go.Scatter:
+    """The measured cumulative-signups line of a platform (launch race, forecast)."""
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="lines",
+        name=f"{platform} (measured)",
+        legendgroup=platform,
+        line={"color": colour, "width": 3},
+        hovertemplate=f"{platform}<br>%{{y:,}} signups<br>%{{x:.2f}} h after t0"
+        "<extra>measured</extra>",
+    )

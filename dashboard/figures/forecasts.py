@@ -21,12 +21,14 @@ import polars as pl
 from dashboard.figures.common import (
     HOUR,
     Definitions,
+    add_milestone_lines,
     caption,
     colour_of,
     elapsed_axis,
     empty_figure,
     format_duration,
     format_users,
+    measured_curve,
     style_figure,
     users_axis,
 )
@@ -234,26 +236,22 @@ def build_forecast(
     )
     fig = go.Figure()
     xs: list[float] = []
+    ends: list[tuple[float, float]] = []  # where each measured curve ends
+    etas: list[tuple[float, float]] = []  # (hours, users) of each forecast ETA marker
     notes = []
     for platform in platforms:
         curve, fit = race_curve(signups, platform), best_fit(fits, platform)
         colour = colour_of(platform, colours)
         fig.add_trace(
-            go.Scatter(
-                x=curve.hours,
-                y=curve.cumulative,
-                mode="lines",
-                name=f"{platform} (measured)",
-                legendgroup=platform,
-                line={"color": colour, "width": 3},
-                hovertemplate=f"{platform}: %{{y:,}} at %{{x:.1f}} h<extra>measured</extra>",
-            )
+            measured_curve(curve.hours, curve.cumulative, platform=platform, colour=colour)
         )
         xs += curve.hours
+        ends += list(zip(curve.hours[-1:], curve.cumulative[-1:], strict=True))
         if fit is None or platform not in launches:
             continue
         points = forecast_points(forecasts, platform, fit["model"], launches[platform])
         xs += _add_band(fig, platform, points, colour)
+        etas += points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
         span = max(xs) if xs else 24.0
         grid = list(np.geomspace(max(min(curve.hours, default=1 / 60), 1 / 60), span, 200))
         fitted = evaluate_model(str(fit["model"]), str(fit["params"]), grid)
@@ -273,7 +271,10 @@ def build_forecast(
         headline = headline_fit(fits, platform) or fit
         notes.append(describe_forecast(platform, points, bool(headline["ceiling_identified"])))
     positive = [x for x in xs if x and x > 0] or [1.0]
-    fig.update_xaxes(elapsed_axis(log, min(positive), max(positive)))
+    axis = elapsed_axis(log, min(positive), max(positive))
+    targets = sorted({int(users) for _, users in etas})
+    add_milestone_lines(fig, targets, log=log, axis_range=axis["range"], markers=[*etas, *ends])
+    fig.update_xaxes(axis)
     fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
     return style_figure(
         fig, title=TITLE, subtitle="<br>".join(notes) or None, caption_text=text, height=560

@@ -15,11 +15,14 @@ from dashboard.figures.common import (
     HOUR,
     REPORTED_COLOUR,
     Definitions,
+    add_milestone_lines,
     caption,
     colour_of,
     elapsed_axis,
     format_duration,
     format_users,
+    incomplete_markers,
+    measured_curve,
     style_figure,
     users_axis,
 )
@@ -156,52 +159,18 @@ def _add_curves(fig: go.Figure, curves: Mapping[str, Curve], colours: Mapping[st
     for platform, curve in curves.items():
         colour = colour_of(platform, colours)
         fig.add_trace(
-            go.Scatter(
-                x=curve.hours,
-                y=curve.cumulative,
-                mode="lines",
-                name=f"{platform} (measured)",
-                legendgroup=platform,
-                line={"color": colour, "width": 3},
-                hovertemplate=f"{platform}<br>%{{y:,}} signups<br>%{{x:.2f}} h after t0"
-                "<extra>measured</extra>",
-            )
+            measured_curve(curve.hours, curve.cumulative, platform=platform, colour=colour)
         )
         if curve.incomplete_from is not None:
             i = curve.incomplete_from
             fig.add_trace(
-                go.Scatter(
-                    x=curve.hours[i:],
-                    y=curve.cumulative[i:],
-                    mode="markers",
-                    name=f"{platform}: incomplete bucket",
-                    legendgroup=platform,
-                    showlegend=False,
-                    marker={"color": "white", "line": {"color": colour, "width": 2}, "size": 8},
-                    hovertemplate="incomplete bucket (beyond the data watermark)<extra></extra>",
+                incomplete_markers(
+                    curve.hours[i:], curve.cumulative[i:], platform=platform, colour=colour
                 )
             )
 
 
-def _add_milestones(
-    fig: go.Figure,
-    lines: Sequence[int],
-    marks: Sequence[Crossing],
-    colours: Mapping[str, str],
-    log: bool,
-) -> None:
-    for users in lines:
-        fig.add_hline(y=users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
-        fig.add_annotation(  # log axes place annotations in log10 units
-            x=1,
-            xref="paper",
-            y=math.log10(users) if log else users,
-            text=f"{format_users(users)} users",
-            showarrow=False,
-            xanchor="right",
-            yanchor="bottom",
-            font={"color": "#6b7280", "size": 11},
-        )
+def _add_crossings(fig: go.Figure, marks: Sequence[Crossing], colours: Mapping[str, str]) -> None:
     for platform in dict.fromkeys(m.platform for m in marks):
         own = [m for m in marks if m.platform == platform]
         fig.add_trace(
@@ -225,6 +194,15 @@ def _add_milestones(
                 "<extra>measured milestone</extra>",
             )
         )
+
+
+def _curve_markers(curves: Mapping[str, Curve]) -> list[tuple[float, float]]:
+    """Where each curve ends and its incomplete-bucket markers: points labels must avoid."""
+    points: list[tuple[float, float]] = []
+    for c in curves.values():
+        start = c.incomplete_from if c.incomplete_from is not None else len(c.hours) - 1
+        points += list(zip(c.hours[start:], c.cumulative[start:], strict=True))
+    return points
 
 
 def reported_points(reported: pl.DataFrame) -> pl.DataFrame:
@@ -279,15 +257,28 @@ def build_launch_race(
     max_users = max((max(c.cumulative) for c in curves.values()), default=0)
     lines = milestone_lines(max_users)
     marks = crossings(milestones, list(curves), lines)
+    xs = [h for c in curves.values() for h in c.hours] + [m.hours for m in marks]
+    if points is not None and not points.is_empty():
+        xs += points["elapsed_hours"].to_list()
+    axis = elapsed_axis(log, min(xs, default=1 / 60), max(xs, default=24.0))
+    reported_xy = (
+        list(points.select("elapsed_hours", "users").iter_rows())
+        if points is not None and not points.is_empty()
+        else []
+    )
     fig = go.Figure()
     _add_curves(fig, curves, colours)
     if points is not None and not points.is_empty():
         _add_reported(fig, points)
-    _add_milestones(fig, lines, marks, colours, log)
-    xs = [h for c in curves.values() for h in c.hours] + [m.hours for m in marks]
-    if points is not None and not points.is_empty():
-        xs += points["elapsed_hours"].to_list()
-    fig.update_xaxes(elapsed_axis(log, min(xs, default=1 / 60), max(xs, default=24.0)))
+    add_milestone_lines(
+        fig,
+        lines,
+        log=log,
+        axis_range=axis["range"],
+        markers=[(m.hours, m.users) for m in marks] + _curve_markers(curves) + reported_xy,
+    )
+    _add_crossings(fig, marks, colours)
+    fig.update_xaxes(axis)
     fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
     note = shared_milestone_note(milestones, list(curves))
     subtitle = headline(milestones, list(curves)) + (f"<br>{note}" if note else "")

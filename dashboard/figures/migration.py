@@ -72,11 +72,17 @@ def build_channel_mix(
     definitions: Definitions,
     *,
     days: int = CHANNEL_DAYS,
+    mode: str = "count",
 ) -> go.Figure:
-    """Stacked daily signups per channel, one panel per platform (last `days` days)."""
+    """Stacked daily signups per channel, one panel per platform (last `days` days).
+    mode "count": signups per day; "share": each channel's share of the day's signups, so
+    the days after a launch spike stay readable."""
+    share = mode == "share"
+    stacked = "stack to 100% of the day's signups" if share else "stack to the day's signups"
     text = caption(
-        f"Signups per local day by acquisition channel (no channel: '{UNKNOWN_CHANNEL}'), "
-        f"last {days} days of each platform; channels stack to the day's signups",
+        f"{'Share of signups' if share else 'Signups'} per local day by acquisition channel "
+        f"(no channel: '{UNKNOWN_CHANNEL}'), last {days} days of each platform; "
+        f"channels {stacked}",
         definitions,
     )
     frames = {p: recent_channel_days(channels, p, days) for p in platforms}
@@ -95,20 +101,26 @@ def build_channel_mix(
             fig.add_trace(
                 go.Bar(
                     x=part["bucket_start"].to_list(),
-                    y=part["signups"].to_list(),
-                    customdata=part["share"].to_list(),
+                    y=part["share" if share else "signups"].to_list(),
+                    customdata=part.select("signups", "share").rows(),
                     name=channel,
                     legendgroup=channel,
                     showlegend=channel not in listed,
                     marker={"color": colours.get(channel, UNKNOWN_COLOUR)},
-                    hovertemplate=f"{platform} · {channel}: %{{y:,}} signups "
-                    "(%{customdata:.1%})<br>%{x|%Y-%m-%d}<extra></extra>",
+                    hovertemplate=f"{platform} · {channel}: %{{customdata[0]:,}} signups "
+                    "(%{customdata[1]:.1%})<br>%{x|%Y-%m-%d}<extra></extra>",
                 ),
                 row=row,
                 col=1,
             )
             listed.add(channel)
-        fig.update_yaxes(title_text="Signups per day", tickformat="~s", row=row, col=1)
+        fig.update_yaxes(
+            title_text="Share of the day's signups" if share else "Signups per day",
+            tickformat=".0%" if share else "~s",
+            range=[0, 1] if share else None,
+            row=row,
+            col=1,
+        )
     fig.update_xaxes(title_text=f"Day ({definitions.timezone})")
     fig.update_layout(barmode="stack", bargap=0.05)
     return style_figure(fig, title=CHANNEL_TITLE, caption_text=text, height=300 * len(shown) + 180)

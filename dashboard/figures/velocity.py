@@ -19,6 +19,7 @@ from dashboard.figures.common import (
     elapsed_axis,
     format_duration,
     format_users,
+    incomplete_markers,
     style_figure,
     users_axis,
 )
@@ -120,15 +121,11 @@ def build_velocity(
         open_buckets = frame.filter(~pl.col("complete"))
         if open_buckets.height:
             fig.add_trace(
-                go.Scatter(
-                    x=open_buckets["hours"].to_list(),
-                    y=open_buckets["signups"].to_list(),
-                    mode="markers",
-                    name=f"{platform}: incomplete",
-                    legendgroup=platform,
-                    showlegend=False,
-                    marker={"color": "white", "line": {"color": colour, "width": 2}, "size": 8},
-                    hovertemplate="incomplete bucket (beyond the data watermark)<extra></extra>",
+                incomplete_markers(
+                    open_buckets["hours"].to_list(),
+                    open_buckets["signups"].to_list(),
+                    platform=platform,
+                    colour=colour,
                 )
             )
         stats = velocity_stats(signups, platform, grain)
