@@ -316,8 +316,6 @@ class _Browser:
         self.loop.set_exception_handler(_log_loop_error)
         self.thread = threading.Thread(target=self._run, name="uptake-chromium", daemon=True)
         self.kaleido: Any = None
-        self.images = 0
-        self.pages = 0  # page loads: tabs opened and reloads (reuse_page keeps this low)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -348,7 +346,6 @@ class _Browser:
         await self.kaleido.open()
 
     def submit(self, image: StaticImage) -> concurrent.futures.Future[bytes]:
-        self.images += 1
         figure = image.figure.to_dict()
         return asyncio.run_coroutine_threadsafe(
             self.kaleido.calc_fig(figure, opts=image.opts()), self.loop
