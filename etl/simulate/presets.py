@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -76,8 +77,41 @@ class Preset:
     switching_activity: float = 1.0
 
 
-VIRAL = Preset(
-    name="viral",
+def preset(
+    name: str,
+    *,
+    segments: dict[str, tuple[float, float, float, float, float]],
+    event_mix: dict[str, float],
+    channel_mix: dict[str, float],
+    country_mix: dict[str, float],
+    **shape: Any,
+) -> Preset:
+    """One builder for every preset: segments as name -> (share, lifetime_days,
+    daily_activity, extra_events, deletion_share) and each mix as value -> share, in code
+    order; `shape` holds the remaining Preset fields."""
+    return Preset(
+        name=name,
+        segments=tuple(Segment(segment, *traits) for segment, traits in segments.items()),
+        event_types=tuple(event_mix),
+        event_mix=tuple(event_mix.values()),
+        channels=tuple(channel_mix),
+        channel_mix=tuple(channel_mix.values()),
+        countries=tuple(country_mix),
+        country_mix=tuple(country_mix.values()),
+        **shape,
+    )
+
+
+def _mix(values: str, shares: tuple[float, ...]) -> dict[str, float]:
+    """A mix from space-separated values and their shares, in order."""
+    names = values.split()
+    if len(names) != len(shares):
+        raise ValueError(f"{len(names)} values for {len(shares)} shares: {values!r}")
+    return dict(zip(names, shares, strict=True))
+
+
+VIRAL = preset(
+    "viral",
     t0=datetime(2023, 7, 5, 23, 0),
     milestone_users=10_000_000,
     milestone_elapsed_s=7 * HOUR_S,
@@ -85,27 +119,27 @@ VIRAL = Preset(
     # launch ramp (h), burst decay (h), tail share of the burst, tail decay (h)
     curve_params=(0.3, 3.2, 0.08, 96.0),
     diurnal=Diurnal(amplitude=0.3, peak_hour_utc=15.0),
-    segments=(
-        Segment("tourist", 0.62, 1.2, 0.18, 0.5, 0.03),
-        Segment("casual", 0.30, 6.0, 0.22, 0.9, 0.02),
-        Segment("core", 0.08, 150.0, 0.45, 1.5, 0.003),
-    ),
+    segments={
+        "tourist": (0.62, 1.2, 0.18, 0.5, 0.03),
+        "casual": (0.30, 6.0, 0.22, 0.9, 0.02),
+        "core": (0.08, 150.0, 0.45, 1.5, 0.003),
+    },
     first_day_activity=0.8,
     activity_ageing=0.35,
-    event_types=("session", "post", "reply", "like", "follow"),
-    event_mix=(0.40, 0.07, 0.09, 0.32, 0.12),
-    channels=("instagram_import", "organic", "invite", "ads"),
-    channel_mix=(0.72, 0.18, 0.07, 0.03),
+    event_mix=_mix("session post reply like follow", (0.40, 0.07, 0.09, 0.32, 0.12)),
+    channel_mix=_mix("instagram_import organic invite ads", (0.72, 0.18, 0.07, 0.03)),
     # Threads launched outside the EU: no EU countries in its first month.
-    countries=("US", "IN", "BR", "MX", "GB", "ID", "JP", "CA", "TR", "PH", "AR", "KR"),
-    country_mix=(0.24, 0.22, 0.12, 0.07, 0.06, 0.06, 0.05, 0.04, 0.04, 0.04, 0.03, 0.03),
+    country_mix=_mix(
+        "US IN BR MX GB ID JP CA TR PH AR KR",
+        (0.24, 0.22, 0.12, 0.07, 0.06, 0.06, 0.05, 0.04, 0.04, 0.04, 0.03, 0.03),
+    ),
     migrating_share=0.4,  # Threads signed people up from their Instagram accounts
     switching_share=0.5,
     switching_activity=0.2,
 )
 
-STEADY = Preset(
-    name="steady",
+STEADY = preset(
+    "steady",
     t0=datetime(2022, 11, 30, 16, 0),
     milestone_users=1_000_000,
     milestone_elapsed_s=6 * DAY_S,
@@ -113,26 +147,26 @@ STEADY = Preset(
     # Bass innovation p and imitation q, per day; the ceiling is far away in 30 days
     curve_params=(0.004, 0.028),
     diurnal=Diurnal(amplitude=0.45, peak_hour_utc=17.0),
-    segments=(
-        Segment("tourist", 0.35, 1.5, 0.20, 0.6, 0.01),
-        Segment("casual", 0.40, 14.0, 0.20, 0.9, 0.008),
-        Segment("core", 0.25, 300.0, 0.38, 1.4, 0.002),
-    ),
+    segments={
+        "tourist": (0.35, 1.5, 0.20, 0.6, 0.01),
+        "casual": (0.40, 14.0, 0.20, 0.9, 0.008),
+        "core": (0.25, 300.0, 0.38, 1.4, 0.002),
+    },
     first_day_activity=0.9,
     activity_ageing=0.15,
-    event_types=("session", "post", "reply", "like", "follow"),
-    event_mix=(0.50, 0.20, 0.15, 0.10, 0.05),
-    channels=("organic", "invite", "ads"),
-    channel_mix=(0.70, 0.18, 0.12),
-    countries=("US", "IN", "GB", "DE", "FR", "BR", "CA", "JP", "ES", "AU", "NL", "KR"),
-    country_mix=(0.30, 0.12, 0.08, 0.08, 0.07, 0.07, 0.06, 0.05, 0.05, 0.05, 0.04, 0.03),
+    event_mix=_mix("session post reply like follow", (0.50, 0.20, 0.15, 0.10, 0.05)),
+    channel_mix=_mix("organic invite ads", (0.70, 0.18, 0.12)),
+    country_mix=_mix(
+        "US IN GB DE FR BR CA JP ES AU NL KR",
+        (0.30, 0.12, 0.08, 0.08, 0.07, 0.07, 0.06, 0.05, 0.05, 0.05, 0.04, 0.03),
+    ),
     migrating_share=0.15,
     switching_share=0.3,
     switching_activity=0.5,
 )
 
-INCUMBENT = Preset(
-    name="incumbent",
+INCUMBENT = preset(
+    "incumbent",
     # Observed from about two weeks before the viral launch to two weeks after it, so that
     # migrants' activity here is seen on both sides of their signup on the launch.
     t0=datetime(2023, 6, 20, 0, 0),
@@ -141,36 +175,32 @@ INCUMBENT = Preset(
     curve="flat",
     curve_params=(),
     diurnal=Diurnal(amplitude=0.4, peak_hour_utc=16.0),
-    segments=(
-        Segment("dormant", 0.45, 3.0, 0.05, 0.3, 0.01),
-        Segment("casual", 0.35, 90.0, 0.15, 0.8, 0.004),
-        Segment("core", 0.20, 1000.0, 0.45, 1.6, 0.001),
-    ),
+    segments={
+        "dormant": (0.45, 3.0, 0.05, 0.3, 0.01),
+        "casual": (0.35, 90.0, 0.15, 0.8, 0.004),
+        "core": (0.20, 1000.0, 0.45, 1.6, 0.001),
+    },
     first_day_activity=0.85,
     activity_ageing=0.05,
-    event_types=("session", "post", "reply", "like", "follow"),
-    event_mix=(0.35, 0.08, 0.12, 0.33, 0.12),
-    channels=("organic", "invite", "ads"),
-    channel_mix=(0.60, 0.25, 0.15),
-    countries=("US", "IN", "BR", "ID", "GB", "MX", "TR", "JP", "DE", "FR", "CA", "KR"),
-    country_mix=(0.18, 0.18, 0.10, 0.09, 0.07, 0.07, 0.06, 0.06, 0.05, 0.05, 0.05, 0.04),
+    event_mix=_mix("session post reply like follow", (0.35, 0.08, 0.12, 0.33, 0.12)),
+    channel_mix=_mix("organic invite ads", (0.60, 0.25, 0.15)),
+    country_mix=_mix(
+        "US IN BR ID GB MX TR JP DE FR CA KR",
+        (0.18, 0.18, 0.10, 0.09, 0.07, 0.07, 0.06, 0.06, 0.05, 0.05, 0.05, 0.04),
+    ),
     base_users=2_000_000,
     history_start=datetime(2012, 10, 6),
 )
 
-PRESET_NAMES = ("viral", "steady", "incumbent")
+PRESETS = {p.name: p for p in (VIRAL, STEADY, INCUMBENT)}
+PRESET_NAMES = tuple(PRESETS)
 
 
 def preset_named(name: str) -> Preset:
     """The preset called `name`."""
-    match name:
-        case "viral":
-            return VIRAL
-        case "steady":
-            return STEADY
-        case "incumbent":
-            return INCUMBENT
-    raise UsageError(f"--preset {name!r} is unknown; expected one of {', '.join(PRESET_NAMES)}")
+    if name not in PRESETS:
+        raise UsageError(f"--preset {name!r} is unknown; expected one of {', '.join(PRESET_NAMES)}")
+    return PRESETS[name]
 
 
 def diurnal_factor(diurnal: Diurnal, t0: datetime, elapsed_s: FloatArray) -> FloatArray:
