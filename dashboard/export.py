@@ -148,13 +148,13 @@ CHART_DATA: dict[str, ChartData] = {
 def chart_rows(inputs: ChartInputs, chart: str, options: ViewOptions) -> pl.DataFrame:
     """The snapshot rows the chart draws in this view, in the snapshot's order."""
     spec = CHART_DATA[check_chart(chart)]
-    table = inputs.table(spec.table)
+    table = inputs.table(spec.table, options)  # inside the view's time range, if any
     return table.filter(spec.rows(inputs, options, table))
 
 
 def definition_lines(inputs: ChartInputs, options: ViewOptions, fig: go.Figure) -> list[str]:
     """The caption and metric definitions of an export, as plain text lines."""
-    d = inputs.definitions
+    d = inputs.definitions_for(options)
     mode = inputs.mode(options)
     watermark = f"{d.watermark:%Y-%m-%d %H:%M:%S} UTC" if d.watermark else "unknown"
     return [
@@ -163,6 +163,7 @@ def definition_lines(inputs: ChartInputs, options: ViewOptions, fig: go.Figure) 
         f"reporting timezone: {d.timezone}",
         f"week start: {d.week_start.capitalize()}",
         f"retention mode: {RETENTION_MODE_LABELS.get(mode, mode)}",
+        f"time range: {d.time_range or 'all data'}",
         f"data watermark: {watermark}",
         f"snapshot: {inputs.snapshot.id}",
         f"platforms: {', '.join(inputs.platforms(options)) or '(none)'}",

@@ -155,6 +155,18 @@ def test_csv_is_the_snapshot_rows_behind_the_chart(
     assert "# data watermark: 2026-10-15 00:00:00 UTC" in comments
 
 
+def test_csv_follows_the_time_range(inputs: ChartInputs, out: Path) -> None:
+    """A view restricted to the first hours after t0 exports only those rows, and says so."""
+    view = ViewOptions(window_hours=2.0)
+    path = export_chart(inputs, "velocity", out / "velocity-2h.csv", options=view)
+    text = path.read_text()
+    assert "# time range: first 2 h after each platform's t0" in text
+    rows = pl.read_csv(path, comment_prefix="#")
+    assert rows.height > 0 and (rows["elapsed_s"] + 3600).max() <= 2 * 3600
+    everything = export_chart(inputs, "velocity", out / "velocity-all.csv").read_text()
+    assert "# time range: all data" in everything
+
+
 def test_csv_follows_the_view(inputs: ChartInputs, out: Path) -> None:
     view = ViewOptions(platforms=("viral",), grain="minute")
     path = export_chart(inputs, "velocity", out / "viral-minutes.csv", options=view)
