@@ -1,14 +1,21 @@
 """One ETL pass: plan the files, then in one transaction ingest them, refresh the models
 and write the run ledger; after the commit, move the files, fit growth models and publish a
-serving snapshot. A kill at any point leaves the warehouse as it was before the pass."""
+serving snapshot. A kill at any point leaves the warehouse as it was before the pass.
+
+Test hook: with `UPTAKE_PAUSE_AT=<step>` (or `<step>:end`; steps: convert, plan, ingest,
+refresh, retention, move_files, fit, publish) a pass announces the pause on stderr and sleeps
+`UPTAKE_PAUSE_SECONDS` (default 600) when the step starts (or ends), so a test can kill or
+signal it at a known point. Without the variable it does nothing."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +25,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import SnapshotError, UptakeError
+from etl.errors import LockedError, SnapshotError, UptakeError
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -31,7 +38,7 @@ from etl.ingest import (
 from etl.mapping import InboxConversion, MappingSpec, convert_inbox, prepare_inputs
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
-from etl.warehouse import open_for_writing, scalar
+from etl.warehouse import connect, scalar, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +107,28 @@ def root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+PAUSE_AT = "UPTAKE_PAUSE_AT"
+PAUSE_SECONDS = "UPTAKE_PAUSE_SECONDS"
+
+
+def _pause_point(point: str) -> None:
+    """The test hook of the module docstring; inert unless UPTAKE_PAUSE_AT names `point`."""
+    if os.environ.get(PAUSE_AT) != point:
+        return
+    seconds = float(os.environ.get(PAUSE_SECONDS) or 600)
+    print(f"uptake: paused at {point} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    time.sleep(seconds)
+
+
 @contextmanager
 def _step(steps: dict[str, float], name: str) -> Iterator[None]:
+    _pause_point(name)
     started = time.perf_counter()
     try:
         yield
     finally:
         steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
+    _pause_point(f"{name}:end")
 
 
 def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:
@@ -117,10 +139,19 @@ def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:
 
 
 def run_pass(settings: Settings, now: datetime, trigger: str = "run") -> RunResult:
-    """Ingest the inbox, refresh, fit and publish: what `uptake run` does."""
-    paths = inbox_files(settings, time.time())
+    """Ingest the inbox, refresh, fit and publish: what `uptake run` does.
+
+    The inbox is listed under the writer lock: a pass listing it while another pass moves
+    files to archive/ would find files gone (or load ones already archived)."""
     options = IngestOptions(source_timezone=settings.source_timezone)
-    return execute_pass(settings, paths, options, now=now, trigger=trigger, from_inbox=True)
+    return execute_pass(
+        settings,
+        lambda: inbox_files(settings, time.time()),
+        options,
+        now=now,
+        trigger=trigger,
+        from_inbox=True,
+    )
 
 
 def ingest_and_publish(
@@ -157,9 +188,36 @@ class _Pass:
     conversion: InboxConversion | None = None
 
 
+# A reader (`uptake status`) holds DuckDB's file lock for a moment; the writer waits this
+# long for it before giving up with LockedError.
+READER_WAIT_S = 15.0
+
+
+@contextmanager
+def _open_for_writing(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The writer lock (LockedError at once when another pass holds it), then the warehouse.
+
+    Only short-lived read-only connections (`uptake status`) can hold the DuckDB file while
+    we hold the writer lock, so opening it is retried for up to READER_WAIT_S."""
+    with writer_lock(settings):
+        deadline = time.monotonic() + READER_WAIT_S
+        while True:
+            try:
+                con = connect(settings)
+                break
+            except LockedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
 def execute_pass(
     settings: Settings,
-    paths: Sequence[Path],
+    paths: Sequence[Path] | Callable[[], Sequence[Path]],
     options: IngestOptions,
     *,
     now: datetime,
@@ -167,8 +225,11 @@ def execute_pass(
     from_inbox: bool,
     refresh: bool = True,
 ) -> RunResult:
-    """The pass itself, under the writer lock (LockedError, exit 3, when it is held)."""
-    with open_for_writing(settings) as con:
+    """The pass itself, under the writer lock (LockedError, exit 3, when it is held).
+    `paths` may be a function, called under the lock, that lists the files."""
+    with _open_for_writing(settings) as con:
+        if callable(paths):
+            paths = paths()
         run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
         job = _Pass(settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh)
         result = job.result
@@ -186,14 +247,23 @@ def execute_pass(
             if cause is not exc:
                 raise PassFailed(f"run {run_id} failed: {result.error}") from exc
             raise
-        if from_inbox:
-            with _step(result.steps, "move_files"):
-                outcomes = result.files
-                if job.conversion is not None:
-                    outcomes = job.conversion.inbox_outcomes(outcomes)
-                move_processed(settings, outcomes)
-        if refresh and result.status != "noop":
-            _publish(con, settings, result, now)
+        try:
+            if from_inbox:
+                with _step(result.steps, "move_files"):
+                    outcomes = result.files
+                    if job.conversion is not None:
+                        outcomes = job.conversion.inbox_outcomes(outcomes)
+                    move_processed(settings, outcomes)
+            if refresh and result.status != "noop":
+                _publish(con, settings, result, now)
+        except Exception as exc:
+            # The data is committed but the pass did not finish: the ledger says so, and
+            # the next pass publishes (a run that loaded rows after the live snapshot).
+            result.status = "failed"
+            result.error = f"after the commit: {type(exc).__name__}: {exc}"
+            _amend_run(con, result, now)
+            raise
+        _amend_run(con, result, now)
     return result
 
 
@@ -277,7 +347,9 @@ def _snapshot_is_current(settings: Settings, con: duckdb.DuckDBPyConnection) -> 
     published_run = snapshot.manifest.get("run_id", -1)
     later = scalar(
         con,
-        "SELECT count(*) FROM runs WHERE run_id > ? AND rows_loaded > 0 AND status <> 'failed'",
+        # A failed pass that rolled back loaded nothing (0 rows); one that failed after its
+        # commit (moving files, fitting, publishing) loaded rows that are not published yet.
+        "SELECT count(*) FROM runs WHERE run_id > ? AND rows_loaded > 0",
         [published_run],
     )
     return not later
@@ -315,6 +387,24 @@ def _record_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime
             json.dumps({k: round(v, 3) for k, v in result.steps.items()}),
         ],
     )
+
+
+def _amend_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+    """After the commit: the ledger row gets the whole pass's timings (move, fit, publish),
+    and its final status and error."""
+    try:
+        con.execute(
+            "UPDATE runs SET status = ?, error = ?, finished_at = ?, steps = ? WHERE run_id = ?",
+            [
+                result.status,
+                result.error,
+                now + timedelta(seconds=sum(result.steps.values())),
+                json.dumps({k: round(v, 3) for k, v in result.steps.items()}),
+                result.run_id,
+            ],
+        )
+    except duckdb.Error:
+        log.exception("could not amend run %s in the ledger", result.run_id)
 
 
 def _record_failed_run(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
@@ -360,7 +450,13 @@ def _publish(
     from etl.publish import publish_snapshot
 
     with _step(result.steps, "fit"):
-        extra = _fit_tables(con, settings)
+        try:
+            extra = _fit_tables(con, settings)
+        except Exception as exc:  # noqa: BLE001 - the metrics are published without fits
+            # A model that cannot be fitted must not hold back every other table.
+            log.warning("growth-model fits failed; publishing without them: %s", exc)
+            result.error = f"fits failed, published without them: {type(exc).__name__}: {exc}"
+            extra = {}
     with _step(result.steps, "publish"):
         result.snapshot = publish_snapshot(con, settings, result.run_id, now, extra_tables=extra)
 

@@ -150,6 +150,8 @@ class Scheduler:
                 break
             started = self.clock()
             ok = self._one_pass(started)
+            if self.stop.is_set:  # asked to stop during the pass: no retry, no tick to skip
+                break
             next_tick = self._after_pass(next_tick, ok)
         log_event("schedule_stopped", passes=self.passes)
         return 0

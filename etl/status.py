@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import LockedError, SnapshotError
+from etl.errors import LockedError, SnapshotError, UsageError
 from etl.privacy import privacy_summary
 from etl.sources import discover
 from etl.warehouse import connect
@@ -25,7 +25,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
 
 def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
     """Everything an operator checks, as plain data (also `uptake status --json`)."""
-    backlog = discover([settings.inbox]) if settings.inbox.exists() else []
+    backlog = _backlog_mtimes(settings)
     status: dict[str, Any] = {
         "home": str(settings.home),
         "warehouse": str(settings.warehouse_path),
@@ -33,9 +33,7 @@ def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
         if settings.warehouse_path.exists()
         else 0,
         "inbox_backlog_files": len(backlog),
-        "inbox_oldest_wait_s": round(time.time() - min(p.stat().st_mtime for p in backlog), 1)
-        if backlog
-        else 0,
+        "inbox_oldest_wait_s": round(time.time() - min(backlog), 1) if backlog else 0,
         "snapshot": _current_snapshot(settings),
     }
     if not settings.warehouse_path.exists():
@@ -81,7 +79,35 @@ def warehouse_status(settings: Settings, now: datetime) -> dict[str, Any]:
     return status
 
 
+def _backlog_mtimes(settings: Settings) -> list[float]:
+    """Modification times of the files waiting in the inbox. A pass may move a file to
+    archive/ between listing and stat (or the inbox itself may go); such files are gone."""
+    try:
+        files = discover([settings.inbox]) if settings.inbox.exists() else []
+    except (UsageError, FileNotFoundError):  # the inbox vanished while it was listed
+        return []
+    mtimes = []
+    for path in files:
+        try:
+            mtimes.append(path.stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    return mtimes
+
+
 def _from_snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
+    """Platforms and runs from the live snapshot. A publish may switch CURRENT and prune the
+    snapshot just read meanwhile; then the new live one is read."""
+    for attempt in range(3):
+        try:
+            return _read_snapshot_status(settings, now)
+        except (SnapshotError, FileNotFoundError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _read_snapshot_status(settings: Settings, now: datetime) -> dict[str, Any]:
     from etl.snapshot import current_snapshot, read_table
 
     snapshot = current_snapshot(settings)

@@ -219,3 +219,127 @@ def test_scheduled_run_applies_an_inbox_folder_mapping(home: Path, clock: dateti
     assert (home / "inbox" / "posthog" / "_mapping.toml").exists()
     platforms = read_table(current_snapshot(settings), "platforms").to_pylist()  # type: ignore[arg-type]
     assert [(p["platform"], p["signups"]) for p in platforms] == [("web", 1)]
+
+
+def _inbox_home(tmp_path: Path) -> Settings:
+    settings = load_settings(tmp_path / "home", env={"UPTAKE_SETTLE_SECONDS": "0s"})
+    settings.inbox.mkdir(parents=True)
+    return settings
+
+
+def _signup_csv(rows: range) -> str:
+    return "platform,user_id,signup_ts\n" + "".join(
+        f"p,u{i},2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00\n" for i in rows
+    )
+
+
+def _ledger(settings: Settings, sql: str) -> list[tuple[object, ...]]:
+    import duckdb
+
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_pass_with_nothing_new_is_a_fast_noop_that_records_itself(
+    tmp_path: Path, clock: datetime
+) -> None:
+    import time
+
+    from etl.pipeline import run_pass
+
+    settings = _inbox_home(tmp_path)
+    (settings.inbox / "s.csv").write_text(_signup_csv(range(200)))
+    first = run_pass(settings, clock)
+    live = current_snapshot(settings)
+    assert first.status == "ok" and live is not None
+    # Nothing in the inbox, then the same bytes again under another name: both no-ops.
+    (tmp_path / "again.csv").write_text(_signup_csv(range(200)))
+    results = []
+    for arrive in (None, tmp_path / "again.csv"):
+        if arrive is not None:
+            arrive.rename(settings.inbox / arrive.name)
+        started = time.perf_counter()
+        results.append(run_pass(settings, clock, trigger="schedule"))
+        assert time.perf_counter() - started < 5  # no refresh, no fit, no publish
+    for result in results:
+        assert result.status == "noop" and result.exit_code == 0
+        assert result.snapshot is None
+        assert not {"refresh", "fit", "publish"} & set(result.steps)
+    assert [f.outcome for f in results[1].files] == ["already_loaded"]
+    assert (settings.archive / "again.csv").exists()
+    current = current_snapshot(settings)
+    assert current is not None and current.id == live.id
+    runs = _ledger(settings, "SELECT run_id, status, trigger, files, steps FROM runs ORDER BY 1")
+    assert [(status, trigger, files) for _, status, trigger, files, _ in runs] == [
+        ("ok", "run", 1),
+        ("noop", "schedule", 0),
+        ("noop", "schedule", 1),
+    ]
+    assert {"fit", "publish"} <= set(json.loads(str(runs[0][4])))  # the whole pass is timed
+
+
+def test_a_file_written_slowly_is_never_half_read(tmp_path: Path, clock: datetime) -> None:
+    """A writer appends to an inbox file in chunks while passes keep running: no pass reads
+    it until it has settled, and then it loads whole, once. A file written as *.tmp and
+    renamed when complete is never read before the rename."""
+    import threading
+    import time
+    from dataclasses import replace
+
+    from etl.pipeline import run_pass
+
+    settings = replace(_inbox_home(tmp_path), settle_seconds=2.0)
+    (settings.inbox / "first.csv").write_text(_signup_csv(range(10)))
+    os_utime_past(settings.inbox / "first.csv")
+    run_pass(settings, clock)
+    texts = {
+        "growing.csv": _signup_csv(range(1000, 1600)),
+        "renamed.csv.tmp": _signup_csv(range(2000, 2600)),
+    }
+
+    def write_slowly() -> None:
+        handles = {name: (settings.inbox / name).open("w") for name in texts}
+        for piece in range(12):
+            for name, text in texts.items():
+                size = len(text) // 12 + 1
+                handles[name].write(text[piece * size : (piece + 1) * size])
+                handles[name].flush()
+            time.sleep(0.15)
+        for handle in handles.values():
+            handle.close()
+        (settings.inbox / "renamed.csv.tmp").rename(settings.inbox / "renamed.csv")
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    passes_while_writing = 0
+    while writer.is_alive():
+        result = run_pass(settings, clock)
+        passes_while_writing += 1
+        assert result.files == [] or all(f.path.name == "renamed.csv" for f in result.files)
+    writer.join()
+    assert passes_while_writing >= 1
+    time.sleep(2.2)
+    run_pass(settings, clock)
+    loaded = _ledger(
+        settings,
+        "SELECT regexp_extract(path, '[^/]+$'), outcome, rows_read, rows_loaded FROM files "
+        "ORDER BY file_id",
+    )
+    assert sorted(loaded) == [
+        ("first.csv", "loaded", 10, 10),
+        ("growing.csv", "loaded", 600, 600),
+        ("renamed.csv", "loaded", 600, 600),
+    ]
+    assert _ledger(settings, "SELECT count(*) FROM quarantine") == [(0,)]
+    assert _ledger(settings, "SELECT count(*) FROM signups") == [(1210,)]
+
+
+def os_utime_past(path: Path) -> None:
+    import os
+    import time
+
+    past = time.time() - 60
+    os.utime(path, (past, past))

@@ -190,3 +190,57 @@ def test_a_file_still_being_written_waits_for_the_next_pass(home: Path) -> None:
     assert inbox_files(settings, now) == []
     os.utime(growing, (now - 60, now - 60))
     assert inbox_files(settings, now) == [growing]
+
+
+def test_a_failing_real_pass_rolls_back_is_retried_and_the_schedule_goes_on(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real pipeline under the scheduler: the first pass fails inside its transaction
+    (an I/O error in the refresh), rolls back and is recorded as failed; the retry after the
+    backoff loads the same files once, and later passes keep running."""
+    import etl.refresh
+    from etl.config import load_settings
+    from etl.pipeline import run_pass
+
+    settings = load_settings(home, env={"UPTAKE_SETTLE_SECONDS": "0s"})
+    settings.inbox.mkdir(parents=True)
+    (settings.inbox / "s.csv").write_text(
+        "platform,user_id,signup_ts\n"
+        + "".join(f"p,u{i},2023-12-0{1 + i % 5}\n" for i in range(40))
+    )
+    real_refresh = etl.refresh.refresh_models
+    failures = [duckdb.IOException("disk hiccup while refreshing")]
+
+    def flaky_refresh(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_refresh(*args, **kwargs)
+
+    monkeypatch.setattr(etl.refresh, "refresh_models", flaky_refresh)
+    seen: list[tuple[str, int, bool]] = []
+
+    def runner(s: Settings, now: datetime) -> Any:
+        try:
+            result = run_pass(s, now, trigger="schedule")
+        finally:
+            con = duckdb.connect(str(s.warehouse_path), read_only=True)
+            loaded = con.execute("SELECT count(*) FROM signups").fetchall()[0][0]
+            con.close()
+            seen.append((str(len(seen)), loaded, (s.inbox / "s.csv").exists()))
+        return result
+
+    time_ = FakeTime()
+    make_scheduler(settings, runner, time_, max_passes=3).loop()
+    # pass 1 failed: nothing loaded, the file waits; pass 2 loads it; pass 3 is a no-op
+    assert [(loaded, waiting) for _, loaded, waiting in seen] == [
+        (0, True),
+        (40, False),
+        (40, False),
+    ]
+    assert time_.slept[1] == pytest.approx(10.0)  # backoff after one failure: 5 s * 2
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    runs = con.execute("SELECT status, trigger, error FROM runs ORDER BY run_id").fetchall()
+    con.close()
+    assert [r[0] for r in runs] == ["failed", "ok", "noop"]
+    assert "disk hiccup" in runs[0][2]
+    assert (settings.archive / "s.csv").exists()
