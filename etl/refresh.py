@@ -31,7 +31,7 @@ from etl.warehouse import scalar
 PERIOD_CAPS = {"hour": 47, "day": 90, "week": 52}
 HOUR_COHORT_DAYS = 7
 # Bump when a model's SQL changes meaning: stored models are then rebuilt in full.
-MODELS_VERSION = 2  # 2: channels, overlap, migration, migrant_activity
+MODELS_VERSION = 3  # 2: channels, overlap, migration, migrant_activity; 3: user keys
 
 SERVING_MODELS = (
     "platforms",
@@ -392,7 +392,7 @@ def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
     with timer.step("user_days"):
         # user_days is empty: no stored day of any user needs checking.
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE touched (platform VARCHAR, user_id VARCHAR)"
+            "CREATE OR REPLACE TEMP TABLE touched (platform VARCHAR, user_id VARCHAR, uid UHUGEINT)"
         ).fetchall()
         run_sql(con, "user_activity", "append_days")
     with timer.step("contributions"):

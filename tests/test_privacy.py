@@ -148,8 +148,10 @@ def test_forget_erases_every_trace_and_restates(
     assert summary["removed"]["signups"] == 1 and summary["removed"]["events"] > 0
     assert summary["removed"]["quarantine"] == 1 and summary["archived_files"] == 2
     stored = hmac.new(KEY.encode(), ERASED.encode(), hashlib.sha256).hexdigest() if key else ERASED
-    for table in ("signups", "events", "deletions", "user_hours", "user_days"):
+    for table in ("signups", "events", "deletions"):
         assert not query(full, f"SELECT * FROM {table} WHERE user_id = '{stored}'"), table
+    for table in ("user_hours", "user_days"):  # keyed by md5_number(user_id)
+        assert not query(full, f"SELECT * FROM {table} WHERE uid = md5_number('{stored}')"), table
     assert not query(full, f"SELECT * FROM quarantine WHERE contains(raw, '{stored}')")
     for path in full.archive.rglob("*"):
         if path.is_file():

@@ -4,6 +4,10 @@
 -- Why: ICU conversions cost ~200 ns a row and ICU date_trunc('hour') merges the repeated
 -- hour when clocks fall back; adding the hour's offset is exact and cheap, and the rare
 -- hour whose offset changes inside it (`uniform` false) falls back to ICU per row.
+-- user_key: the fixed-width key of a (platform, user) in the derived tables (user_hours,
+-- user_days) and the per-user sort: the 128-bit MD5 of platform, 0x1f, stored user id.
+-- MD5 is stable across versions (hash() is not), so stored keys stay valid (migration 005);
+-- a key names its platform, so joins and sorts need no platform string.
 -- Parameters (DuckDB variables): tz, week_start (ISO 1=Mon..7=Sun), activity_types,
 -- range_start, range_end (UTC hours covered by tz_hours).
 
@@ -21,6 +25,8 @@ CREATE OR REPLACE TEMP MACRO is_activity(event_type) AS
         WHEN len(getvariable('activity_types')) = 0 THEN event_type <> 'account_deleted'
         ELSE list_contains(getvariable('activity_types'), event_type)
     END;
+CREATE OR REPLACE TEMP MACRO user_key(platform, user_id) AS
+    md5_number(platform || chr(31) || user_id);
 CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
     CASE grain
         WHEN 'hour' THEN getvariable('cap_hour')

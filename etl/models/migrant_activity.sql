@@ -39,7 +39,7 @@ WITH coverage AS (
       AND utc_start(CAST(c.join_day + c.day + 1 AS TIMESTAMP)) <= least(a.watermark, b.watermark)
 ), accounts AS (
     SELECT m.platform, m.from_platform, m.person_id, m.join_day, u.platform AS on_platform,
-           u.user_id
+           u.uid
     FROM migrants AS m
     JOIN person_users AS u
       ON u.person_id = m.person_id AND u.platform IN (m.platform, m.from_platform)
@@ -49,7 +49,7 @@ WITH coverage AS (
            bool_or(a.on_platform = a.from_platform) AS on_from,
            bool_or(a.on_platform = a.platform) AS on_to
     FROM accounts AS a
-    JOIN user_days AS d ON d.platform = a.on_platform AND d.user_id = a.user_id
+    JOIN user_days AS d ON d.uid = a.uid
     WHERE d.day BETWEEN a.join_day - 30 AND a.join_day + 30
     GROUP BY ALL
 ), active_counts AS (

@@ -29,7 +29,7 @@ WITH pairs AS (
     SELECT DISTINCT p.person_id, p.from_platform, p.platform
     FROM pairs AS p
     JOIN person_users AS u ON u.person_id = p.person_id AND u.platform = p.from_platform
-    JOIN user_hours AS h ON h.platform = u.platform AND h.user_id = u.user_id
+    JOIN user_hours AS h ON h.uid = u.uid
     WHERE (h.first_ts >= p.joined - INTERVAL 30 DAY AND h.first_ts < p.joined)
        OR (h.last_ts >= p.joined - INTERVAL 30 DAY AND h.last_ts < p.joined)
 )

@@ -18,7 +18,7 @@
 -- person_signups: each person's earliest signup per platform, for people on two or more
 -- platforms; person_users: their accounts (one person may hold several on a platform).
 CREATE OR REPLACE TEMP TABLE person_users AS
-SELECT person_id, platform, user_id, signup_ts
+SELECT person_id, platform, user_key(platform, user_id) AS uid, signup_ts
 FROM signups
 WHERE person_id IS NOT NULL AND file_id <= getvariable('wm_new')
 QUALIFY count(DISTINCT platform) OVER (PARTITION BY person_id) >= 2;

@@ -6,15 +6,15 @@
 
 -- name: everyone
 CREATE OR REPLACE TEMP VIEW scope_signups AS
-SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
-       s.channel
+SELECT s.platform, user_key(s.platform, s.user_id) AS uid, s.signup_ts,
+       local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel
 FROM signups AS s
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
-SELECT platform, user_id, day FROM user_days WHERE batch <= getvariable('scope_wm');
+SELECT platform, uid, day FROM user_days WHERE batch <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_hours AS
-SELECT platform, user_id, hour, first_ts, last_ts
+SELECT platform, uid, hour, first_ts, last_ts
 FROM user_hours
 WHERE batch <= getvariable('scope_wm');
 
@@ -22,30 +22,30 @@ WHERE batch <= getvariable('scope_wm');
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
-SELECT s.platform, s.user_id, s.signup_ts, local_ts(s.signup_ts, z.off, z.uniform) AS local_signup,
-       s.channel, s.file_id
+SELECT s.platform, user_key(s.platform, s.user_id) AS uid, s.signup_ts,
+       local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel, s.file_id
 FROM signups AS s
 SEMI JOIN touched AS t ON t.platform = s.platform AND t.user_id = s.user_id
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('wm_new');
 CREATE OR REPLACE TEMP TABLE touched_user_days AS
-SELECT d.platform, d.user_id, d.day, d.batch
+SELECT d.platform, d.uid, d.day, d.batch
 FROM user_days AS d
-SEMI JOIN touched AS t ON t.platform = d.platform AND t.user_id = d.user_id
+SEMI JOIN touched AS t ON t.uid = d.uid
 WHERE d.batch <= getvariable('wm_new');
 CREATE OR REPLACE TEMP TABLE touched_user_hours AS
-SELECT h.platform, h.user_id, h.hour, h.first_ts, h.last_ts, h.batch
+SELECT h.platform, h.uid, h.hour, h.first_ts, h.last_ts, h.batch
 FROM user_hours AS h
-SEMI JOIN touched AS t ON t.platform = h.platform AND t.user_id = h.user_id
+SEMI JOIN touched AS t ON t.uid = h.uid
 WHERE h.batch <= getvariable('wm_new');
 CREATE OR REPLACE TEMP VIEW scope_signups AS
-SELECT platform, user_id, signup_ts, local_signup, channel
+SELECT platform, uid, signup_ts, local_signup, channel
 FROM touched_signups
 WHERE file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
-SELECT platform, user_id, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
+SELECT platform, uid, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_hours AS
-SELECT platform, user_id, hour, first_ts, last_ts
+SELECT platform, uid, hour, first_ts, last_ts
 FROM touched_user_hours
 WHERE batch <= getvariable('scope_wm');
 
@@ -55,12 +55,12 @@ WHERE batch <= getvariable('scope_wm');
 -- which then only count rows.
 CREATE OR REPLACE TEMP TABLE scope_user_seq AS
 WITH days AS (
-    SELECT d.platform, d.user_id, d.day, CAST(s.local_signup AS DATE) AS cohort_day
+    SELECT d.platform, d.uid, d.day, CAST(s.local_signup AS DATE) AS cohort_day
     FROM scope_user_days AS d
-    LEFT JOIN scope_signups AS s ON s.platform = d.platform AND s.user_id = d.user_id
+    LEFT JOIN scope_signups AS s ON s.uid = d.uid
 )
 SELECT platform, day, cohort_day,
        lag(day) OVER w AS prev_day,
        lead(day) OVER w AS next_day
 FROM days
-WINDOW w AS (PARTITION BY platform, user_id ORDER BY day);
+WINDOW w AS (PARTITION BY uid ORDER BY day);

@@ -15,12 +15,12 @@
 -- name: counts
 CREATE OR REPLACE TEMP TABLE scope_hour_counts AS
 WITH cohort AS (
-    SELECT platform, user_id, signup_ts, CAST(local_signup AS DATE) AS cohort_day,
+    SELECT platform, uid, signup_ts, CAST(local_signup AS DATE) AS cohort_day,
            date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_hour,
            coalesce(channel, 'unknown') AS channel
     FROM scope_signups
 ), joined AS (
-    SELECT c.platform, c.user_id, c.signup_ts, c.cohort_day, c.cohort_hour, c.channel,
+    SELECT c.platform, c.uid, c.signup_ts, c.cohort_day, c.cohort_hour, c.channel,
            h.first_ts, h.last_ts,
            -- an hour's local days are those of its first and last event
            coalesce(z.day, CAST(local_ts(h.first_ts, z.off, z.uniform) AS DATE)) AS first_day,
@@ -34,12 +34,12 @@ WITH cohort AS (
                      - (local_ts(h.last_ts, z.off, z.uniform) - h.last_ts)
            END AS last_hour
     FROM cohort AS c
-    JOIN scope_user_hours AS h ON h.platform = c.platform AND h.user_id = c.user_id
+    JOIN scope_user_hours AS h ON h.uid = c.uid
     JOIN tz_hours AS z ON z.hour = h.hour
     WHERE h.hour >= c.cohort_hour - INTERVAL 1 HOUR
 ), users AS (
-    SELECT platform, any_value(cohort_day) AS cohort_day, any_value(cohort_hour) AS cohort_hour,
-           any_value(channel) AS channel,
+    SELECT any_value(platform) AS platform, any_value(cohort_day) AS cohort_day,
+           any_value(cohort_hour) AS cohort_hour, any_value(channel) AS channel,
            bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 24 HOUR)
                AS activated_24h,
            bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 7 DAY)
@@ -50,14 +50,14 @@ WITH cohort AS (
            max(greatest(first_hour, last_hour))
                FILTER (WHERE greatest(first_hour, last_hour) >= cohort_hour) AS last_hour
     FROM joined
-    GROUP BY platform, user_id
+    GROUP BY uid
 ), edges AS (
-    SELECT platform, user_id, cohort_hour, first_hour AS hour_start
+    SELECT platform, uid, cohort_hour, first_hour AS hour_start
     FROM joined
     WHERE first_hour >= cohort_hour
       AND first_hour < cohort_hour + to_hours(getvariable('cap_hour') + 1)
     UNION ALL
-    SELECT platform, user_id, cohort_hour, last_hour
+    SELECT platform, uid, cohort_hour, last_hour
     FROM joined
     WHERE last_hour <> first_hour
       AND last_hour >= cohort_hour

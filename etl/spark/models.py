@@ -37,8 +37,8 @@ RAW_SCHEMAS = {
 }
 # Tables the full rebuild starts from empty (read by append_days before they exist).
 EMPTY_VIEWS = {
-    "user_days": "platform STRING, user_id STRING, day DATE, batch BIGINT",
-    "touched": "platform STRING, user_id STRING",
+    "user_days": "platform STRING, uid STRING, day DATE, batch BIGINT",
+    "touched": "platform STRING, user_id STRING, uid STRING",
     "declared_t0": "platform STRING, t0 TIMESTAMP",
 }
 # Every raw row is in the one "batch" of a full rebuild: file_id 1, watermarks 0 -> 1.

@@ -2,9 +2,10 @@
 DuckDB, and translated here with sqlglot, statement by statement, when Spark runs them.
 
 What the translation does, in order (docs/SPARK.md explains each choice):
-1. expands the macros of calendar.sql into each call; two of them (`local_of`,
-   `utc_start`) use DuckDB's ICU time zone functions and get Spark bodies
-   (`from_utc_timestamp` / `to_utc_timestamp`), see SPARK_MACROS;
+1. expands the macros of calendar.sql into each call; three get Spark bodies (SPARK_MACROS):
+   `local_of` and `utc_start` use DuckDB's ICU time zone functions (-> `from_utc_timestamp`
+   / `to_utc_timestamp`), and `user_key` is the platform and user id string itself instead
+   of DuckDB's MD5 number (a key is only joined and sorted on, never served);
 2. turns `getvariable('x')` into a bound Spark parameter `:x`, cast to the value's type;
 3. types every expression (sqlglot's qualify + annotate_types, with the schema of the Spark
    views read so far), so that DuckDB-only semantics can be fixed by type:
@@ -50,6 +51,8 @@ _MACRO = re.compile(
 SPARK_MACROS = {
     "local_of": (("ts",), "from_utc_timestamp(ts, getvariable('tz'))"),
     "utc_start": (("local_start",), "to_utc_timestamp(local_start, getvariable('tz'))"),
+    # Spark joins and sorts the string itself: no MD5 to compute, no collision to argue.
+    "user_key": (("platform", "user_id"), "platform || chr(31) || user_id"),
 }
 
 
