@@ -47,13 +47,16 @@ VIEWPORT = {"width": 1440, "height": 900}
 TIMEOUT_MS = 20_000
 CALLBACK_TARGET_MS = 150.0
 HOME_TARGET_S = 2.5
-ALL_DRAWN = """(expected) => {
+# A chart is drawn when its figure has arrived: traces, or an empty state's message (the
+# graph's placeholder before the callback answers has neither).
+DRAWN = """el => el.data && el.layout && el.querySelector('.main-svg')
+    && (el.data.length || (el.layout.annotations || []).length)"""
+ALL_DRAWN = f"""(expected) => {{
     const plots = [...document.querySelectorAll('.js-plotly-plot')];
-    return plots.length >= expected
-        && plots.every(el => el.data && el.data.length && el.querySelector('.main-svg'));
-}"""
-EMPTY_PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')]
-    .filter(el => !(el.data && el.data.length))
+    return plots.length >= expected && plots.every({DRAWN});
+}}"""
+EMPTY_PLOTS = f"""() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(el => !({DRAWN})(el))
     .map(el => el.closest('[id^=chart-]')?.id || '?')"""
 
 
@@ -73,19 +76,21 @@ def percentile(values: list[float], q: float) -> float:
 def time_charts(inputs: ChartInputs, repeat: int) -> dict[str, dict[str, list[float]]]:
     """Milliseconds per chart: build_chart, fig.to_json(), and both together."""
     times: dict[str, dict[str, list[float]]] = {}
-    for name in CHARTS:
-        build_chart(name, inputs, ViewOptions()).to_json()  # warm imports and lazy tables
+    views = [(name, name, ViewOptions()) for name in CHARTS]
+    views.append(("velocity (minute)", "velocity", ViewOptions(grain="minute")))  # 43k rows
+    for label, name, options in views:
+        build_chart(name, inputs, options).to_json()  # warm imports and lazy tables
         row: dict[str, list[float]] = {"build": [], "json": [], "total": []}
         for _ in range(repeat):
             started = time.perf_counter()
-            fig = build_chart(name, inputs, ViewOptions())
+            fig = build_chart(name, inputs, options)
             built = time.perf_counter()
             fig.to_json()
             done = time.perf_counter()
             row["build"].append((built - started) * 1000)
             row["json"].append((done - built) * 1000)
             row["total"].append((done - started) * 1000)
-        times[name] = row
+        times[label] = row
     return times
 
 
@@ -180,7 +185,9 @@ def time_callbacks(
 ) -> dict[str, dict[str, list[float]]]:
     """Milliseconds per real chart callback through the Flask test client: cold (a fresh
     app per round, snapshot already opened) and warm (the same request again)."""
-    times: dict[str, dict[str, list[float]]] = {n: {"cold": [], "warm": []} for n in bodies}
+    times: dict[str, dict[str, list[float]]] = {
+        n: {"cold": [], "warm": [], "kb": []} for n in bodies
+    }
     headers = {"Content-Type": "application/json"}
     for _ in range(rounds):
         client = create_app(settings).server.test_client()
@@ -193,7 +200,16 @@ def time_callbacks(
                 if response.status_code != 200:
                     raise RuntimeError(f"{name}: HTTP {response.status_code}")
                 times[name][kind].append(elapsed)
+            times[name]["kb"].append(len(response.data) / 1024)
     return times
+
+
+def load_average() -> str:
+    """The 1-minute load average (the machine is shared: it says how loaded it was)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         home = args.home or fixture_home(Path(tmp))
         settings = load_settings(home, env={})
         inputs = chart_inputs(settings)
-        print(f"snapshot {inputs.snapshot.id} under {home}")
+        print(f"snapshot {inputs.snapshot.id} under {home}; load average {load_average()}")
         charts = time_charts(inputs, args.repeat)
         if args.screenshots:
             args.screenshots.mkdir(parents=True, exist_ok=True)
@@ -228,14 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{p95:.1f} | {'yes' if p95 < CALLBACK_TARGET_MS else 'NO'} |"
         )
     print(f"\nDash chart callbacks via the Flask test client, {args.rounds} fresh apps (ms)")
-    print("| callback | cold p50 | cold p95 | warm p50 | warm p95 | cold p95 < 150 ms |")
-    print("|---|---|---|---|---|---|")
+    print("| callback | cold p50 | cold p95 | warm p50 | warm p95 | cold p95 < 150 ms | KB |")
+    print("|---|---|---|---|---|---|---|")
     for name, row in callbacks.items():
         cold95 = percentile(row["cold"], 0.95)
         print(
             f"| chart-{name}.figure | {statistics.median(row['cold']):.1f} | {cold95:.1f} | "
             f"{statistics.median(row['warm']):.1f} | {percentile(row['warm'], 0.95):.1f} | "
-            f"{'yes' if cold95 < CALLBACK_TARGET_MS else 'NO'} |"
+            f"{'yes' if cold95 < CALLBACK_TARGET_MS else 'NO'} | {max(row['kb']):.0f} |"
         )
     home_median = statistics.median(drawn)
     print(
@@ -243,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(min {min(drawn):.2f}, max {max(drawn):.2f}); target < {HOME_TARGET_S} s: "
         f"{'yes' if home_median < HOME_TARGET_S else 'NO'}"
     )
-    print(f"console errors: {len(errors)}")
+    print(f"console errors: {len(errors)}; load average at the end {load_average()}")
     for error in errors[:10]:
         print(f"  {error}")
     return 0

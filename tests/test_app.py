@@ -18,7 +18,7 @@ from dashboard.app import create_app
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # generous: the test machine is shared and often loaded
 
 
 @pytest.fixture(scope="module")

@@ -378,3 +378,34 @@ def test_url_query_round_trips_every_control() -> None:
     assert options.window_hours == 168.0 and options.channel_mode == "count"
     assert from_query("?range=bogus&grain=fortnight")[1] == "all"  # unknown: the default
     assert from_query("") == [c.default for c in CONTROLS]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ViewOptions(),
+        ViewOptions(log=False, grain="minute", window_hours=24.0, channel_mode="share"),
+        ViewOptions(platforms=("viral",), reported=("Threads",), lifecycle_grain="week"),
+    ],
+)
+def test_every_chart_is_a_valid_plotly_figure(inputs: ChartInputs, options: ViewOptions) -> None:
+    """The builders skip plotly's validation for speed; here every property is checked."""
+    for name in CHARTS:
+        fig = build_chart(name, inputs, options)
+        go.Figure(fig.to_dict())  # raises on an unknown property or a bad value
+
+
+def test_long_minute_series_are_thinned_to_the_screen_keeping_the_peak() -> None:
+    from dashboard.figures.common import thin_series
+
+    hours = [i / 60 for i in range(1, 43_201)]  # 30 days of minutes
+    signups = [(i * 7919) % 1000 for i in range(43_200)]
+    signups[12_345] = 50_000
+    frame = pl.DataFrame({"hours": hours, "signups": signups})
+    for log in (True, False):
+        thin = thin_series(frame, "hours", "signups", log=log)
+        assert thin.height <= 2 * 1200 + 2 < frame.height
+        assert thin["signups"].max() == 50_000 and thin["signups"].min() == 0
+        assert thin["hours"][0] == hours[0] and thin["hours"][-1] == hours[-1]
+        assert thin["hours"].is_sorted()
+    assert thin_series(frame.head(100), "hours", "signups", log=True).height == 100

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
+import polars as pl
 
 PALETTE = (
     "#2563eb",  # blue
@@ -25,6 +26,7 @@ REPORTED_COLOUR = "#6b7280"
 FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 INCOMPLETE_NOTE = "open markers / faded bars: incomplete bucket (beyond the data watermark)"
 HOUR = 3600.0
+SCREEN_BINS = 1200  # about one x step per pixel of a full-width chart
 DAY_HOURS = 24.0
 RETENTION_MODE_LABELS = {"on": "on", "on_or_after": "on or after"}
 
@@ -210,6 +212,19 @@ def users_axis(log: bool, title: str) -> dict[str, Any]:
     }
 
 
+def new_figure() -> go.Figure:
+    """An empty Figure that takes properties without validating each one: plotly's
+    validation was most of a chart callback's time. The builders' figures are validated
+    in the tests instead (tests/test_figures.py rebuilds every chart with validation)."""
+    return go.Figure(_validate=False)
+
+
+def trace(kind: str, **props: Any) -> dict[str, Any]:
+    """A trace as a plain dict ("scatter", "bar", "heatmap"): a figure from new_figure()
+    takes it as it is, where a go.Scatter object would validate every property."""
+    return {"type": kind, **props}
+
+
 def style_figure(
     fig: go.Figure,
     *,
@@ -278,7 +293,7 @@ def caption_of(fig: go.Figure) -> str:
 
 def empty_figure(message: str, *, title: str, caption_text: str) -> go.Figure:
     """A chart that says why it is empty instead of drawing blank axes."""
-    fig = go.Figure()
+    fig = new_figure()
     fig.add_annotation(
         text=message,
         xref="paper",
@@ -344,9 +359,10 @@ def add_milestone_lines(
 
 def incomplete_markers(
     x: Sequence[Any], y: Sequence[Any], *, platform: str, colour: str
-) -> go.Scatter:
+) -> dict[str, Any]:
     """Open markers on buckets beyond the data watermark (not over yet)."""
-    return go.Scatter(
+    return trace(
+        "scatter",
         x=list(x),
         y=list(y),
         mode="markers",
@@ -360,9 +376,10 @@ def incomplete_markers(
 
 def measured_curve(
     x: Sequence[float], y: Sequence[Any], *, platform: str, colour: str
-) -> go.Scatter:
+) -> dict[str, Any]:
     """The measured cumulative-signups line of a platform (launch race, forecast)."""
-    return go.Scatter(
+    return trace(
+        "scatter",
         x=list(x),
         y=list(y),
         mode="lines",
@@ -372,3 +389,25 @@ def measured_curve(
         hovertemplate=f"{platform}<br>%{{y:,}} signups<br>%{{x:.2f}} h after t0"
         "<extra>measured</extra>",
     )
+
+
+def thin_series(
+    frame: pl.DataFrame, x: str, y: str, *, log: bool, bins: int = SCREEN_BINS
+) -> pl.DataFrame:
+    """A long series cut to what a chart can show: the x axis (log or linear) in `bins`
+    equal steps, and in each step the rows with the lowest and the highest `y`, in order.
+    The drawn envelope, the peak and both ends stay exact; a month of minutes (43,200 rows)
+    becomes at most about 2 x `bins` rows."""
+    if frame.height <= 2 * bins:
+        return frame
+    position = pl.col(x).log10() if log else pl.col(x)
+    low, high = frame.select(position.min()).item(), frame.select(position.max()).item()
+    step = (high - low) / bins or 1.0
+    indexed = frame.with_row_index("_row").with_columns(
+        _bin=((position - low) / step).floor().cast(pl.Int64)
+    )
+    picks = indexed.group_by("_bin").agg(
+        low=pl.col("_row").sort_by(y).first(), high=pl.col("_row").sort_by(y).last()
+    )
+    keep = {0, frame.height - 1, *picks["low"].to_list(), *picks["high"].to_list()}
+    return indexed.filter(pl.col("_row").is_in(sorted(keep))).drop("_row", "_bin")

@@ -15,7 +15,9 @@ from dashboard.figures.common import (
     caption,
     colour_of,
     empty_figure,
+    new_figure,
     style_figure,
+    trace,
 )
 
 ACTIVE_TITLE = "Active users: DAU, WAU, MAU"
@@ -50,12 +52,13 @@ def build_active_users(
 ) -> go.Figure:
     """DAU (solid), WAU (dashed) and MAU (dotted) per platform vs days since launch."""
     frame = days_since_launch(active, platforms_table)
-    fig = go.Figure()
+    fig = new_figure()
     for platform in platforms:
         rows = frame.filter(pl.col("platform") == platform).sort("day")
         for metric, dash in ACTIVE_DASHES.items():
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=rows["days"].to_list(),
                     y=rows[metric].to_list(),
                     mode="lines",
@@ -69,7 +72,8 @@ def build_active_users(
         warming = rows.filter(pl.col("warming_up"))
         if warming.height:
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=warming["days"].to_list(),
                     y=warming["mau"].to_list(),
                     mode="markers",
@@ -110,11 +114,12 @@ def build_stickiness(
 ) -> go.Figure:
     """DAU/MAU per platform vs days since launch; warming-up days drawn faded."""
     frame = days_since_launch(active, platforms_table)
-    fig = go.Figure()
+    fig = new_figure()
     for platform in platforms:
         rows = frame.filter(pl.col("platform") == platform).sort("day")
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=rows["days"].to_list(),
                 y=rows["stickiness"].to_list(),
                 mode="lines+markers",
@@ -183,6 +188,7 @@ def build_lifecycle(
         subplot_titles=shown,
         specs=[[{"secondary_y": True}] for _ in shown],
         vertical_spacing=0.22 if len(shown) > 1 else 0.1,
+        figure=new_figure(),
     )
     for row, platform in enumerate(shown, start=1):
         rows = frame.filter(pl.col("platform") == platform).sort("bucket_start")
@@ -190,7 +196,8 @@ def build_lifecycle(
         for part, colour in LIFECYCLE_COLOURS.items():
             values = rows[part].abs() * (-1 if part == "dormant" else 1)
             fig.add_trace(
-                go.Bar(
+                trace(
+                    "bar",
                     x=x,
                     y=values.to_list(),
                     name=part,
@@ -203,7 +210,8 @@ def build_lifecycle(
                 col=1,
             )
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=x,
                 y=quick_ratio(rows).to_list(),
                 name="quick ratio",

@@ -29,7 +29,9 @@ from dashboard.figures.common import (
     format_duration,
     format_users,
     measured_curve,
+    new_figure,
     style_figure,
+    trace,
     users_axis,
 )
 from dashboard.figures.launch_race import race_curve
@@ -174,7 +176,8 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
     users = band["users"].to_list()
     low, high = band["eta_low_h"].to_list(), band["eta_high_h"].to_list()
     fig.add_trace(
-        go.Scatter(
+        trace(
+            "scatter",
             x=low + high[::-1],
             y=users + users[::-1],
             fill="toself",
@@ -188,7 +191,8 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
     )
     mid = band.filter(pl.col("eta_h").is_not_null())
     fig.add_trace(
-        go.Scatter(
+        trace(
+            "scatter",
             x=mid["eta_h"].to_list(),
             y=mid["users"].to_list(),
             mode="markers",
@@ -234,7 +238,7 @@ def build_forecast(
     launches = dict(
         zip(platforms_table["platform"].to_list(), platforms_table["t0"].to_list(), strict=True)
     )
-    fig = go.Figure()
+    fig = new_figure()
     xs: list[float] = []
     ends: list[tuple[float, float]] = []  # where each measured curve ends
     etas: list[tuple[float, float]] = []  # (hours, users) of each forecast ETA marker
@@ -257,7 +261,8 @@ def build_forecast(
         fitted = evaluate_model(str(fit["model"]), str(fit["params"]), grid)
         if fitted is not None:
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=grid,
                     y=fitted,
                     mode="lines",

@@ -9,7 +9,14 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.figures.common import Definitions, caption, empty_figure, style_figure
+from dashboard.figures.common import (
+    Definitions,
+    caption,
+    empty_figure,
+    new_figure,
+    style_figure,
+    trace,
+)
 
 TITLE = "ETL runs: rows per outcome"
 OUTCOMES = {
@@ -52,10 +59,11 @@ def build_runs(runs: pl.DataFrame, definitions: Definitions) -> go.Figure:
         return empty_figure("No runs recorded in this snapshot", title=TITLE, caption_text=text)
     ordered = runs.sort("started_at")
     labels = [f"{t:%m-%d %H:%M}" for t in ordered["started_at"].to_list()]
-    fig = go.Figure()
+    fig = new_figure()
     for column, (label, colour) in OUTCOMES.items():
         fig.add_trace(
-            go.Bar(
+            trace(
+                "bar",
                 x=labels,
                 y=ordered[column].to_list(),
                 name=label,

@@ -23,7 +23,9 @@ from dashboard.figures.common import (
     format_users,
     incomplete_markers,
     measured_curve,
+    new_figure,
     style_figure,
+    trace,
     users_axis,
 )
 
@@ -174,7 +176,8 @@ def _add_crossings(fig: go.Figure, marks: Sequence[Crossing], colours: Mapping[s
     for platform in dict.fromkeys(m.platform for m in marks):
         own = [m for m in marks if m.platform == platform]
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[m.hours for m in own],
                 y=[m.users for m in own],
                 mode="markers+text",
@@ -220,7 +223,8 @@ def _add_reported(fig: go.Figure, points: pl.DataFrame) -> None:
     for index, (name,) in enumerate(points.select("platform").unique(maintain_order=True).rows()):
         rows = points.filter(pl.col("platform") == name)
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=rows["elapsed_hours"].to_list(),
                 y=rows["users"].to_list(),
                 mode="lines+markers",
@@ -266,7 +270,7 @@ def build_launch_race(
         if points is not None and not points.is_empty()
         else []
     )
-    fig = go.Figure()
+    fig = new_figure()
     _add_curves(fig, curves, colours)
     if points is not None and not points.is_empty():
         _add_reported(fig, points)

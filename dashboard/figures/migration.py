@@ -18,7 +18,9 @@ from dashboard.figures.common import (
     colour_of,
     empty_figure,
     format_duration,
+    new_figure,
     style_figure,
+    trace,
 )
 
 CHANNEL_TITLE = "Signups by acquisition channel"
@@ -92,14 +94,21 @@ def build_channel_mix(
             "No channel data for these platforms", title=CHANNEL_TITLE, caption_text=text
         )
     colours = channel_colours(channels["channel"].unique().to_list())
-    fig = make_subplots(rows=len(shown), cols=1, subplot_titles=shown, vertical_spacing=0.18)
+    fig = make_subplots(
+        rows=len(shown),
+        cols=1,
+        subplot_titles=shown,
+        vertical_spacing=0.18,
+        figure=new_figure(),
+    )
     listed: set[str] = set()  # one legend entry per channel, wherever it first appears
     for row, platform in enumerate(shown, start=1):
         frame = frames[platform]
         for channel in sorted(frame["channel"].unique().to_list()):
             part = frame.filter(pl.col("channel") == channel)
             fig.add_trace(
-                go.Bar(
+                trace(
+                    "bar",
                     x=part["bucket_start"].to_list(),
                     y=part["share" if share else "signups"].to_list(),
                     customdata=part.select("signups", "share").rows(),
@@ -159,7 +168,7 @@ def build_overlap(
             caption_text=text,
         )
     labels = [f"{r['platform']} & {r['other_platform']}" for r in rows.iter_rows(named=True)]
-    fig = go.Figure()
+    fig = new_figure()
     for first in ("platform", "other_platform"):
         names = rows[first].to_list()
         counts, notes = [], []
@@ -168,7 +177,8 @@ def build_overlap(
             counts.append(seen["first_on_platform"])
             notes.append(_lag_note(seen["lag_median_s"], seen["lag_p90_s"]))
         fig.add_trace(
-            go.Bar(
+            trace(
+                "bar",
                 x=labels,
                 y=counts,
                 name="first on the left platform" if first == "platform" else "first on the right",
@@ -179,7 +189,8 @@ def build_overlap(
             )
         )
     fig.add_trace(
-        go.Bar(
+        trace(
+            "bar",
             x=labels,
             y=rows["same_time"].to_list(),
             name="same instant",
@@ -226,7 +237,7 @@ def build_migration_share(
         return empty_figure(
             "No migrants between these platforms", title=MIGRATION_TITLE, caption_text=text
         )
-    fig = go.Figure()
+    fig = new_figure()
     for to, origin, _ in flows.iter_rows():
         flow = rows.filter((pl.col("platform") == to) & (pl.col("from_platform") == origin))
         flow = flow.filter(pl.col("day") >= flow.filter(pl.col("migrants") > 0)["day"].min())
@@ -236,7 +247,8 @@ def build_migration_share(
             ("recently_active_share", "dot", "active on origin in last 30 d"),
         ):
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=flow["day"].to_list(),
                     y=flow[column].to_list(),
                     customdata=flow["migrants"].to_list(),
@@ -275,13 +287,20 @@ def build_migrant_activity(
             "No migrants between these platforms", title=ACTIVITY_TITLE, caption_text=text
         )
     titles = [f"{a} → {b}" for a, b in flows.iter_rows()]
-    fig = make_subplots(rows=len(titles), cols=1, subplot_titles=titles, vertical_spacing=0.18)
+    fig = make_subplots(
+        rows=len(titles),
+        cols=1,
+        subplot_titles=titles,
+        vertical_spacing=0.18,
+        figure=new_figure(),
+    )
     for row, (origin, to) in enumerate(flows.iter_rows(), start=1):
         flow = rows.filter((pl.col("platform") == to) & (pl.col("from_platform") == origin))
         flow = flow.sort("day")
         for column, (label, colour) in ACTIVITY_STATES.items():
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=flow["day"].to_list(),
                     y=flow[column].to_list(),
                     customdata=flow["migrants"].to_list(),

@@ -18,7 +18,9 @@ from dashboard.figures.common import (
     elapsed_axis,
     format_duration,
     format_users,
+    new_figure,
     style_figure,
+    trace,
 )
 from dashboard.figures.launch_race import format_ratio
 
@@ -87,7 +89,7 @@ def build_milestone_dots(
     table = milestone_hours(milestones, platforms)
     observed = observed_hours(platforms_table, definitions.watermark)
     labels = [format_users(users) for users in table]
-    fig = go.Figure()
+    fig = new_figure()
     xs: list[float] = []
     for platform in platforms:
         reached = [(format_users(u), t[platform]) for u, t in table.items() if t.get(platform)]
@@ -96,7 +98,8 @@ def build_milestone_dots(
         ]
         colour = colour_of(platform, colours)
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=[h for _, h in reached],
                 y=[label for label, _ in reached],
                 mode="markers",
@@ -112,7 +115,8 @@ def build_milestone_dots(
             seen = observed[platform]
             xs.append(seen)
             fig.add_trace(
-                go.Scatter(
+                trace(
+                    "scatter",
                     x=[seen] * len(pending),
                     y=pending,
                     mode="markers+text",

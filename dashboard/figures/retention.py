@@ -15,7 +15,9 @@ from dashboard.figures.common import (
     caption,
     colour_of,
     empty_figure,
+    new_figure,
     style_figure,
+    trace,
 )
 
 HEATMAP_TITLE = "Retention by signup cohort"
@@ -86,8 +88,10 @@ def build_retention_heatmap(
     sizes = dict(zip(frame["cohort_start"].to_list(), frame["cohort_size"].to_list(), strict=False))
     z = [[lookup.get((c, p)) for p in periods] for c in cohorts]
     labels = [f"{c:%Y-%m-%d %H:%M}" if grain == "hour" else f"{c:%Y-%m-%d}" for c in cohorts]
-    fig = go.Figure(
-        go.Heatmap(
+    fig = new_figure()
+    fig.add_trace(
+        trace(
+            "heatmap",
             z=z,
             x=periods,
             y=labels,
@@ -123,11 +127,12 @@ def build_retention_curves(
     mode: str = "on",
 ) -> go.Figure:
     """Average retention by period since signup, one line per platform."""
-    fig = go.Figure()
+    fig = new_figure()
     for platform in platforms:
         curve = average_curve(retention, platform, grain, mode)
         fig.add_trace(
-            go.Scatter(
+            trace(
+                "scatter",
                 x=curve["period"].to_list(),
                 y=curve["share"].to_list(),
                 customdata=curve["cohorts"].to_list(),

@@ -20,7 +20,10 @@ from dashboard.figures.common import (
     format_duration,
     format_users,
     incomplete_markers,
+    new_figure,
     style_figure,
+    thin_series,
+    trace,
     users_axis,
 )
 
@@ -28,6 +31,7 @@ TITLE = "Signup velocity since launch"
 HOUR_OF_DAY_TITLE = "Signups by hour of day"
 GRAINS = ("minute", "hour", "day")
 SKIP_LAUNCH_HOURS = 24.0  # the hour-of-day pattern leaves out the launch spike
+THINNED_NOTE = "drawn at screen resolution: each x step keeps its lowest and highest bucket"
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,10 @@ def build_velocity(
     log: bool = False,
 ) -> go.Figure:
     """Signups per `grain` bucket vs time since t0; incomplete buckets drawn open."""
-    fig = go.Figure()
+    fig = new_figure()
     xs: list[float] = []
     notes = []
+    thinned = False
     for platform in platforms:
         frame = rates(signups, platform, grain).filter(
             pl.col("hours") >= 0 if not log else pl.col("hours") > 0
@@ -105,11 +110,14 @@ def build_velocity(
         if frame.is_empty():
             continue
         colour = colour_of(platform, colours)
-        xs += frame["hours"].to_list()
+        xs += [float(frame["hours"][0]), float(frame["hours"][-1])]  # sorted by time
+        drawn = thin_series(frame, "hours", "signups", log=log)
+        thinned = thinned or drawn.height < frame.height
         fig.add_trace(
-            go.Scatter(
-                x=frame["hours"].to_list(),
-                y=frame["signups"].to_list(),
+            trace(
+                "scatter",
+                x=drawn["hours"].to_list(),
+                y=drawn["signups"].to_list(),
                 mode="lines",
                 name=platform,
                 legendgroup=platform,
@@ -142,7 +150,8 @@ def build_velocity(
         caption_text=caption(
             f"Signups per {grain} bucket (reporting timezone), x at bucket start; "
             f"half-life: time from the peak {grain} until the rate first falls below half of it; "
-            + INCOMPLETE_NOTE,
+            + INCOMPLETE_NOTE
+            + (f" · {THINNED_NOTE}" if thinned else ""),
             definitions,
         ),
     )
@@ -168,11 +177,12 @@ def build_hour_of_day(
     colours: Mapping[str, str],
 ) -> go.Figure:
     """Grouped bars: share of each platform's signups by hour of day."""
-    fig = go.Figure()
+    fig = new_figure()
     for platform in platforms:
         shares = hour_of_day_shares(signups, platform, definitions.timezone)
         fig.add_trace(
-            go.Bar(
+            trace(
+                "bar",
                 x=shares["hour"].to_list(),
                 y=shares["share"].to_list(),
                 name=platform,
