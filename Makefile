@@ -4,9 +4,10 @@ PY := $(VENV)/bin/python
 UPTAKE := $(VENV)/bin/uptake
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+SPARK_STAMP := $(VENV)/.installed-spark
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest bench bench-parts chromium install dev clean
+.PHONY: demo test test-spark lint typecheck pytest bench bench-parts chromium java spark install dev clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,12 +21,21 @@ $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@ $(STAMP)
 
+$(SPARK_STAMP): pyproject.toml $(DEV_STAMP)
+	$(PY) -m pip install -q -e '.[dev,spark]'
+	touch $@
+
 install: $(STAMP)          ## runtime dependencies into .venv
 dev: $(DEV_STAMP)          ## runtime + test, lint and type-check tools
+spark: $(SPARK_STAMP) java ## the Spark engine's extra (pyspark, sqlglot) and Java 17
 
 chromium:                  ## Debian's Chromium, for static export (kaleido) and browser tests
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && \
 		$(SUDO) apt-get install -y -q chromium chromium-driver; }
+
+java:                      ## Debian's Java 17 runtime, for the Spark engine (skipped when java is found)
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q openjdk-17-jre-headless; }
 
 demo: install chromium     ## simulate both launches at full scale, run the ETL, serve the dashboard
 	$(UPTAKE) demo
@@ -41,6 +51,9 @@ pytest: dev chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## lint, type checks and the default test run
+
+test-spark: spark          ## the Spark engine's equality tests (pytest -m spark, local[2], a few minutes)
+	UPTAKE_REQUIRE_SPARK=1 $(VENV)/bin/pytest -m spark $(PYTEST_ARGS)
 
 bench: dev                 ## side by side at full scale (floor, Uptake, pandas, polars); writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py --results benchmarks/RESULTS.md

@@ -93,6 +93,10 @@ def report_writer(path: str | None) -> Callable[[Settings], None] | None:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from etl.pipeline import run_pass
 
+    if args.engine == "spark":
+        return cmd_run_spark(args, settings)
+    if args.master or args.lake:
+        raise UsageError("--master and --lake need --engine spark")
     write_report = report_writer(args.report)
     if args.keep_raw_days is not None:
         settings = load_settings(settings.home, overrides={"keep_raw_days": args.keep_raw_days})
@@ -100,6 +104,74 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if write_report is not None:
         write_report(settings)  # also after rejected input: the report says what loaded
     return _report(args, result.summary(), result.exit_code)
+
+
+SPARK_MASTER = "local[2]"
+
+
+def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
+    """`run --engine spark`: ingest the inbox into the warehouse as usual (without the
+    DuckDB model refresh), write the warehouse's clean streams into the lake, then one Spark
+    pass over the lake publishes the snapshot. A lake given as a URI (s3a://...) is
+    written by its own producer: it is read, never exported to. See docs/SPARK.md."""
+    import time
+
+    import etl.spark as engine
+    from etl.ingest import IngestOptions
+    from etl.pipeline import execute_pass, inbox_files
+    from etl.warehouse import connect, writer_lock
+
+    if args.keep_raw_days is not None:
+        raise UsageError("--keep-raw-days applies to the DuckDB engine's pass, not --engine spark")
+    engine.require_spark()  # before anything is ingested: a missing extra changes nothing
+    write_report = report_writer(args.report)
+    master = args.master or SPARK_MASTER
+    lake = args.lake or str(settings.home / "lake")
+    exported = "://" not in lake
+    now = now_utc()
+    result = execute_pass(
+        settings,
+        inbox_files(settings, time.time()),
+        IngestOptions(source_timezone=settings.source_timezone),
+        now=now,
+        trigger="run",
+        from_inbox=True,
+        refresh=False,  # the Spark pass rebuilds every model from the lake
+    )
+    if result.status == "noop" and exported and _live_engine(settings) == engine.ENGINE:
+        return _report(args, _spark_summary(result.summary(), master), result.exit_code)
+    result.status = "ok" if result.status == "noop" else result.status
+    with writer_lock(settings):  # one writer of the lake and serving/ at a time
+        if exported:
+            started = time.perf_counter()
+            con = connect(settings, read_only=True)
+            try:
+                engine.export_lake(con, Path(lake))
+            finally:
+                con.close()
+            result.steps["export_lake"] = time.perf_counter() - started
+        started = time.perf_counter()
+        result.snapshot = engine.run_spark_pass(settings, now, master, lake=lake)
+        result.steps["spark"] = time.perf_counter() - started
+    if write_report is not None:
+        write_report(settings)
+    return _report(args, _spark_summary(result.summary(), master), result.exit_code)
+
+
+def _spark_summary(summary: dict[str, Any], master: str) -> dict[str, Any]:
+    return {**summary, "line": f"{summary['line']} (spark, {master})", "engine": "spark"}
+
+
+def _live_engine(settings: Settings) -> str | None:
+    """The engine that published the live snapshot (None when there is none)."""
+    from etl.errors import SnapshotError
+    from etl.snapshot import current_snapshot
+
+    try:
+        snapshot = current_snapshot(settings)
+    except SnapshotError:
+        return None
+    return None if snapshot is None else str(snapshot.manifest.get("engine"))
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
@@ -243,6 +315,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="compact raw events older than N days once aggregated (metrics are kept)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="what computes the models: duckdb (default; incremental, in the warehouse) or "
+        "spark (ingest into the warehouse, export it to the lake, rebuild every model from "
+        "the lake with Apache Spark; needs pip install -e '.[spark]' and Java 17)",
+    )
+    run.add_argument(
+        "--master",
+        metavar="URL",
+        help=f"Spark master with --engine spark (default {SPARK_MASTER}): local[N], "
+        "spark://HOST:7077, yarn, k8s://...",
+    )
+    run.add_argument(
+        "--lake",
+        metavar="PATH",
+        help="the Parquet data lake with --engine spark (default HOME/lake); a local path is "
+        "rewritten from the warehouse on each pass, a URI (s3a://, hdfs://, ...) is only read",
     )
     run.set_defaults(handler=cmd_run)
 

@@ -23,7 +23,7 @@ from etl.config import Settings
 from etl.refresh import SERVING_MODELS, model_sql
 from etl.warehouse import scalar
 
-ENGINE = "duckdb"
+ENGINE = "duckdb"  # the default engine; another one names itself (etl.spark: "spark")
 CURRENT = "CURRENT"
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-r\d+(-\d+)?$")
 UTC_TIME = pa.timestamp("us", tz="UTC")
@@ -92,12 +92,13 @@ def build_manifest(
     now: datetime,
     watermark: datetime | None,
     tables: Mapping[str, pa.Table],
+    engine: str = ENGINE,
 ) -> dict[str, Any]:
     return {
         "id": snapshot,
         "created": iso_utc(now),
         "run_id": run_id,
-        "engine": ENGINE,
+        "engine": engine,
         "watermark": iso_utc(watermark),
         "row_counts": {name: table.num_rows for name, table in tables.items()},
         "definitions": settings.definitions(),
@@ -144,28 +145,48 @@ def unique_id(serving: Path, wanted: str) -> str:
 
 
 def publish_snapshot(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | None,
     settings: Settings,
     run_id: int,
     now: datetime,
     extra_tables: Mapping[str, pa.Table] | None = None,
+    *,
+    engine: str = ENGINE,
+    tables: Mapping[str, pa.Table] | None = None,
+    watermark: datetime | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write serving/<id>/ (every contract table + manifest.json), make it CURRENT, prune
-    old snapshots; returns the new snapshot's folder."""
+    old snapshots; returns the new snapshot's folder. One sequence for every engine:
+    `engine` is recorded in the manifest. The DuckDB engine passes its connection (the
+    serving tables, run ledger and watermark are read from the warehouse); another engine
+    passes `con=None` with the serving tables and `runs` it computed (`tables`) and its
+    data `watermark`. `extra_tables` (fits, forecasts) are written empty when absent;
+    `manifest_extra` adds engine-specific keys to the manifest."""
+    if tables is None:
+        if con is None:
+            raise ValueError("publish_snapshot needs a DuckDB connection or the tables")
+        tables, watermark = serving_tables(con), data_watermark(con)
+    given = {**tables, **extra_or_empty(extra_tables)}
+    missing = [name for name in CONTRACT_TABLES if name not in given]
+    if missing:
+        raise ValueError(f"{engine} snapshot lacks the contract tables {missing}")
+    ordered = {**{name: given[name] for name in CONTRACT_TABLES}, **given}
     serving = settings.serving
     serving.mkdir(parents=True, exist_ok=True)
     snapshot = unique_id(serving, snapshot_id(now, run_id))
-    tables = {**serving_tables(con), **extra_or_empty(extra_tables)}
     manifest = build_manifest(
         settings,
         snapshot=snapshot,
         run_id=run_id,
         now=now,
-        watermark=data_watermark(con),
-        tables=tables,
+        watermark=watermark,
+        tables=ordered,
+        engine=engine,
     )
+    manifest.update(manifest_extra or {})
     staged = serving / f".tmp-{snapshot}"
-    write_folder(staged, tables, manifest)
+    write_folder(staged, ordered, manifest)
     os.replace(staged, serving / snapshot)
     switch_current(serving, snapshot)
     prune_snapshots(serving, settings.keep_snapshots, live=snapshot)

@@ -16,7 +16,8 @@ from etl.spark.session import require_spark
 if TYPE_CHECKING:
     from etl.config import Settings
 
-__all__ = ["export_lake", "require_spark", "run_spark_pass"]
+__all__ = ["ENGINE", "export_lake", "require_spark", "run_spark_pass"]
+ENGINE = "spark"  # the manifest's "engine"
 
 
 def run_spark_pass(

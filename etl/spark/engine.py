@@ -4,7 +4,6 @@ switch as the DuckDB engine (etl/publish.py's writers)."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,21 +13,12 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.fits import fit_all
-from etl.publish import (
-    build_manifest,
-    extra_or_empty,
-    prune_snapshots,
-    snapshot_id,
-    switch_current,
-    unique_id,
-    write_folder,
-)
+from etl.publish import publish_snapshot
 from etl.refresh import model_sql
+from etl.spark import ENGINE
 from etl.spark.lake import RUNS
 from etl.spark.models import SparkModels, conform, path_exists
 from etl.spark.session import is_local, require_spark, spark_session
-
-ENGINE = "spark"
 
 
 def run_spark_pass(
@@ -40,9 +30,14 @@ def run_spark_pass(
     session: Any = None,
 ) -> Path:
     """Rebuild every snapshot table from the lake with Spark (full rebuild; Spark has no
-    incremental path) and publish it; returns the new snapshot's folder. `session` reuses
-    a running SparkSession (then `master` is ignored and the session is left running)."""
+    incremental path) and publish it; returns the new snapshot's folder. `session` (or
+    else the process's active SparkSession) is reused, `master` ignored and the session
+    left running; otherwise the pass starts a session on `master` and stops it at the end."""
     require_spark()
+    from pyspark.sql import SparkSession
+
+    if session is None:
+        session = SparkSession.getActiveSession()
     spark = session if session is not None else spark_session(master)
     try:
         models = SparkModels(spark, settings)
@@ -52,8 +47,18 @@ def run_spark_pass(
         tables = models.serve()
         runs = read_runs(spark, lake_uri(lake))
         watermark = models.watermark()
-        extra = extra_or_empty(fit_tables(tables["signups"], settings))
-        return publish(settings, {**tables, **extra, RUNS: runs}, now, watermark, master)
+        used = str(spark.sparkContext.master)
+        return publish_snapshot(
+            None,
+            settings,
+            newest_run(runs),
+            now,
+            fit_tables(tables["signups"], settings),
+            engine=ENGINE,
+            tables={**tables, RUNS: runs},
+            watermark=watermark,
+            manifest_extra={"spark_master": used if is_local(used) else "cluster"},
+        )
     finally:
         if session is None:
             spark.stop()
@@ -99,28 +104,8 @@ def fit_tables(signups: pa.Table, settings: Settings) -> dict[str, pa.Table]:
     return {"fits": fits, "forecasts": forecasts}
 
 
-def publish(
-    settings: Settings,
-    tables: dict[str, pa.Table],
-    now: datetime,
-    watermark: datetime | None,
-    master: str,
-) -> Path:
-    """publish.publish_snapshot's steps without a DuckDB connection. The run id is the
-    newest run in the exported ledger (the ingest the lake reflects), 0 without one."""
-    runs = tables[RUNS]
-    run_id = int(pa.compute.max(runs["run_id"]).as_py() or 0) if runs.num_rows else 0
-    serving = settings.serving
-    serving.mkdir(parents=True, exist_ok=True)
-    snapshot = unique_id(serving, snapshot_id(now, run_id))
-    manifest = build_manifest(
-        settings, snapshot=snapshot, run_id=run_id, now=now, watermark=watermark, tables=tables
-    )
-    manifest["engine"] = ENGINE
-    manifest["spark_master"] = master if is_local(master) else "cluster"
-    staged = serving / f".tmp-{snapshot}"
-    write_folder(staged, tables, manifest)
-    os.replace(staged, serving / snapshot)
-    switch_current(serving, snapshot)
-    prune_snapshots(settings.serving, settings.keep_snapshots, live=snapshot)
-    return serving / snapshot
+def newest_run(runs: pa.Table) -> int:
+    """The snapshot's run id: the newest run in the exported ledger (the ingest the lake
+    reflects), 0 without one."""
+    newest = pa.compute.max(runs["run_id"]).as_py() if runs.num_rows else None
+    return int(newest or 0)

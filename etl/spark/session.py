@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from typing import Any
 
 from etl.errors import UsageError
@@ -54,6 +55,9 @@ def spark_session(master: str = "local[2]", app_name: str = "uptake") -> Any:
     )
     if is_local(master):
         os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+        # Python workers (if a step needs one) run this interpreter, not whatever
+        # `python3` is first on PATH (a different minor version fails the pass).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = (
             builder.config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
