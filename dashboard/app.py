@@ -93,6 +93,11 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
     )
 
 
+def links(search: str | None) -> list[str]:
+    """The menu's links, each keeping the view's query string."""
+    return [page.PATH + (search or "") for page in PAGES]
+
+
 def snapshot_meta(inputs: ChartInputs | None) -> str:
     """The header line: data watermark, reporting timezone and snapshot id."""
     if inputs is None:
@@ -147,9 +152,13 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         ]
         return content, *active, *shown
 
+    # One callback keeps the URL, the controls and the menu links in step (one request on
+    # load and per change): a URL from outside sets the controls that differ from it; a
+    # control change rewrites the URL; the links keep the query so every page shares it.
     @app.callback(
         Output("url", "search"),
         *[Output(c, "value") for c in CONTROL_IDS],
+        *[Output(f"nav-{p.__name__.split('.')[-1]}", "href") for p in PAGES],
         Input("url", "search"),
         *controls,
     )
@@ -157,15 +166,9 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         if ctx.triggered_id == "url" or ctx.triggered_id is None:
             wanted = from_query(search)  # only changed controls, so charts draw once
             changed = [w if w != v else no_update for w, v in zip(wanted, values, strict=True)]
-            return no_update, *changed
-        return to_query(values), *[no_update] * len(values)
-
-    @app.callback(
-        *[Output(f"nav-{p.__name__.split('.')[-1]}", "href") for p in PAGES],
-        Input("url", "search"),
-    )
-    def keep_query_in_links(search: str | None) -> Any:
-        return [page.PATH + (search or "") for page in PAGES]
+            return no_update, *changed, *links(search)
+        query = to_query(values)
+        return query, *[no_update] * len(values), *links(query)
 
     renderer = StaticRenderer()  # one browser for the app's PNG/SVG downloads, started on use
     for page in PAGES:

@@ -240,3 +240,17 @@ def test_time_range_lives_in_the_url_and_restricts_the_charts(tab: Any, publishe
     )
     assert "grain=hour" not in tab.url and "range=7d" in tab.url  # defaults stay out
     assert tab.console_errors == []
+
+
+def test_charts_use_the_local_cartesian_plotly_bundle(tab: Any, published: str) -> None:
+    """dashboard/assets carries plotly.js's cartesian bundle (1.5 MB, every trace type the
+    charts use); dcc.Graph uses it instead of fetching the full 4.8 MB bundle."""
+    fetched: list[str] = []
+    tab.on("request", lambda r: fetched.append(r.url) if "plotly" in r.url else None)
+    tab.goto(published + "/forecasts")
+    figure(tab, "forecast")
+    version = tab.evaluate("() => window.Plotly.version")
+    bundle = next(Path(__file__).resolve().parents[1].glob("dashboard/assets/plotly-*.min.js"))
+    assert version in bundle.name
+    assert not [url for url in fetched if "package_data/plotly.min.js" in url]
+    assert tab.console_errors == []
