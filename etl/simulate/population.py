@@ -186,20 +186,23 @@ def _set_traits(
     return NewSignups(
         first_user=first,
         signup_us=signup_us,
-        channel=_pick(rng, list(preset.channel_mix), count).astype(np.int8),
-        country=_pick(rng, list(preset.country_mix), count).astype(np.int8),
+        channel=_pick(rng, list(preset.channel_mix), count),
+        country=_pick(rng, list(preset.country_mix), count),
     )
 
 
-def _pick(rng: np.random.Generator, shares: list[float], count: int) -> IntArray:
+def _pick(rng: np.random.Generator, shares: list[float], count: int) -> npt.NDArray[np.int8]:
     """Category codes drawn with the given shares (to 1/4096): a table lookup per draw."""
     cumulative = np.cumsum(shares) / sum(shares)
     slots = (np.arange(PICK_SLOTS) + 0.5) / PICK_SLOTS
     table = np.minimum(np.searchsorted(cumulative, slots), len(shares) - 1).astype(np.int8)
-    return table[rng.integers(0, PICK_SLOTS, count, dtype=np.int16)].astype(np.int64)
+    codes: npt.NDArray[np.int8] = table[rng.integers(0, PICK_SLOTS, count, dtype=np.int16)]
+    return codes
 
 
-def _by_segment(preset: Preset, trait: str, segment: IntArray) -> npt.NDArray[np.float32]:
+def _by_segment(
+    preset: Preset, trait: str, segment: npt.NDArray[np.int8]
+) -> npt.NDArray[np.float32]:
     values = np.array([getattr(s, trait) for s in preset.segments], dtype=np.float32)
     return values[segment]
 

@@ -413,6 +413,19 @@ class _Run:
             self.result.migrated += len(taken)
         return persons
 
+    def _user_text(self, users: np.ndarray[Any, np.dtype[np.int64]]) -> TextArray:
+        """The users' ids; a run of consecutive users (clean signups) is a slice, no copy."""
+        text = self.population.user_text
+        count = len(users)
+        if (
+            count
+            and int(users[-1]) - int(users[0]) == count - 1
+            and bool(np.all(np.diff(users) == 1))
+        ):
+            return text[int(users[0]) : int(users[0]) + count]
+        gathered: TextArray = text[users]
+        return gathered
+
     def _person_column(self, persons: np.ndarray[Any, np.dtype[np.int64]]) -> pa.Array:
         known = persons >= 0
         if not known.any():
@@ -447,7 +460,7 @@ class _Run:
         table = pa.table(
             {
                 "platform": constant_strings(self.platform, count),
-                "user_id": string_column(self.population.user_text[rows["user"]]),
+                "user_id": string_column(self._user_text(rows["user"])),
                 "signup_ts": timestamps(self.t0_us + rows["ts_us"]),
                 "channel": coded_strings(rows["channel"], self.preset.channels),
                 "country": coded_strings(rows["country"], self.preset.countries),
