@@ -225,6 +225,18 @@ def trace(kind: str, **props: Any) -> dict[str, Any]:
     return {"type": kind, **props}
 
 
+def add_annotation(fig: go.Figure, **props: Any) -> None:
+    """fig.add_annotation without its per-call cost (it checks subplots and re-validates
+    every annotation already there, about 20 ms each): the tuple is extended once."""
+    fig.layout.annotations = (*fig.layout.annotations, go.layout.Annotation(props, _validate=False))
+
+
+def add_hline(fig: go.Figure, y: float, **props: Any) -> None:
+    """A horizontal line across the plot at `y` (fig.add_hline, cheaper: see add_annotation)."""
+    line = {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": y, "y1": y}
+    fig.layout.shapes = (*fig.layout.shapes, go.layout.Shape({**line, **props}, _validate=False))
+
+
 def style_figure(
     fig: go.Figure,
     *,
@@ -255,7 +267,8 @@ def style_figure(
     )
     fig.update_xaxes(**WHITE_AXIS)
     fig.update_yaxes(**WHITE_AXIS)
-    fig.add_annotation(
+    add_annotation(
+        fig,
         text=wrap_caption(caption_text),
         xref="paper",
         yref="paper",
@@ -294,7 +307,8 @@ def caption_of(fig: go.Figure) -> str:
 def empty_figure(message: str, *, title: str, caption_text: str) -> go.Figure:
     """A chart that says why it is empty instead of drawing blank axes."""
     fig = new_figure()
-    fig.add_annotation(
+    add_annotation(
+        fig,
         text=message,
         xref="paper",
         yref="paper",
@@ -343,8 +357,9 @@ def add_milestone_lines(
         ceiling = users * 10**0.25 if log else users + 0.06 * top
         near = [paper_x(x, axis_range, log) for x, y in markers if users <= y <= ceiling]
         left = not any(p <= label_width for p in near)
-        fig.add_hline(y=users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
-        fig.add_annotation(  # log axes place annotations in log10 units
+        add_hline(fig, users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
+        add_annotation(  # log axes place annotations in log10 units
+            fig,
             x=0 if left else 1,
             xref="paper",
             y=math.log10(users) if log else users,
