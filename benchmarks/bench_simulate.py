@@ -45,7 +45,14 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak RSS: VmHWM on Linux (ru_maxrss would carry over the parent's
+    peak into a child started with --against), else ru_maxrss."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="utf-8")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = next(row for row in status.splitlines() if row.startswith("VmHWM:"))
+    return int(peak.split()[1]) / 1024
 
 
 def run_preset(
