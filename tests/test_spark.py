@@ -95,6 +95,11 @@ def snapshots(
     return duck, sparked
 
 
+# The ledger's finished_at is the run clock plus the pass's measured seconds: two passes in
+# two homes (one also refreshing DuckDB's models) take different times. Checked apart.
+TIMED = {("runs", "finished_at")}
+
+
 def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float):
         return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
@@ -115,6 +120,8 @@ def test_every_table_equals_duckdbs_row_for_row(snapshots: tuple[Path, Path], ta
     assert duck.num_rows > 0 or table in {"forecasts", "migration", "migrant_activity"}
     for number, (want, got) in enumerate(zip(duck.to_pylist(), spark.to_pylist(), strict=True)):
         for column, value in want.items():
+            if (table, column) in TIMED:
+                continue
             same = (
                 same_json(value, got[column])
                 if column == "params" and value is not None
@@ -137,13 +144,13 @@ def test_manifest_is_the_same_but_for_the_engine(snapshots: tuple[Path, Path]) -
 def test_fits_forecasts_and_runs_are_published_with_the_contract_schema(
     snapshots: tuple[Path, Path],
 ) -> None:
-    duck, spark = snapshots
+    spark = snapshots[1]
     for name, schema in EXTRA_SCHEMAS.items():
         assert pq.read_table(spark / f"{name}.parquet").schema.equals(schema), name
     assert pq.read_table(spark / "fits.parquet").num_rows > 0
     runs = pq.read_table(spark / "runs.parquet").to_pylist()
-    assert [(r["run_id"], r["status"]) for r in runs] == [(1, "ok")]
-    assert runs == pq.read_table(duck / "runs.parquet").to_pylist()
+    assert [(r["run_id"], r["status"], r["started_at"]) for r in runs] == [(1, "ok", NOW)]
+    assert runs[0]["finished_at"] >= NOW and runs[0]["rows_loaded"] > 0
 
 
 def test_timestamps_are_utc_and_days_are_dates(snapshots: tuple[Path, Path]) -> None:
