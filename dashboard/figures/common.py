@@ -237,6 +237,46 @@ def add_hline(fig: go.Figure, y: float, **props: Any) -> None:
     fig.layout.shapes = (*fig.layout.shapes, go.layout.Shape({**line, **props}, _validate=False))
 
 
+def house_layout(*, title: str, subtitle: str | None = None, height: int = 480) -> dict[str, Any]:
+    """The house look as layout properties: white theme, title and optional subtitle,
+    legend on top (the caption is `caption_annotation`, axes take WHITE_AXIS)."""
+    top = 70 + 20 * (subtitle.count("<br>") + 1) if subtitle else 70
+    return {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"family": FONT, "size": 13, "color": "#1f2937"},
+        "title": {
+            "text": title,
+            "x": 0.01,
+            "xanchor": "left",
+            "font": {"size": 18},
+            "subtitle": {"text": subtitle or "", "font": {"size": 13, "color": "#374151"}},
+        },
+        "height": height,
+        "margin": {"l": 70, "r": 30, "t": top, "b": 110},
+        "legend": {"yanchor": "top", "y": 1.0, "x": 1.01, "xanchor": "left"},
+        "hoverlabel": {"font": {"family": FONT}},
+    }
+
+
+def caption_annotation(caption_text: str) -> dict[str, Any]:
+    """The definition caption below the plot, as an annotation."""
+    return {
+        "text": wrap_caption(caption_text),
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0,
+        "y": 0,
+        "yshift": -80,
+        "xanchor": "left",
+        "yanchor": "top",
+        "showarrow": False,
+        "align": "left",
+        "font": {"size": 11, "color": "#6b7280"},
+        "name": "caption",
+    }
+
+
 def style_figure(
     fig: go.Figure,
     *,
@@ -246,43 +286,80 @@ def style_figure(
     height: int = 480,
 ) -> go.Figure:
     """The house look: white theme, title and optional subtitle, legend on top, caption below."""
-    top = 70 + 20 * (subtitle.count("<br>") + 1) if subtitle else 70
     # plotly_white's look set directly on the figure: assigning the template itself is
     # validated property by property, about 100 ms per figure, most of a chart callback.
-    fig.update_layout(
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        font={"family": FONT, "size": 13, "color": "#1f2937"},
-        title={
-            "text": title,
-            "x": 0.01,
-            "xanchor": "left",
-            "font": {"size": 18},
-            "subtitle": {"text": subtitle or "", "font": {"size": 13, "color": "#374151"}},
-        },
-        height=height,
-        margin={"l": 70, "r": 30, "t": top, "b": 110},
-        legend={"yanchor": "top", "y": 1.0, "x": 1.01, "xanchor": "left"},
-        hoverlabel={"font": {"family": FONT}},
-    )
+    fig.update_layout(**house_layout(title=title, subtitle=subtitle, height=height))
     fig.update_xaxes(**WHITE_AXIS)
     fig.update_yaxes(**WHITE_AXIS)
-    add_annotation(
-        fig,
-        text=wrap_caption(caption_text),
-        xref="paper",
-        yref="paper",
-        x=0,
-        y=0,
-        yshift=-80,
-        xanchor="left",
-        yanchor="top",
-        showarrow=False,
-        align="left",
-        font={"size": 11, "color": "#6b7280"},
-        name="caption",
-    )
+    add_annotation(fig, **caption_annotation(caption_text))
     return fig
+
+
+def row_subplots(
+    titles: Sequence[str], *, spacing: float, secondary_y: bool = False
+) -> dict[str, Any]:
+    """Layout of one column of subplots titled `titles`, top to bottom, as make_subplots
+    draws it (same axis names, domains and title annotations) without its cost: row r has
+    axes x{r}/y{r}, or x{r}/y{2r-1} with y{2r} on the right when `secondary_y`. Fill the
+    axes with `subplot_axes`."""
+    rows = len(titles)
+    height = (1 - spacing * (rows - 1)) / rows
+    right = 0.94 if secondary_y else 1.0  # make_subplots leaves room for the right axis
+    layout: dict[str, Any] = {"annotations": []}
+    for row, text in enumerate(titles, start=1):
+        x, y, y2 = subplot_axes(row, secondary_y=secondary_y)
+        top = 1 - (row - 1) * (height + spacing)
+        bottom = max(top - height, 0.0)
+        layout[axis_key(x)] = {"anchor": y, "domain": [0.0, right]}
+        layout[axis_key(y)] = {"anchor": x, "domain": [bottom, top]}
+        if y2:
+            layout[axis_key(y2)] = {"anchor": x, "overlaying": y, "side": "right"}
+        layout["annotations"].append(
+            {
+                "font": {"size": 16},
+                "showarrow": False,
+                "text": text,
+                "x": right / 2,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": top,
+                "yanchor": "bottom",
+                "yref": "paper",
+            }
+        )
+    return layout
+
+
+def subplot_axes(row: int, *, secondary_y: bool = False) -> tuple[str, str, str | None]:
+    """The (x, y, secondary y or None) axis ids of subplot `row` of `row_subplots`."""
+    x = "x" if row == 1 else f"x{row}"
+    first = 2 * row - 1 if secondary_y else row
+    y = "y" if first == 1 else f"y{first}"
+    return x, y, f"y{2 * row}" if secondary_y else None
+
+
+def axis_key(axis_id: str) -> str:
+    """'x' -> 'xaxis', 'y3' -> 'yaxis3'."""
+    return axis_id[0] + "axis" + axis_id[1:]
+
+
+def figure_of(
+    data: list[dict[str, Any]],
+    layout: dict[str, Any],
+    *,
+    title: str,
+    caption_text: str,
+    subtitle: str | None = None,
+    height: int = 480,
+) -> go.Figure:
+    """A styled Figure from plain-dict traces and layout (what `style_figure` does to a
+    figure, in one unvalidated construction: no per-update property path walks)."""
+    full = {**layout, **house_layout(title=title, subtitle=subtitle, height=height)}
+    for key, value in layout.items():
+        if key.startswith(("xaxis", "yaxis")):
+            full[key] = {**value, **WHITE_AXIS}
+    full["annotations"] = [*layout.get("annotations", ()), caption_annotation(caption_text)]
+    return go.Figure({"data": data, "layout": full}, _validate=False)
 
 
 def wrap_caption(text: str, width: int = 150) -> str:

@@ -14,12 +14,16 @@ from plotly.subplots import make_subplots
 
 from dashboard.figures.common import (
     Definitions,
+    axis_key,
     caption,
     colour_of,
     empty_figure,
+    figure_of,
     format_duration,
     new_figure,
+    row_subplots,
     style_figure,
+    subplot_axes,
     trace,
 )
 
@@ -94,19 +98,21 @@ def build_channel_mix(
             "No channel data for these platforms", title=CHANNEL_TITLE, caption_text=text
         )
     colours = channel_colours(channels["channel"].unique().to_list())
-    fig = make_subplots(
-        rows=len(shown),
-        cols=1,
-        subplot_titles=shown,
-        vertical_spacing=0.18,
-        figure=new_figure(),
-    )
+    # Plain dicts, one Figure at the end (make_subplots and per-row update_yaxes walked
+    # plotly's property paths, most of this chart's time).
+    layout = row_subplots(shown, spacing=0.18)
+    data: list[dict[str, object]] = []
     listed: set[str] = set()  # one legend entry per channel, wherever it first appears
+    y_axis = {
+        "title": {"text": "Share of the day's signups" if share else "Signups per day"},
+        "tickformat": ".0%" if share else "~s",
+        **({"range": [0, 1]} if share else {}),
+    }
     for row, platform in enumerate(shown, start=1):
-        frame = frames[platform]
-        for channel in sorted(frame["channel"].unique().to_list()):
-            part = frame.filter(pl.col("channel") == channel)
-            fig.add_trace(
+        x_id, y_id, _ = subplot_axes(row)
+        by_channel = frames[platform].partition_by("channel", as_dict=True)
+        for (channel,), part in sorted(by_channel.items(), key=lambda item: str(item[0][0])):
+            data.append(
                 trace(
                     "bar",
                     x=part["bucket_start"].to_list(),
@@ -118,21 +124,17 @@ def build_channel_mix(
                     marker={"color": colours.get(channel, UNKNOWN_COLOUR)},
                     hovertemplate=f"{platform} · {channel}: %{{customdata[0]:,}} signups "
                     "(%{customdata[1]:.1%})<br>%{x|%Y-%m-%d}<extra></extra>",
-                ),
-                row=row,
-                col=1,
+                    xaxis=x_id,
+                    yaxis=y_id,
+                )
             )
             listed.add(channel)
-        fig.update_yaxes(
-            title_text="Share of the day's signups" if share else "Signups per day",
-            tickformat=".0%" if share else "~s",
-            range=[0, 1] if share else None,
-            row=row,
-            col=1,
-        )
-    fig.update_xaxes(title_text=f"Day ({definitions.timezone})")
-    fig.update_layout(barmode="stack", bargap=0.05)
-    return style_figure(fig, title=CHANNEL_TITLE, caption_text=text, height=300 * len(shown) + 180)
+        layout[axis_key(x_id)]["title"] = {"text": f"Day ({definitions.timezone})"}
+        layout[axis_key(y_id)].update(y_axis)
+    layout.update(barmode="stack", bargap=0.05)
+    return figure_of(
+        data, layout, title=CHANNEL_TITLE, caption_text=text, height=300 * len(shown) + 180
+    )
 
 
 def _pairs(frame: pl.DataFrame, platforms: Sequence[str], other: str) -> pl.DataFrame:
