@@ -15,7 +15,14 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions
 from dashboard.components import empty_state
 from dashboard.context import NO_DATA, AppContext
-from dashboard.controls import CONTROL_IDS, PAGE_GROUPS, controls_layout, from_query, to_query
+from dashboard.controls import (
+    CONTROL_IDS,
+    CONTROLS,
+    PAGE_GROUPS,
+    controls_layout,
+    from_query,
+    to_query,
+)
 from dashboard.controls import view_options as options_of
 from dashboard.data import SnapshotReader, load_reported_milestones, reference_milestones_path
 from dashboard.export import MEDIA_TYPES, StaticRenderer, chart_bytes
@@ -26,10 +33,22 @@ from etl.errors import UptakeError
 ASSETS = Path(__file__).resolve().parent / "assets"
 POLL_MS = 5000
 DOWNLOAD_FORMATS = ("png", "svg", "csv")
+DEFAULT_VALUES = [c.default for c in CONTROLS]
+DEFAULT_VIEW = options_of(*DEFAULT_VALUES)  # what a page shows with no query string
+PREFILLED = "prefilled"  # className of a graph whose figure came with the page layout
 
 
-def create_app(settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_MS) -> Dash:
-    """A Dash app over the serving snapshots of `settings.home` (or the given home folder)."""
+def default_views() -> list[tuple[str, ViewOptions]]:
+    """Every chart of every page in its default view, home page first (the prewarm list)."""
+    return [(name, DEFAULT_VIEW) for page in PAGES for name in page.CHARTS]
+
+
+def create_app(
+    settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_MS, prewarm: bool = True
+) -> Dash:
+    """A Dash app over the serving snapshots of `settings.home` (or the given home folder).
+    With `prewarm`, every page's default-view figures are built in the background whenever
+    a new snapshot is seen, starting now (see dashboard.context)."""
     settings = (
         settings_or_home
         if isinstance(settings_or_home, Settings)
@@ -39,6 +58,7 @@ def create_app(settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_M
         reader=SnapshotReader(settings.serving),
         colour_overrides={name: p.colour for name, p in settings.platforms.items()},
         reported=load_reported_milestones(reference_milestones_path(settings.home)),
+        prewarm_views=default_views() if prewarm else (),
     )
     app = Dash(
         __name__,
@@ -49,7 +69,15 @@ def create_app(settings_or_home: Settings | str | Path, *, poll_ms: int = POLL_M
     )
     app.layout = lambda: shell(context, poll_ms)
     register_callbacks(app, context)
+    app.server.extensions["uptake_context"] = context  # for tests and benchmarks
+    context.start_prewarm()
     return app
+
+
+def app_context(app: Dash) -> AppContext:
+    """The AppContext behind an app made by create_app."""
+    context: AppContext = app.server.extensions["uptake_context"]
+    return context
 
 
 def shell(context: AppContext, poll_ms: int) -> html.Div:
@@ -120,7 +148,10 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
     )
     def poll_current(_: Any, known: str | None) -> Any:
         current = context.reader.current_id()
-        return current if current != known else no_update
+        if current == known:
+            return no_update
+        context.start_prewarm()  # a newly published snapshot: prewarm it at once
+        return current
 
     # The layout already carries the meta line and the options of the snapshot it was built
     # from; this runs only when the poll finds a new snapshot.
@@ -142,10 +173,16 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         *[Output(group, "style") for group in PAGE_GROUPS],
         Input("url", "pathname"),
         Input("snapshot-id", "data"),
+        State("url", "search"),
     )
-    def route(pathname: str | None, snapshot_id: str | None) -> Any:
+    def route(pathname: str | None, snapshot_id: str | None, search: str | None) -> Any:
         page = page_for(pathname)
-        content = with_downloads(page.layout()) if context.reader.current_id() else empty_state()
+        if context.reader.current_id():
+            content = with_downloads(page.layout())
+            if from_query(search) == DEFAULT_VALUES:  # a shared view draws through callbacks
+                prefill(content, context)
+        else:
+            content = empty_state()
         active = ["active" if p is page else "" for p in PAGES]
         shown = [
             {} if page.PATH in paths else {"display": "none"} for paths in PAGE_GROUPS.values()
@@ -178,8 +215,27 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         page.register(app, context)
 
 
+def prefill(layout: Any, context: AppContext) -> None:
+    """Put the cached default-view figure of every chart of `layout` into its graph, so the
+    page draws without waiting for the chart callbacks (marked PREFILLED: their first call
+    then sends nothing). A chart not in the cache yet is left to its callback."""
+    for graph in _graphs(layout):
+        figure = context.cached(graph.id.removeprefix("chart-"), DEFAULT_VIEW)
+        if figure is not None:
+            graph.figure = figure
+            graph.className = PREFILLED
+
+
+def _graphs(node: Any) -> list[Any]:
+    """The `chart-<name>` graphs inside `node`."""
+    if isinstance(node, dcc.Graph) and str(getattr(node, "id", "")).startswith("chart-"):
+        return [node]
+    return [graph for child in _children(node) for graph in _graphs(child)]
+
+
 def register_chart(app: Dash, context: AppContext, name: str) -> None:
-    """One callback per chart: control values -> options -> the chart's figure."""
+    """One callback per chart: control values -> options -> the chart's figure. Its first
+    call for a graph that came with its figure (PREFILLED) sends nothing."""
     if name not in CHARTS:
         raise KeyError(f"page lists unknown chart {name!r}")
 
@@ -187,9 +243,13 @@ def register_chart(app: Dash, context: AppContext, name: str) -> None:
         Output(f"chart-{name}", "figure"),
         Input("snapshot-id", "data"),
         *[Input(c, "value") for c in CONTROL_IDS],
+        State(f"chart-{name}", "className"),
     )
     def update(_: Any, *values: Any) -> Any:
-        return context.figure(name, options_of(*values))
+        *controls, class_name = values
+        if ctx.triggered_id is None and class_name == PREFILLED:
+            return no_update  # the page layout already carries this view's figure
+        return context.figure(name, options_of(*controls))
 
 
 def download_bar(name: str) -> html.Div:

@@ -1,4 +1,5 @@
-"""The real app in headless Chromium (Debian's, driven by Playwright), served in-process."""
+"""The real app: its callbacks through the Flask test client, and in headless Chromium
+(Debian's, driven by Playwright, marked `browser`), served in-process."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
 
-pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
 TIMEOUT_MS = 30_000  # generous: the test machine is shared and often loaded
@@ -89,6 +89,7 @@ def figure(tab: Any, name: str) -> dict[str, Any]:
     )
 
 
+@pytest.mark.browser
 def test_home_page_draws_the_race_of_both_platforms(tab: Any, published: str) -> None:
     tab.goto(published + "/")
     drawn = figure(tab, "launch-race")
@@ -101,6 +102,7 @@ def test_home_page_draws_the_race_of_both_platforms(tab: Any, published: str) ->
     assert tab.console_errors == []
 
 
+@pytest.mark.browser
 def test_switching_pages_shows_each_page(tab: Any, published: str) -> None:
     tab.goto(published + "/")
     figure(tab, "launch-race")
@@ -120,6 +122,7 @@ def test_switching_pages_shows_each_page(tab: Any, published: str) -> None:
     assert tab.console_errors == []
 
 
+@pytest.mark.browser
 def test_toggles_update_the_figure_and_the_url(tab: Any, published: str) -> None:
     tab.goto(published + "/")
     figure(tab, "launch-race")
@@ -145,6 +148,7 @@ def test_toggles_update_the_figure_and_the_url(tab: Any, published: str) -> None
     assert tab.console_errors == []
 
 
+@pytest.mark.browser
 def test_retention_mode_toggle_changes_the_curves(tab: Any, published: str) -> None:
     tab.goto(published + "/retention")
     assert "(on)" in figure(tab, "retention-curves")["layout"]["title"]["text"]
@@ -156,6 +160,7 @@ def test_retention_mode_toggle_changes_the_curves(tab: Any, published: str) -> N
     )
 
 
+@pytest.mark.browser
 def test_empty_home_then_a_new_snapshot_shows_without_restart(tab: Any, tmp_path: Path) -> None:
     for url in serve(tmp_path):
         tab.goto(url + "/")
@@ -199,6 +204,7 @@ SHARED = {
     "path",
     ["/", "/milestones", "/velocity", "/engagement", "/retention", "/forecasts", "/migration"],
 )
+@pytest.mark.browser
 def test_a_shared_url_keeps_every_control_on_every_page(
     tab: Any, published: str, path: str
 ) -> None:
@@ -218,6 +224,7 @@ def test_a_shared_url_keeps_every_control_on_every_page(
     assert tab.console_errors == []
 
 
+@pytest.mark.browser
 def test_time_range_lives_in_the_url_and_restricts_the_charts(tab: Any, published: str) -> None:
     tab.goto(published + "/?range=1d")
     drawn = figure(tab, "launch-race")
@@ -242,6 +249,7 @@ def test_time_range_lives_in_the_url_and_restricts_the_charts(tab: Any, publishe
     assert tab.console_errors == []
 
 
+@pytest.mark.browser
 def test_charts_use_the_local_cartesian_plotly_bundle(tab: Any, published: str) -> None:
     """dashboard/assets carries plotly.js's cartesian bundle (1.5 MB, every trace type the
     charts use); dcc.Graph uses it instead of fetching the full 4.8 MB bundle."""
@@ -254,3 +262,149 @@ def test_charts_use_the_local_cartesian_plotly_bundle(tab: Any, published: str) 
     assert version in bundle.name
     assert not [url for url in fetched if "package_data/plotly.min.js" in url]
     assert tab.console_errors == []
+
+
+# Callbacks and the prewarm, without a browser.
+
+
+def callback_body(output: str, inputs: list[tuple[str, str, Any]], state: list[Any]) -> str:
+    """A POST /_dash-update-component body as the browser sends it on a page's first load."""
+    import json
+
+    def ref(item: tuple[str, str, Any]) -> dict[str, Any]:
+        return {"id": item[0], "property": item[1], "value": item[2]}
+
+    many = [o.rsplit(".", 1) for o in output.strip(".").split("...")]
+    outputs = [{"id": c, "property": p} for c, p in many]
+    return json.dumps(
+        {
+            "output": output,
+            "outputs": outputs if output.startswith("..") else outputs[0],
+            "inputs": [ref(i) for i in inputs],
+            "changedPropIds": [],
+            "state": [ref(s) for s in state],
+        }
+    )
+
+
+def chart_request(name: str, snapshot_id: str, class_name: str | None = None) -> str:
+    from dashboard.controls import CONTROLS
+
+    controls = [(c.id, "value", c.default) for c in CONTROLS]
+    return callback_body(
+        f"chart-{name}.figure",
+        [("snapshot-id", "data", snapshot_id), *controls],
+        [(f"chart-{name}", "className", class_name)],
+    )
+
+
+def post(client: Any, body: str) -> Any:
+    return client.post(
+        "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
+    )
+
+
+def test_prewarm_makes_every_default_view_callback_a_cache_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dashboard.context
+    from dashboard.app import DEFAULT_VIEW, app_context, default_views
+
+    publish_fixture_snapshot(tmp_path, "first")
+    app = create_app(tmp_path)
+    context = app_context(app)
+    assert context.wait_prewarmed(timeout=300)
+    views = default_views()
+    assert len(views) == 15 and all(options == DEFAULT_VIEW for _, options in views)
+    assert all(context.cached(name, options) is not None for name, options in views)
+
+    def no_building(*args: Any) -> Any:
+        raise AssertionError("a default view was built again instead of read from the cache")
+
+    monkeypatch.setattr(dashboard.context, "build_chart", no_building)
+    client = app.server.test_client()
+    for name, options in views:
+        response = post(client, chart_request(name, "first"))
+        assert response.status_code == 200, name
+        sent = response.get_json()["response"][f"chart-{name}"]["figure"]
+        assert sent["layout"]["title"] == context.cached(name, options)["layout"]["title"]
+
+
+def test_the_page_layout_carries_cached_default_figures(tmp_path: Path) -> None:
+    from dashboard.app import PREFILLED, app_context
+
+    publish_fixture_snapshot(tmp_path, "first")
+    app = create_app(tmp_path)
+    assert app_context(app).wait_prewarmed(timeout=300)
+    client = app.server.test_client()
+    client.get("/")
+    # the route callback's multi-output id (page content, menu classes, control groups)
+    route_id = next(k for k in app.callback_map if k.startswith("..page-content.children"))
+
+    def graphs(search: str) -> dict[str, dict[str, Any]]:
+        """The props of every graph of the engagement page that the route sends."""
+        body = callback_body(
+            route_id,
+            [("url", "pathname", "/engagement"), ("snapshot-id", "data", "first")],
+            [("url", "search", search)],
+        )
+        found: dict[str, dict[str, Any]] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, list):
+                for child in node:
+                    walk(child)
+            elif isinstance(node, dict):
+                if node.get("type") == "Graph":
+                    found[node["props"]["id"]] = node["props"]
+                for value in node.values():
+                    walk(value)
+
+        walk(post(client, body).get_json()["response"]["page-content"])
+        return found
+
+    default = graphs("")
+    assert set(default) == {"chart-active-users", "chart-stickiness", "chart-lifecycle"}
+    assert all(props.get("className") == PREFILLED for props in default.values())
+    title = default["chart-lifecycle"]["figure"]["layout"]["title"]["text"]
+    assert title == "Growth accounting per day"
+    shared = graphs("?scale=linear")  # a shared view draws through the chart callbacks
+    assert all("figure" not in props and not props.get("className") for props in shared.values())
+
+    # A prefilled graph's first callback sends nothing; a change redraws it.
+    skipped = post(client, chart_request("lifecycle", "first", PREFILLED)).get_json()
+    assert skipped in (None, {"multi": True, "response": {}})  # no_update
+    drawn = post(client, chart_request("lifecycle", "first")).get_json()
+    assert drawn["response"]["chart-lifecycle"]["figure"]["layout"]["title"]["text"] == title
+
+
+def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dashboard.context
+    from dashboard.app import DEFAULT_VIEW
+    from dashboard.charts import build_chart
+    from dashboard.context import CACHE_SIZE, AppContext
+    from dashboard.data import SnapshotReader
+
+    publish_fixture_snapshot(tmp_path, "first")
+    built: list[tuple[str, str]] = []
+
+    def build_then_publish(name: str, inputs: Any, options: Any) -> Any:
+        built.append((inputs.snapshot.id, name))
+        if len(built) == 1:  # a newer snapshot arrives while the first chart is built
+            publish_fixture_snapshot(tmp_path, "second")
+        return build_chart(name, inputs, options)
+
+    monkeypatch.setattr(dashboard.context, "build_chart", build_then_publish)
+    views = [(name, DEFAULT_VIEW) for name in ("runs", "milestones", "hour-of-day", "overlap")]
+    context = AppContext(SnapshotReader(tmp_path / "serving"), prewarm_views=views)
+    context.start_prewarm()
+    assert context.wait_prewarmed(timeout=300)
+    assert built == [("first", "runs")]  # stopped before the second chart
+    context.start_prewarm()  # what the poll does when it sees the new snapshot
+    assert context.wait_prewarmed(timeout=300)
+    assert built[1:] == [("second", name) for name, _ in views]
+    assert context.cached("runs", DEFAULT_VIEW) is not None
+    assert all(key[0] == "second" for key in context._figures)
+    assert len(context._figures) <= CACHE_SIZE
