@@ -261,6 +261,26 @@ def bluesky_backtest(growth_data: Path, cutoff: datetime) -> tuple[BacktestRow, 
     return tuple(backtest(rows, name, window[-1][0], crossing, times[-1]))
 
 
+def test_bluesky_surge_window_is_not_a_ceiling(growth_data: Path) -> None:
+    """The 30 days before 2024-12-01 are the post-election surge on top of 13.7M users: an
+    S-curve through them levels off at 23.8M (Bluesky passed 34M four months later). The
+    pace at the end is still above the pace at the start, so the surge check refuses it."""
+    times, totals = bluesky_totals(growth_data)
+    cutoff = BLUESKY_CUTOFFS[0]
+    start = cutoff - timedelta(days=BLUESKY_WINDOW_DAYS)
+    window = [(t, u) for t, u in zip(times, totals, strict=True) if start <= t < cutoff]
+    rows = count_rows("surge", [t for t, _ in window], [u for _, u in window], "day")
+    fits, _ = fit_all(rows, (30_000_000,))
+    by_model = {r["model"]: r for r in fits.to_pylist()}
+    assert by_model["ensemble"]["ceiling_identified"] is False
+    surge = [
+        m
+        for m in ("logistic", "gompertz", "bass")
+        if json.loads(by_model[m]["params"])["identifiability"]["surge_on_earlier_growth"]
+    ]
+    assert surge, "no S-curve was flagged as a surge"
+
+
 def check_sane(rows: tuple[BacktestRow, ...]) -> None:
     assert len(rows) == 3
     for row in rows:
@@ -343,9 +363,12 @@ def test_forecast_error_table(growth_data: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="measured 2026-11-29: 21 of 42 cases within the bound, and the 80% interval held "
-    "the real time in 1 of the 17 reached: the intervals carry the noise around the chosen "
-    "curve, not the error of the curve itself (see README, 'Backtests')",
+    reason="measured 2026-11-29 with intervals calibrated on earlier truncations and the "
+    "surge check: the 80% interval holds the real time in 7 of the 17 reached (1 before), "
+    "but 18 of 42 cases are within the bound (21 before; median |error| / horizon 0.85 "
+    "both times): widening does not move the median, which misses later surges (Cardano), "
+    "a slowdown the window does not show (Conlang) and second waves after a decay (Bluesky); "
+    "see README, 'Backtests'",
 )
 def test_forecasts_are_within_the_bound_for_most_cases(growth_data: Path) -> None:
     rows = all_backtests(growth_data)

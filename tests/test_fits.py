@@ -364,3 +364,75 @@ def test_bluesky_and_mastodon_give_sane_forecasts(growth_data: Path) -> None:
             assert times == sorted(times)
             assert all(t >= headline["fitted_until"] for t in times)
         assert format_forecasts(fits, forecasts, platform).startswith(platform)
+
+
+# -- interval calibration and the surge check ----------------------------------------------
+
+
+def test_intervals_are_calibrated_on_earlier_truncations(
+    synthetic: tuple[pa.Table, pa.Table],
+) -> None:
+    ensemble = params_of(synthetic[0], "burst_inflow", "ensemble")
+    calibration = ensemble["calibration"]
+    assert calibration["status"] == "calibrated"
+    assert calibration["truncations"] == [0.5, 0.75]
+    assert calibration["checks"] == 6
+    assert calibration["log_ratio_rms"] >= 0 and calibration["widening_80"] >= 1
+    assert "widened" in ensemble["interval"]
+    model = params_of(synthetic[0], "burst_inflow", "burst_inflow")
+    assert model["calibration"]["status"] == "calibrated"
+    assert "truncations" in format_forecasts(*synthetic, platform="burst_inflow")
+
+
+def test_too_little_history_says_the_interval_is_not_calibrated() -> None:
+    # 11 complete hourly buckets: even the first three quarters (8) are too short to refit.
+    frame = hourly_signups("short", BURST_INFLOW, [1e5, 1.0, 1e3], days=0.5, seed=1)
+    fits, forecasts = fit_all(frame, MILESTONES)
+    ensemble = params_of(fits, "short", "ensemble")
+    assert ensemble["calibration"]["status"] == "too little history"
+    assert "too little history" in ensemble["calibration"]["note"]
+    assert ensemble["note"].endswith("interval not calibrated (too little history)")
+    assert ensemble["interval"] == "80% (bootstrap percentiles)"
+    assert rows_of(forecasts, "short", "ensemble")
+    assert "interval not calibrated: too little history" in format_forecasts(fits, forecasts)
+
+
+def test_widening_combines_bootstrap_and_measured_log_ratio_spread() -> None:
+    from etl.fits.calibration import widen
+    from etl.fits.forecast import weighted_quantile
+
+    start, wait, spread = 10.0, 5.0, 0.5
+    draws, weights = widen(np.array([start + wait, np.inf]), np.ones(2), start, spread)
+    finite = np.isfinite(draws)
+    assert weights.sum() == pytest.approx(2.0)
+    assert finite.sum() == draws.size // 2  # "never" stays never
+    low = weighted_quantile(draws[finite], weights[finite], 0.1) - start
+    high = weighted_quantile(draws[finite], weights[finite], 0.9) - start
+    assert low == pytest.approx(wait * np.exp(-1.2816 * spread), rel=0.06)
+    assert high == pytest.approx(wait * np.exp(1.2816 * spread), rel=0.06)
+    same = widen(np.array([12.0]), np.ones(1), start, 0.0)
+    assert same[0].tolist() == [12.0]
+
+
+def surge_on_baseline(days: int = 30) -> pl.DataFrame:
+    """Daily totals of a platform with 10M users and a steady 60k/day inflow, hit by a
+    logistic surge of 8M centred on day 17 (still decaying at the end); the window starts
+    at 10M."""
+    t = np.arange(days, dtype=float)
+    totals = 10e6 + 6e4 * t + LOGISTIC.cumulative(t, np.array([8e6, 0.3, 17.0]))
+    noise = np.random.default_rng(2).normal(0, 1.5e4, days).cumsum()
+    times = [datetime(2024, 11, 1) + timedelta(days=i) for i in range(days)]
+    return as_signups("surge", times, np.round(totals + noise), "day")
+
+
+def test_a_surge_on_earlier_growth_is_not_a_ceiling() -> None:
+    fits, forecasts = fit_all(surge_on_baseline(), (20_000_000, 25_000_000))
+    for model in ("logistic", "gompertz", "bass"):
+        params = params_of(fits, "surge", model)
+        assert params["identifiability"]["surge_on_earlier_growth"] is True, model
+        assert "surge on earlier growth" in params["note"], model
+    (headline,) = rows_of(fits, "surge", "ensemble")
+    assert headline["ceiling_identified"] is False
+    # The baseline inflow goes on, so the next milestone is reached.
+    (first, _) = rows_of(forecasts, "surge", "ensemble")
+    assert first["p_never"] < 0.5 and first["eta"] is not None

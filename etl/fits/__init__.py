@@ -28,16 +28,29 @@ scaled by a model-free noise scale, so one AICc compares all models.
 - `ceiling_identified` is true only when the ceiling is not at a bound, the inflection
   lies inside the data, the profile likelihood is not flat (pinning the ceiling at twice
   its value must cost chi-square(1) > 3.84, counting autocorrelated points at their
-  effective number) and the bootstrap interval is bounded. Otherwise `note` says
-  "ceiling not yet identifiable (...reasons)". Exponential and burst_inflow have no ceiling.
+  effective number), the bootstrap interval is bounded and the window is not a surge on
+  earlier growth (the pace at its end still at least the pace at its start while the
+  ceiling is closer to the last value than the users at its start: every S-curve here,
+  at two times of equal pace, has at least as many users left to gain at the later time
+  as it had at the earlier one). Otherwise `note` says "ceiling not yet identifiable
+  (...reasons)". Exponential and burst_inflow have no ceiling.
+- `params.calibration`: "calibrated" with the number of checks, the RMS and median
+  log-ratio error and `widening_80` (the factor the 80% interval's ends move out by), or
+  "too little history" with a note (the ensemble's `note` then ends "interval not
+  calibrated (too little history)"); see etl/fits/calibration.py.
 
 `forecasts`, per platform, for the next 3 milestones above the current total:
 - one row per model: `eta` from the fitted curve, `eta_low`/`eta_high` the 10th and 90th
-  percentiles (an 80% interval) of a seeded parametric bootstrap (200 draws: simulated
-  AR(1) noise on the fit's residual scale and autocorrelation, every draw refitted);
+  percentiles (an 80% interval) of a seeded parametric bootstrap (150 draws: simulated
+  AR(1) noise on the fit's residual scale and autocorrelation, every draw refitted),
+  each draw's waiting time widened by a log-normal factor whose spread is the model's own
+  forecast error (RMS log ratio of forecast to real waiting time) when the same fit was
+  run on the first 1/2 and 3/4 of the window and asked when the later observed counts
+  were reached;
 - the headline row, model `ensemble`: the Akaike-weighted mixture of the models' draws,
   leaving out models whose ceiling is not identifiable (so before the inflection the
-  forecast rests on the burst+inflow and exponential views); `eta` is its median.
+  forecast rests on the burst+inflow and exponential views), widened by the error of the
+  ensemble's own forecasts from the truncations; `eta` is its median.
 - `p_never` is the share of (weighted) draws that never reach the milestone: the ceiling
   is below it, or it is not reached within 10x the observed span. A null `eta_high` (or
   `eta`) means that percentile is "never".

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from etl.fits.bootstrap import bootstrap_params
+from etl.fits.calibration import Calibration, calibrate, widen
 from etl.fits.fitting import FitResult, akaike_weights, fit_model
 from etl.fits.forecast import (
     INTERVAL,
@@ -21,7 +22,8 @@ from etl.fits.forecast import (
 from etl.fits.models import MODELS, Array
 from etl.fits.series import FitSeries
 
-BOOTSTRAP_DRAWS = 200
+BOOTSTRAP_DRAWS = 150
+ENSEMBLE = "ensemble"
 NEXT_MILESTONES = 3
 
 
@@ -58,14 +60,11 @@ class PlatformFit:
     outcomes: tuple[ModelOutcome, ...]
     milestones: tuple[int, ...]
     seed: int
+    calibration: Calibration
 
     def ensemble_weights(self) -> dict[str, float]:
         """Akaike weights renormalised over the usable models."""
-        usable = {o.name: o.weight for o in self.outcomes if o.usable}
-        total = sum(usable.values())
-        if total <= 0:
-            return {name: 1.0 / len(usable) for name in usable}
-        return {name: weight / total for name, weight in usable.items()}
+        return usable_weights(self.outcomes)
 
 
 def next_milestones(current_total: float, milestones: Sequence[int]) -> tuple[int, ...]:
@@ -82,24 +81,73 @@ def _outcome(
     fit: FitResult,
     weight: float,
     series: FitSeries,
-    milestones: tuple[int, ...],
+    targets: Sequence[float],
     rng: np.random.Generator,
+    *,
+    n_draws: int,
+    quick: bool = False,
 ) -> ModelOutcome:
-    draws = bootstrap_params(fit, series, BOOTSTRAP_DRAWS, rng)
+    if quick and not fit.model.has_ceiling:
+        # A calibration refit needs draws only to check a ceiling; without one, the
+        # fitted curve stands for the model in the ensemble's median.
+        draws = fit.params[None, :]
+    else:
+        draws = bootstrap_params(fit, series, n_draws, rng)
     identifiability = assess_ceiling(fit, series, draws)
-    etas = {m: eta_days(fit.model, draws, series, m) for m in milestones}
+    etas = {int(m): eta_days(fit.model, draws, series, m) for m in targets}
     return ModelOutcome(fit, weight, draws, identifiability, etas)
 
 
-def fit_platform(series: FitSeries, milestones: Sequence[int], seed: int) -> PlatformFit:
-    fits = [fit_model(model, series) for model in MODELS]
+def fit_outcomes(
+    series: FitSeries, targets: Sequence[float], seed: int, n_draws: int, stream: int = 0
+) -> tuple[ModelOutcome, ...]:
+    """Every model fitted, weighed, bootstrapped and checked; `stream` keeps the draws of
+    calibration refits apart from those of the full fit."""
+    # The calibration refits (stream > 0) run one start per model instead of three.
+    fits = [fit_model(model, series, quick=stream > 0) for model in MODELS]
     weights = akaike_weights(np.array([f.aicc for f in fits]))
-    ahead = next_milestones(series.current_total, milestones)
-    outcomes = tuple(
-        _outcome(fit, float(w), series, ahead, platform_rng(seed, series.platform, i))
+    return tuple(
+        _outcome(
+            fit,
+            float(w),
+            series,
+            targets,
+            platform_rng(seed, series.platform, stream * len(MODELS) + i),
+            n_draws=n_draws,
+            quick=stream > 0,
+        )
         for i, (fit, w) in enumerate(zip(fits, weights, strict=True))
     )
-    return PlatformFit(series, outcomes, ahead, seed)
+
+
+def fit_platform(series: FitSeries, milestones: Sequence[int], seed: int) -> PlatformFit:
+    ahead = next_milestones(series.current_total, milestones)
+    outcomes = fit_outcomes(series, ahead, seed, BOOTSTRAP_DRAWS)
+    calibration = calibrate(series, seed, fit_outcomes, pooled_median)
+    return PlatformFit(series, outcomes, ahead, seed, calibration)
+
+
+def usable_weights(outcomes: Sequence[ModelOutcome]) -> dict[str, float]:
+    """Akaike weights renormalised over the models that enter the ensemble."""
+    usable = {o.name: o.weight for o in outcomes if o.usable}
+    total = sum(usable.values())
+    if total <= 0:
+        return {name: 1.0 / len(usable) for name in usable}
+    return {name: weight / total for name, weight in usable.items()}
+
+
+def pooled_draws(outcomes: Sequence[ModelOutcome], values: dict[str, Array]) -> tuple[Array, Array]:
+    """Draws of the usable models, each weighted by its ensemble weight."""
+    weights = usable_weights(outcomes)
+    pooled = [values[name] for name in weights]
+    share = [np.full(values[name].size, w / values[name].size) for name, w in weights.items()]
+    return np.concatenate(pooled), np.concatenate(share)
+
+
+def pooled_median(outcomes: Sequence[ModelOutcome], users: int) -> float:
+    """The headline (ensemble) point forecast for `users`: the median of the mixture."""
+    draws, weights = pooled_draws(outcomes, {o.name: o.draw_etas[users] for o in outcomes})
+    return weighted_quantile(draws, weights, 0.5)
 
 
 def _summarise(users: int, point: float, draws: Array, weights: Array) -> MilestoneForecast:
@@ -113,30 +161,29 @@ def _summarise(users: int, point: float, draws: Array, weights: Array) -> Milest
     )
 
 
-def model_forecasts(outcome: ModelOutcome, series: FitSeries) -> list[MilestoneForecast]:
-    """Point forecast from the fitted curve, interval and p_never from its draws."""
-    rows = []
+def model_forecasts(outcome: ModelOutcome, platform: PlatformFit) -> list[MilestoneForecast]:
+    """Point forecast from the fitted curve; interval and p_never from its draws, widened
+    by the model's own error on earlier truncations of the window (when measured)."""
+    series, rows = platform.series, []
+    spread = platform.calibration.spread(outcome.name)
     for users, draws in outcome.draw_etas.items():
         point = float(eta_days(outcome.fit.model, outcome.fit.params, series, users))
-        rows.append(_summarise(users, point, draws, np.ones_like(draws)))
+        wide, weights = widen(draws, np.ones_like(draws), series.fitted_until, spread)
+        rows.append(_summarise(users, point, wide, weights))
     return rows
 
 
-def _pooled(platform: PlatformFit, values: dict[str, Array]) -> tuple[Array, Array]:
-    """Draws of the usable models, each weighted by its ensemble weight."""
-    weights = platform.ensemble_weights()
-    pooled = [values[name] for name in weights]
-    share = [np.full(values[name].size, w / values[name].size) for name, w in weights.items()]
-    return np.concatenate(pooled), np.concatenate(share)
-
-
 def ensemble_forecasts(platform: PlatformFit) -> list[MilestoneForecast]:
-    """Model averaging: the Akaike-weighted mixture of the usable models' draws."""
+    """Model averaging: the Akaike-weighted mixture of the usable models' draws, widened
+    by the headline forecast's own error on earlier truncations of the window."""
     rows = []
+    spread = platform.calibration.spread(ENSEMBLE)
     for users in platform.milestones:
-        draws, weights = _pooled(platform, {o.name: o.draw_etas[users] for o in platform.outcomes})
-        median = weighted_quantile(draws, weights, 0.5)
-        rows.append(_summarise(users, median, draws, weights))
+        values = {o.name: o.draw_etas[users] for o in platform.outcomes}
+        draws, weights = pooled_draws(platform.outcomes, values)
+        wide, wide_weights = widen(draws, weights, platform.series.fitted_until, spread)
+        median = weighted_quantile(wide, wide_weights, 0.5)
+        rows.append(_summarise(users, median, wide, wide_weights))
     return rows
 
 

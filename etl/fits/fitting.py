@@ -245,21 +245,27 @@ def solve(
     return x, robust_rss(scaled_residuals(model, series, x, series.increments), series.loss_scale)
 
 
+def _start_cost(model: GrowthModel, series: FitSeries, x: Array, bounds: Bounds) -> float:
+    residuals = scaled_residuals(model, series, _clip_inside(x, bounds), series.increments)
+    return float(np.dot(residuals, residuals))
+
+
 def robust_rss(residuals: Array, loss_scale: float) -> float:
     """The RSS with soft_l1 discounting (2 x least_squares' cost); ~RSS for small residuals."""
     z = (residuals / loss_scale) ** 2
     return float(2.0 * loss_scale**2 * (np.sqrt(1.0 + z) - 1.0).sum(axis=-1))
 
 
-def fit_model(model: GrowthModel, series: FitSeries) -> FitResult:
+def fit_model(model: GrowthModel, series: FitSeries, *, quick: bool = False) -> FitResult:
     """The best of several starts. Each start first runs with a plain squared loss: far
     from the optimum almost every point looks like an outlier to a robust loss, whose
-    flat gradients then stall. The best of those is refined with the robust loss."""
+    flat gradients then stall. The best of those is refined with the robust loss.
+    `quick` (the calibration refits) runs only the start that fits best as it is."""
     bounds = model_bounds(model, series)
-    rough = [
-        solve(model, series, model.to_fit_space(start), bounds, loss="linear")
-        for start in starting_points(model, series)
-    ]
+    starts = [model.to_fit_space(start) for start in starting_points(model, series)]
+    if quick:
+        starts = [min(starts, key=lambda x: _start_cost(model, series, x, bounds))]
+    rough = [solve(model, series, start, bounds, loss="linear") for start in starts]
     best_rough, _ = min(rough, key=lambda run: run[1])
     x, rss = solve(model, series, best_rough, bounds)
     residuals = scaled_residuals(model, series, x, series.increments)

@@ -29,6 +29,10 @@ PROFILE_THRESHOLD = 3.84
 # The growth rate at the end of the data must have fallen below this share of its peak
 # (a logistic then stands at 72% of its ceiling).
 PEAK_DECLINE = 0.8
+# Pace at the start and at the end of the window: the median rate over this share of the
+# buckets (at least SURGE_MIN_BUCKETS), so one odd bucket does not decide.
+SURGE_EDGE_SHARE = 0.1
+SURGE_MIN_BUCKETS = 3
 
 
 def _anchor(model: GrowthModel, params: Array, series: FitSeries) -> Array:
@@ -72,6 +76,7 @@ class Identifiability:
     inflection_observed: bool = False
     profile_flat: bool = True
     interval_bounded: bool = False
+    surge_on_earlier_growth: bool = False
 
     @property
     def identified(self) -> bool:
@@ -81,6 +86,7 @@ class Identifiability:
             and self.inflection_observed
             and not self.profile_flat
             and self.interval_bounded
+            and not self.surge_on_earlier_growth
         )
 
     @property
@@ -98,6 +104,11 @@ class Identifiability:
             reasons.append("flat profile likelihood")
         if not self.interval_bounded:
             reasons.append("unbounded interval")
+        if self.surge_on_earlier_growth:
+            reasons.append(
+                "a surge on earlier growth: the pace is still at least the window's starting"
+                " pace, yet the ceiling is closer to the last value than the users at the start"
+            )
         return "ceiling not yet identifiable (" + "; ".join(reasons) + ")"
 
 
@@ -146,14 +157,45 @@ def past_the_peak(fit: FitResult, series: FitSeries) -> bool:
     return _rate(fit.model, fit.params, series.fitted_until) <= PEAK_DECLINE * peak
 
 
+def edge_rates(series: FitSeries) -> tuple[float, float]:
+    """Model-free pace (users per day, seasonal factor removed) at the start and at the end
+    of the window: medians over the first and the last ~10% of the buckets."""
+    rate = series.increments / series.season / (series.t_end - series.t_start)
+    edge = max(SURGE_MIN_BUCKETS, int(SURGE_EDGE_SHARE * rate.size))
+    return float(np.median(rate[:edge])), float(np.median(rate[-edge:]))
+
+
+def surge_on_earlier_growth(fit: FitResult, series: FitSeries) -> bool:
+    """The window's S-curve is a surge on top of growth it does not show.
+
+    Every S-curve here starts from zero and, at two times where its rate is the same, has
+    at least as many users left to gain at the later time as it had at the earlier one:
+    exactly as many for the logistic (symmetric about its inflection), more for Gompertz
+    (longer upper tail) and Bass (F_a + F_b = 1 - p/q at equal rates). So if the pace at
+    the end of the window is still at least the pace at its start, a curve that describes
+    the platform's whole history must leave at least the users the platform had at the
+    start of the window. A ceiling closer than that to the last value describes only the
+    surge and assumes that the growth before it has stopped. A series that starts at
+    launch has no users before its window and is never refused here."""
+    users_before = series.cumulative_at_end - series.growth
+    if users_before <= 0:
+        return False
+    early, late = edge_rates(series)
+    headroom = float(ceiling_total(fit.model, fit.params, series)) - series.cumulative_at_end
+    return bool(late >= early and headroom < users_before)
+
+
 def assess_ceiling(fit: FitResult, series: FitSeries, draws: Array) -> Identifiability:
-    """Bound hit, inflection seen, profile likelihood and bootstrap interval."""
+    """Bound hit, inflection seen, profile likelihood, bootstrap interval and the surge
+    check."""
     model = fit.model
     if model.inflection is None:
         return Identifiability(has_ceiling=False)
     at_bound = tuple(n for n, hit in zip(model.param_names, fit.at_bound, strict=True) if hit)
     seen = past_the_peak(fit, series) and series.n_points >= MIN_POINTS_FOR_CEILING
     bounded = ceiling_interval_bounded(fit, series, draws)
+    surge = surge_on_earlier_growth(fit, series)
     # The profile refit is the costly check; skip it when another one already failed.
-    flat = True if (at_bound or not seen or not bounded) else profile_is_flat(fit, series)
-    return Identifiability(True, at_bound, seen, flat, bounded)
+    skip = at_bound or not seen or not bounded or surge
+    flat = True if skip else profile_is_flat(fit, series)
+    return Identifiability(True, at_bound, seen, flat, bounded, surge)

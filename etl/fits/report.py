@@ -61,6 +61,18 @@ def _ceiling_line(params: dict[str, Any], identified: bool) -> str:
     return f"  ceiling about {format_users(params['ceiling'])}{interval}"
 
 
+def _calibration_lines(params: dict[str, Any]) -> list[str]:
+    calibration = params.get("calibration") or {}
+    if calibration.get("status") == "too little history":
+        return ["  interval not calibrated: too little history (bootstrap noise only)"]
+    if calibration.get("status") == "calibrated":
+        return [
+            f"  interval widened x{calibration['widening_80']:.3g} at each end by the error of "
+            f"{calibration['checks']} forecasts from earlier truncations"
+        ]
+    return []
+
+
 def _model_line(row: dict[str, Any]) -> str:
     params = json.loads(row["params"])
     weight = params.get("akaike_weight") or 0.0
@@ -85,6 +97,7 @@ def _platform_block(
         f"{end:%Y-%m-%d %H:%M} UTC; best model {params['best_model']}; "
         f"intervals {params['interval']}",
         _ceiling_line(params, bool(headline["ceiling_identified"])),
+        *_calibration_lines(params),
         *(_forecast_line(end, r) for r in forecasts if r["model"] == ENSEMBLE),
         f"    {'model':<13} {'weight':>6} {'AICc':>10} {'RMSE':>10} {'ceiling':>9}  note",
         *(_model_line(r) for r in fits if r["model"] != ENSEMBLE),

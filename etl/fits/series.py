@@ -9,7 +9,7 @@ the AICc of different models is computed on the same weighted data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -66,6 +66,27 @@ class FitSeries:
     def growth(self) -> float:
         """Users gained over the fitted window."""
         return float(self.increments.sum())
+
+    @property
+    def cumulative(self) -> Array:
+        """Observed cumulative total at the end of each increment."""
+        return np.asarray(self.cumulative_at_end - self.growth + np.cumsum(self.increments))
+
+    def head(self, n: int) -> FitSeries:
+        """The series as it was after its first n increments (same seasonal profile and
+        noise model: a calibration refit must see the data exactly as the full fit does)."""
+        level = float(self.cumulative[n - 1])
+        return replace(
+            self,
+            t_start=self.t_start[:n],
+            t_end=self.t_end[:n],
+            increments=self.increments[:n],
+            season=self.season[:n],
+            noise_scale=self.noise_scale[:n],
+            cumulative_at_end=level,
+            current_total=level,
+            boundaries=self.boundaries[: n + 1],
+        )
 
 
 def preferred_grain(span_days: float) -> str:

@@ -51,6 +51,10 @@ FORECASTS_SCHEMA = pa.schema(
 )
 ENSEMBLE = "ensemble"
 INTERVAL_TEXT = f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles)"
+CALIBRATED_TEXT = (
+    f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles widened by the "
+    "forecast error on earlier truncations of the window)"
+)
 NOT_IDENTIFIABLE = "ceiling not yet identifiable"
 # Below this Akaike weight the ensemble warns that its models fit poorly.
 POOR_FIT_WEIGHT = 0.01
@@ -90,7 +94,8 @@ def _season_text(series: FitSeries) -> str | None:
     return {"hour": "hour of day (24h)", "day": "day of week (7d)"}.get(series.grain)
 
 
-def _series_params(series: FitSeries, seed: int) -> dict[str, Any]:
+def _series_params(platform: PlatformFit) -> dict[str, Any]:
+    series, seed = platform.series, platform.seed
     return {
         "grain": series.grain,
         "time_unit": "day",
@@ -99,7 +104,7 @@ def _series_params(series: FitSeries, seed: int) -> dict[str, Any]:
         "loss_scale": _number(series.loss_scale),
         "seasonal_profile": _season_text(series),
         "seasonal_amplitude": _number(series.seasonal_amplitude),
-        "interval": INTERVAL_TEXT,
+        "interval": CALIBRATED_TEXT if platform.calibration.calibrated else INTERVAL_TEXT,
         "bootstrap_draws": BOOTSTRAP_DRAWS,
         "seed": seed,
         "never_means": f"not reached within {HORIZON_SPANS:g}x the observed span",
@@ -135,7 +140,8 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
         "in_ensemble": outcome.usable,
         "note": ident.note,
         "residuals": _residual_check(outcome),
-        **_series_params(series, platform.seed),
+        "calibration": platform.calibration.summary(outcome.name),
+        **_series_params(platform),
     }
     if fit.model.inflection is not None:
         params["inflection_at"] = _iso(_when(series, float(fit.model.inflection(fit.params))))
@@ -144,6 +150,7 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
             "inflection_observed": ident.inflection_observed,
             "profile_flat": ident.profile_flat,
             "interval_bounded": ident.interval_bounded,
+            "surge_on_earlier_growth": ident.surge_on_earlier_growth,
         }
     if ident.identified:
         ceilings = ceiling_total(fit.model, outcome.draws, series)
@@ -168,6 +175,8 @@ def _ensemble_note(platform: PlatformFit, identified: bool) -> str:
             "; the models usable for forecasting fit poorly, so read the forecast as the"
             " current pace only"
         )
+    if not platform.calibration.calibrated:
+        note += "; interval not calibrated (too little history)"
     return note
 
 
@@ -182,7 +191,8 @@ def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
         "best_model": min(platform.outcomes, key=lambda o: o.fit.aicc).name,
         "note": _ensemble_note(platform, identified),
         "usable_weight": _number(_usable_weight(platform)),
-        **_series_params(platform.series, platform.seed),
+        "calibration": platform.calibration.summary(),
+        **_series_params(platform),
     }
     if identified:
         params |= _ceiling_summary(draws, shares, weighted_quantile(draws, shares, 0.5))
@@ -251,7 +261,7 @@ def add_platform(rows: TableRows, platform: PlatformFit) -> None:
             )
         )
         rows.forecasts += [
-            _forecast_row(series, outcome.name, f) for f in model_forecasts(outcome, series)
+            _forecast_row(series, outcome.name, f) for f in model_forecasts(outcome, platform)
         ]
 
 
