@@ -131,7 +131,7 @@ def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
     now = now_utc()
     result = execute_pass(
         settings,
-        inbox_files(settings, time.time()),
+        lambda: inbox_files(settings, time.time()),  # listed under the writer lock
         IngestOptions(source_timezone=settings.source_timezone),
         now=now,
         trigger="run",
