@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import has_request_context, request
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions
 from dashboard.components import empty_state
@@ -88,10 +91,19 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
     )
     inputs = context.inputs()
     names = inputs.snapshot.platform_names if inputs is not None else []
+    where = requested_page() if inputs is not None else None
+    # The page itself comes with the layout when the browser's address is known (the
+    # layout request's Referer), so it draws without waiting for the route callback.
+    content, active, shown = render(context, *where) if where else (None, None, None)
+    controls = controls_layout(reported_names, names)
+    if shown is not None:
+        for group in _find(controls, lambda node: getattr(node, "id", None) in PAGE_GROUPS):
+            group.style = shown[list(PAGE_GROUPS).index(group.id)]
     return html.Div(
         [
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="snapshot-id", data=inputs.snapshot.id if inputs else None),
+            dcc.Store(id="rendered-page", data=where[0] if where else None),
             dcc.Interval(id="poll", interval=poll_ms),
             html.Header(
                 [
@@ -105,20 +117,49 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
                     html.Nav(
                         [
                             dcc.Link(
-                                page.NAME, href=page.PATH, id=f"nav-{page.__name__.split('.')[-1]}"
+                                page.NAME,
+                                href=page.PATH,
+                                id=f"nav-{page.__name__.split('.')[-1]}",
+                                className=active[index] if active else None,
                             )
-                            for page in PAGES
+                            for index, page in enumerate(PAGES)
                         ],
                         className="nav",
                     ),
                 ],
                 className="header",
             ),
-            controls_layout(reported_names, names),
-            html.Main(id="page-content", className="content"),
+            controls,
+            html.Main(content, id="page-content", className="content"),
         ],
         className="app",
     )
+
+
+def requested_page() -> tuple[str, str] | None:
+    """(path, query string) of the page whose layout Dash's renderer is fetching, from the
+    request's Referer; None outside a request or when the browser did not send it."""
+    if not has_request_context() or not request.referrer:
+        return None
+    address = urlparse(request.referrer)
+    if address.netloc != request.host:
+        return None
+    return address.path or "/", address.query
+
+
+def render(context: AppContext, pathname: str | None, search: str | None) -> tuple[Any, ...]:
+    """A page's content, the menu's classes and the control groups' styles. The content
+    carries the cached default-view figures when the URL asks for the default view."""
+    page = page_for(pathname)
+    if context.reader.current_id():
+        content = with_downloads(page.layout())
+        if from_query(search) == DEFAULT_VALUES:  # a shared view draws through callbacks
+            prefill(content, context)
+    else:
+        content = empty_state()
+    active = ["active" if p is page else "" for p in PAGES]
+    shown = [{} if page.PATH in paths else {"display": "none"} for paths in PAGE_GROUPS.values()]
+    return content, active, shown
 
 
 def links(search: str | None) -> list[str]:
@@ -167,27 +208,24 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         names = inputs.snapshot.platform_names if inputs is not None else []
         return snapshot_meta(inputs), names, names
 
+    # The layout usually comes with the page already (see shell); then the first call,
+    # which dcc.Location triggers on mount, changes nothing. `rendered-page` follows the
+    # page shown, so that a later visit to the same path does render.
     @app.callback(
         Output("page-content", "children"),
+        Output("rendered-page", "data"),
         *[Output(f"nav-{p.__name__.split('.')[-1]}", "className") for p in PAGES],
         *[Output(group, "style") for group in PAGE_GROUPS],
         Input("url", "pathname"),
         Input("snapshot-id", "data"),
         State("url", "search"),
+        State("rendered-page", "data"),
     )
-    def route(pathname: str | None, snapshot_id: str | None, search: str | None) -> Any:
-        page = page_for(pathname)
-        if context.reader.current_id():
-            content = with_downloads(page.layout())
-            if from_query(search) == DEFAULT_VALUES:  # a shared view draws through callbacks
-                prefill(content, context)
-        else:
-            content = empty_state()
-        active = ["active" if p is page else "" for p in PAGES]
-        shown = [
-            {} if page.PATH in paths else {"display": "none"} for paths in PAGE_GROUPS.values()
-        ]
-        return content, *active, *shown
+    def route(pathname: str | None, _: Any, search: str | None, rendered: str | None) -> Any:
+        if ctx.triggered_id in (None, "url") and rendered is not None and rendered == pathname:
+            raise PreventUpdate
+        content, active, shown = render(context, pathname, search)
+        return content, pathname, *active, *shown
 
     # One callback keeps the URL, the controls and the menu links in step (one request on
     # load and per change): a URL from outside sets the controls that differ from it; a
@@ -228,9 +266,16 @@ def prefill(layout: Any, context: AppContext) -> None:
 
 def _graphs(node: Any) -> list[Any]:
     """The `chart-<name>` graphs inside `node`."""
-    if isinstance(node, dcc.Graph) and str(getattr(node, "id", "")).startswith("chart-"):
+    return _find(
+        node, lambda n: isinstance(n, dcc.Graph) and str(getattr(n, "id", "")).startswith("chart-")
+    )
+
+
+def _find(node: Any, wanted: Any) -> list[Any]:
+    """The components inside `node` (itself included) for which `wanted(component)`."""
+    if wanted(node):
         return [node]
-    return [graph for child in _children(node) for graph in _graphs(child)]
+    return [found for child in _children(node) for found in _find(child, wanted)]
 
 
 def register_chart(app: Dash, context: AppContext, name: str) -> None:

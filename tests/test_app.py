@@ -116,6 +116,8 @@ def test_switching_pages_shows_each_page(tab: Any, published: str) -> None:
     ):
         tab.click(f".nav >> text={link}")
         assert figure(tab, chart)["names"], link
+    tab.click(".nav >> text=Launch race")  # back to the page the layout came with
+    assert figure(tab, "launch-race")["names"]
     tab.click(".nav >> text=Milestones")
     tab.wait_for_selector("#milestone-table td", timeout=TIMEOUT_MS)
     expect(tab.locator("#milestone-table")).to_contain_text("6.1 days", timeout=TIMEOUT_MS)
@@ -341,13 +343,16 @@ def test_the_page_layout_carries_cached_default_figures(tmp_path: Path) -> None:
     # the route callback's multi-output id (page content, menu classes, control groups)
     route_id = next(k for k in app.callback_map if k.startswith("..page-content.children"))
 
-    def graphs(search: str) -> dict[str, dict[str, Any]]:
-        """The props of every graph of the engagement page that the route sends."""
+    def route(search: str, rendered: str | None = None) -> Any:
         body = callback_body(
             route_id,
             [("url", "pathname", "/engagement"), ("snapshot-id", "data", "first")],
-            [("url", "search", search)],
+            [("url", "search", search), ("rendered-page", "data", rendered)],
         )
+        return post(client, body)
+
+    def graphs(tree: Any) -> dict[str, dict[str, Any]]:
+        """The props of every chart graph in a layout tree."""
         found: dict[str, dict[str, Any]] = {}
 
         def walk(node: Any) -> None:
@@ -360,16 +365,26 @@ def test_the_page_layout_carries_cached_default_figures(tmp_path: Path) -> None:
                 for value in node.values():
                     walk(value)
 
-        walk(post(client, body).get_json()["response"]["page-content"])
+        walk(tree)
         return found
 
-    default = graphs("")
+    default = graphs(route("").get_json()["response"]["page-content"])
     assert set(default) == {"chart-active-users", "chart-stickiness", "chart-lifecycle"}
     assert all(props.get("className") == PREFILLED for props in default.values())
     title = default["chart-lifecycle"]["figure"]["layout"]["title"]["text"]
     assert title == "Growth accounting per day"
-    shared = graphs("?scale=linear")  # a shared view draws through the chart callbacks
+    shared = graphs(route("?scale=linear").get_json()["response"]["page-content"])
     assert all("figure" not in props and not props.get("className") for props in shared.values())
+
+    # The layout itself carries the page the browser asked for (the Referer of the layout
+    # request), so the route's first call changes nothing.
+    for referrer, prefilled in (("/engagement", True), ("/engagement?scale=linear", False)):
+        layout = client.get("/_dash-layout", headers={"Referer": "http://localhost" + referrer})
+        shell = graphs(layout.get_json())
+        assert set(shell) == set(default), referrer
+        assert all((p.get("className") == PREFILLED) is prefilled for p in shell.values())
+    assert route("", rendered="/engagement").status_code == 204
+    assert graphs(client.get("/_dash-layout").get_json()) == {}  # no Referer: the route draws
 
     # A prefilled graph's first callback sends nothing; a change redraws it.
     skipped = post(client, chart_request("lifecycle", "first", PREFILLED)).get_json()
