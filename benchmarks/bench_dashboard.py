@@ -205,6 +205,12 @@ def browse(browser: Any, base: str, shots: Path | None) -> tuple[dict[str, str],
         except PlaywrightTimeout:
             empty = tab.evaluate(EMPTY_PLOTS)
             errors.append(f"{page.PATH}: plots with no data after {TIMEOUT_MS} ms: {empty}")
+        # A page whose figures came with its layout is drawn before its chart callbacks
+        # (which then send nothing) have gone out: wait for them to record their bodies.
+        for _ in range(TIMEOUT_MS // 100):
+            if set(page.CHARTS) <= set(bodies):
+                break
+            tab.wait_for_timeout(100)
         if shots is not None:
             tab.wait_for_timeout(500)  # let transitions and fonts settle
             stem = page.__name__.rsplit(".", 1)[-1].replace("_", "-")
