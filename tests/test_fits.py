@@ -236,6 +236,19 @@ def test_too_few_buckets_give_a_note_and_no_forecast() -> None:
     assert forecasts.num_rows == 0
 
 
+def test_hours_without_any_signup_do_not_break_the_fit() -> None:
+    """A feed stamped at midnight: 8 signups a day at 00:00 for 5 days, 23 empty hours a
+    day. The daily profile must not give those hours a factor of 0 (a division by zero that
+    made least_squares reject its start and the whole pass publish without fits)."""
+    launch = datetime(2023, 12, 1)
+    hours = [launch + timedelta(hours=h) for h in range(5 * 24)]
+    cumulative = np.cumsum([8 if h % 24 == 0 else 0 for h in range(5 * 24)])
+    frame = as_signups("midnight", hours, cumulative, "hour")
+    fits, _ = fit_all(frame, MILESTONES)
+    assert {row["model"] for row in fits.to_pylist()} >= {"ensemble", "logistic"}
+    assert all(np.isfinite(row["rmse"]) for row in fits.to_pylist() if row["rmse"] is not None)
+
+
 # -- grain ---------------------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ MIN_POINTS = 8
 MIN_SEASON_CYCLES = 3
 SMOOTHING_WINDOW = 5
 LEVEL_WINDOW = 9
+# Smallest seasonal factor, as a share of the mean factor (see seasonal_factors).
+SEASON_FLOOR = 0.02
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,9 @@ def seasonal_factors(increments: Array, phase: NDArray[np.int64], length: int) -
     spread = float(raw.var())
     shrink = max(0.0, 1.0 - sampling_var / spread) if spread > 0 else 0.0
     factors = 1.0 + shrink * (raw - 1.0)
+    # A phase that never had a signup (e.g. a feed stamped at midnight) would get factor 0,
+    # which no multiplicative model can divide by: floor it at a small share of the mean.
+    factors = np.maximum(factors, SEASON_FLOOR * factors.mean())
     return np.asarray(factors[phase] / factors.mean())
 
 
