@@ -65,5 +65,8 @@ def spark_session(master: str = "local[2]", app_name: str = "uptake") -> Any:
             .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS_LOCAL))
             # The lake has one small file per platform and day: pack them into few tasks.
             .config("spark.sql.files.openCostInBytes", str(64 * 1024 * 1024))
+            # In local mode the driver is the executor: Spark's default 1 GB heap ran out
+            # building a broadcast join at simulate scale 0.003. SPARK_DRIVER_MEMORY wins.
+            .config("spark.driver.memory", os.environ.get("SPARK_DRIVER_MEMORY", "4g"))
         )
     return builder.getOrCreate()
