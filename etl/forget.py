@@ -84,6 +84,7 @@ class ForgetResult:
     removed: dict[str, int] = field(default_factory=dict)
     rewrites: list[Rewrite] = field(default_factory=list)
     snapshot: Path | None = None
+    lake_rewritten: bool = False
 
     def summary(self) -> dict[str, Any]:
         archived = sum(r.rows_removed for r in self.rewrites)
@@ -92,6 +93,8 @@ class ForgetResult:
             f"forget (run {self.run_id}): {self.users} user(s); removed {rows}; "
             f"{archived:,} row(s) from {len(self.rewrites)} archived file(s)"
         )
+        if self.lake_rewritten:
+            line += "; lake rewritten"
         if self.snapshot:
             line += f"; published {self.snapshot.name}"
         return {
@@ -101,6 +104,7 @@ class ForgetResult:
             "removed": self.removed,
             "archived_files": len(self.rewrites),
             "archived_rows": archived,
+            "lake_rewritten": self.lake_rewritten,
             "snapshot": str(self.snapshot) if self.snapshot else None,
         }
 
@@ -143,6 +147,15 @@ def forget_users(
             raise
         for rewrite in result.rewrites:
             os.replace(rewrite.pending, rewrite.path)
+        lake = settings.home / "lake"
+        if lake.is_dir():
+            # The Spark engine's local lake is a copy of the warehouse's raw rows: write it
+            # again from the warehouse, now without the users. (A lake elsewhere, e.g. in
+            # object storage, belongs to its producer: erase there too.)
+            from etl.spark.lake import export_lake
+
+            export_lake(con, lake)
+            result.lake_rewritten = True
         published = RunResult(run_id=run_id, trigger="forget")
         publish(con, settings, published, now)
         result.snapshot = published.snapshot

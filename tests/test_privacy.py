@@ -255,3 +255,30 @@ def test_forget_and_serve_through_the_cli(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "UPTAKE_TOKEN" in done.stderr
+
+
+def test_forget_rewrites_the_spark_engines_local_lake(tmp_path: Path) -> None:
+    """HOME/lake (what `uptake run --engine spark` writes) holds raw rows too: erasure
+    writes it again from the warehouse, without the user and with everyone else."""
+    from etl.spark.lake import export_lake
+    from etl.warehouse import open_for_writing
+
+    settings = home_settings(tmp_path, "lake")
+    write_inbox(settings, people((ERASED,)))
+    clock = T0 + timedelta(days=30)
+    run_pass(settings, clock)
+    lake = settings.home / "lake"
+    with open_for_writing(settings) as con:
+        export_lake(con, lake)
+
+    def lake_users() -> set[str]:
+        streams = [f"{lake}/{stream}/**/*.parquet" for stream in ("signups", "events")]
+        rows = duckdb.sql(
+            f"SELECT DISTINCT user_id FROM read_parquet({streams}, union_by_name=true)"
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    assert ERASED in lake_users()
+    summary = forget_users(settings, "p", [ERASED], clock).summary()
+    assert summary["lake_rewritten"] and "lake rewritten" in summary["line"]
+    assert lake_users() == set(people())
