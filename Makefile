@@ -58,7 +58,7 @@ test-spark: spark          ## the Spark engine's equality tests (pytest -m spark
 bench: dev                 ## side by side at full scale (floor, Uptake, pandas, polars); writes benchmarks/RESULTS.md
 	$(PY) benchmarks/run.py --results benchmarks/RESULTS.md
 
-bench-parts: dev           ## every single-part benchmark (ingest, refresh, fits, simulate, export, ...)
+bench-parts: dev spark     ## every single-part benchmark (ingest, refresh, fits, simulate, export, spark, ...)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
