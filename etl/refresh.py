@@ -278,15 +278,18 @@ def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
     con.execute(f"INSERT INTO {table.name} SELECT * FROM merged WHERE {nonzero}").fetchall()
 
 
-def serve_models(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild the serving tables m_* from the count tables (cost ~ their output size)."""
+def serve_models(con: duckdb.DuckDBPyConnection, timer: StepTimer | None = None) -> None:
+    """Rebuild the serving tables m_* from the count tables (cost ~ their output size).
+    With a timer, each model's time (its preparation included) is step `serve:<model>`."""
+    timer = timer or StepTimer()
     for model in SERVING_MODELS:
-        for source, section in SERVE_PREPARATION.get(model, ()):
-            run_sql(con, source, section)
-        con.execute(f"DELETE FROM m_{model}").fetchall()
-        con.execute(f"INSERT INTO m_{model} {model_sql(model)['serve']}").fetchall()
-        if model == "platforms":
-            run_sql(con, "platforms", "clock")
+        with timer.step(f"serve:{model}"):
+            for source, section in SERVE_PREPARATION.get(model, ()):
+                run_sql(con, source, section)
+            con.execute(f"DELETE FROM m_{model}").fetchall()
+            con.execute(f"INSERT INTO m_{model} {model_sql(model)['serve']}").fetchall()
+            if model == "platforms":
+                run_sql(con, "platforms", "clock")
 
 
 TEMP_OBJECTS = (
@@ -358,8 +361,7 @@ def refresh_models(
         with timer.step("merge"):
             for table in COUNT_TABLES:
                 merge_counts(con, table)
-        with timer.step("serve"):
-            serve_models(con)
+        serve_models(con, timer)
         write_state(
             con,
             {
