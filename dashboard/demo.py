@@ -1,14 +1,20 @@
-"""`uptake demo`: simulate both launch presets, run the ETL, publish, serve the dashboard.
+"""`uptake demo`: simulate an incumbent and both launch presets, run the ETL, publish, serve
+the dashboard.
 
-Each long step shows a progress bar; the end prints rows and seconds per step and where
-to click. Simulation is deterministic for a seed, so running the demo again finds the same
-files already loaded and goes straight to serving."""
+The viral launch draws part of its signups from the incumbent (`uptake simulate --from`),
+so the Migration page has people on two platforms. Each long step shows a progress bar;
+the end prints rows and seconds per step and where to click. Simulation is deterministic
+for a seed, so a platform already loaded with the same preset, scale and seed is not
+simulated again: running the demo again loads nothing twice and goes straight to serving."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import time
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -16,29 +22,46 @@ from rich.table import Table
 from etl.cli import now_utc
 from etl.config import Settings
 
-PRESETS = ("viral", "steady")
+if TYPE_CHECKING:  # etl.simulate loads numpy and pyarrow: not on every `uptake` start
+    from etl.simulate import SimulationOptions
+
+
+@dataclass(frozen=True)
+class DemoPlatform:
+    """One simulated platform of the demo, at `scale_factor` x the demo's scale."""
+
+    preset: str
+    scale_factor: float = 1.0
+    from_platform: str | None = None
+
+
+# The incumbent at a tenth of the demo's scale (at demo scale 1: 200,000 people from before
+# its window, 2,000 new a day, ~1.7M events): people enough for the viral launch's first
+# migrants, few rows next to the launches'. Simulated first: --from reads its files.
+INCUMBENT_SCALE = 0.1
+DEMO_PLATFORMS = (
+    DemoPlatform("incumbent", scale_factor=INCUMBENT_SCALE),
+    DemoPlatform("viral", from_platform="incumbent"),
+    DemoPlatform("steady"),
+)
 
 
 def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> dict[str, float]:
-    """Simulate and load the demo data; return seconds per step."""
+    """Simulate and load the demo data; return seconds per step and rows simulated."""
     from etl.pipeline import run_pass
-    from etl.simulate import SimulationOptions, simulate
 
     steps: dict[str, float] = {}
     rows = 0
-    for preset in PRESETS:
-        started = time.perf_counter()
-        if any((settings.inbox / preset).glob("*.parquet")):
-            # An earlier demo stopped before loading them: load those files.
-            console.print(f"[bold]{preset}[/]: files already waiting in the inbox, loading them")
+    loaded = loaded_platforms(settings)
+    for platform in DEMO_PLATFORMS:
+        options, note = plan_simulation(settings, platform, scale, seed, loaded)
+        if note:
+            console.print(f"[bold]{platform.preset}[/]: {note}")
+        if options is None:
             continue
-        console.print(f"[bold]simulating[/] {preset} launch at scale {scale}")
-        result = simulate(
-            SimulationOptions(preset=preset, scale=scale, seed=seed), settings.inbox, progress=True
-        )
-        rows += int(result.summary().get("rows_written", 0))
-        steps[f"simulate {preset}"] = time.perf_counter() - started
-        console.print(f"  {result.summary()['line']}")
+        started = time.perf_counter()
+        rows += simulate_platform(settings, options, console)
+        steps[f"simulate {platform.preset}"] = time.perf_counter() - started
     started = time.perf_counter()
     console.print("[bold]running the ETL[/]: ingest, models, fits, publish")
     # Files just written are complete (written atomically): no need to let them settle.
@@ -53,6 +76,74 @@ def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> d
     return steps
 
 
+def plan_simulation(
+    settings: Settings, platform: DemoPlatform, scale: float, seed: int, loaded: set[str]
+) -> tuple[SimulationOptions | None, str]:
+    """What to simulate for `platform` (None: nothing, its files are waiting in the inbox
+    or it is already loaded, as the same preset, scale and seed give the same files), and
+    a note for the user when the plan is not the usual one."""
+    from etl.simulate import SimulationOptions
+
+    options = SimulationOptions(
+        preset=platform.preset, scale=scale * platform.scale_factor, seed=seed
+    )
+    if files_waiting(settings, platform.preset):
+        # An earlier demo stopped before loading them: load those files.
+        return None, "files already waiting in the inbox, loading them"
+    if platform.preset in loaded and simulated_alike(settings, options):
+        return None, "already loaded, not simulated again"
+    source = platform.from_platform
+    if source is None:
+        return options, ""
+    if files_waiting(settings, source):
+        return replace(options, from_platform=source), ""
+    # --from rewrites the source's event files, so they must still wait in the inbox.
+    return options, f"{source} is already loaded, so nobody moves from it this time"
+
+
+def simulate_platform(settings: Settings, options: SimulationOptions, console: Console) -> int:
+    """Simulate one platform into the inbox; return the rows written."""
+    from etl.simulate import simulate
+
+    drawn = f", people drawn from {options.from_platform}" if options.from_platform else ""
+    console.print(f"[bold]simulating[/] {options.preset} at scale {options.scale:g}{drawn}")
+    result = simulate(options, settings.inbox, progress=True)
+    console.print(f"  {result.summary()['line']}")
+    # Events the migrants no longer have were taken out of the source's files.
+    return result.rows_written - result.switching_dropped_events
+
+
+def files_waiting(settings: Settings, platform: str) -> bool:
+    return any((settings.inbox / platform).glob("*.parquet"))
+
+
+def loaded_platforms(settings: Settings) -> set[str]:
+    """Platforms with signups in the warehouse (none when there is no warehouse yet)."""
+    from etl.warehouse import connect
+
+    if not settings.warehouse_path.exists():
+        return set()
+    con = connect(settings, read_only=True)
+    try:
+        return {str(p) for (p,) in con.execute("SELECT DISTINCT platform FROM signups").fetchall()}
+    finally:
+        con.close()
+
+
+def simulated_alike(settings: Settings, options: SimulationOptions) -> bool:
+    """Whether the platform's last simulation (its summary) had the same preset, scale and
+    seed: simulating it again would write the same files."""
+    record = settings.inbox.parent / "simulations" / f"{options.platform_name}.json"
+    if not record.exists():
+        return False
+    summary = json.loads(record.read_text(encoding="utf-8"))
+    return (
+        summary.get("preset") == options.preset
+        and summary.get("seed") == options.seed
+        and math.isclose(float(summary.get("scale", 0.0)), options.scale)
+    )
+
+
 def _print_summary(console: Console, steps: dict[str, Any], url: str) -> None:
     table = Table(title="Uptake demo")
     table.add_column("step")
@@ -61,8 +152,11 @@ def _print_summary(console: Console, steps: dict[str, Any], url: str) -> None:
         table.add_row(name, f"{value:,.0f}" if name.startswith("rows") else f"{value:.1f} s")
     console.print(table)
     console.print(
-        f"Open [bold]{url}[/]: the launch race compares the viral and steady launches; "
-        "Milestones, Velocity, Engagement, Retention and Forecasts are in the top bar."
+        f"Open [bold]{url}[/]: the launch race compares the viral and steady launches "
+        "with the incumbent; Milestones, Velocity, Engagement, Retention, Forecasts, "
+        "Migration (the channel mix and the people who moved from the incumbent to the "
+        "viral launch: overlap, share of signups, activity on both) and Data health are "
+        "in the top bar."
     )
 
 
@@ -80,7 +174,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(sub: Any) -> None:
     demo = sub.add_parser(
-        "demo", help="simulate both launches at full scale, run the ETL, serve the dashboard"
+        "demo", help="simulate an incumbent and two launches, run the ETL, serve the dashboard"
     )
     demo.add_argument("--scale", type=float, default=1.0, help="data scale (default 1 = full)")
     demo.add_argument("--seed", type=int, default=1, help="simulation seed")
