@@ -161,9 +161,15 @@ def thin_incumbent(migrants: Migrants, streams: RandomStreams) -> int:
         drop = _dropped_rows(table, migrants.join_us, keep_days)
         if drop.any():
             dropped += int(drop.sum())
-            write_parquet_atomically(table.filter(pa.array(~drop)), path)
+            write_parquet_atomically(table.filter(_mask(~drop)), path)
     _update_summary(migrants.record, dropped)
     return dropped
+
+
+def _mask(keep: npt.NDArray[np.bool_]) -> pa.BooleanArray:
+    """A boolean Arrow array from buffers (`pa.array` would import pandas)."""
+    bits = pa.py_buffer(np.packbits(keep, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(keep), [None, bits])
 
 
 @dataclass

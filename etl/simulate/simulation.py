@@ -526,18 +526,15 @@ class _Run:
 
     def _malformed_columns(self, malformed: Columns, ts_column: str) -> dict[str, pa.Array]:
         """platform, user_id and the timestamp of malformed rows, each with its flaw."""
-        flaw = [FLAWS[i] for i in malformed["flaw"]]
-        user_text = self.population.user_text[malformed["user"]]
-        users = [
-            None if f == "null_user_id" else "" if f == "empty_user_id" else u.tobytes().decode()
-            for f, u in zip(flaw, user_text, strict=True)
-        ]
-        no_time = np.array([f == "null_timestamp" for f in flaw], dtype=np.bool_)
-        times = (self.t0_us + malformed["ts_us"]).view("datetime64[us]")
+        flaw = malformed["flaw"]
+        has_user = flaw != FLAWS.index("null_user_id")
+        filled = has_user & (flaw != FLAWS.index("empty_user_id"))
+        has_time = flaw != FLAWS.index("null_timestamp")
+        user_text = self.population.user_text[malformed["user"][filled]]
         return {
             "platform": constant_strings(self.platform, len(flaw)),
-            "user_id": pa.array(users, type=pa.string()),
-            ts_column: pa.array(times, mask=no_time, type=pa.timestamp("us")),
+            "user_id": nullable_string_column(user_text, has_user, filled),
+            ts_column: timestamps(self.t0_us + malformed["ts_us"], has_time),
         }
 
     def _fault_plan(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,16 +76,20 @@ def hex_text(prefix: str, numbers: IntArray, digits: int) -> TextArray:
     return text.view(np.dtype((np.void, width))).ravel()
 
 
-def nullable_string_column(text: TextArray, valid: npt.NDArray[np.bool_]) -> pa.StringArray:
-    """Strings where `valid` holds (taking the rows of `text` in order), nulls elsewhere."""
+def nullable_string_column(
+    text: TextArray, valid: npt.NDArray[np.bool_], filled: npt.NDArray[np.bool_] | None = None
+) -> pa.StringArray:
+    """Strings where `valid` holds, nulls elsewhere: the rows of `text` in order, one for
+    each valid row that is `filled` (default: all of them); a valid row not filled is ''."""
+    filled = valid if filled is None else filled & valid
     count, width = len(valid), text.dtype.itemsize
     offsets = np.zeros(count + 1, dtype=np.int32)
-    np.cumsum(valid * np.int32(width), out=offsets[1:])
+    np.cumsum(filled * np.int32(width), out=offsets[1:])
     bitmap = np.packbits(valid, bitorder="little")
     return pa.StringArray.from_buffers(
         count,
         pa.py_buffer(offsets),
-        pa.py_buffer(np.ascontiguousarray(text)),
+        pa.py_buffer(np.ascontiguousarray(text) if len(text) else b" "),
         pa.py_buffer(bitmap),
         null_count=count - int(valid.sum()),
     )
@@ -100,19 +105,36 @@ def string_column(text: TextArray) -> pa.StringArray:
 
 def coded_strings(codes: npt.NDArray[np.int8], values: tuple[str, ...]) -> pa.DictionaryArray:
     """A low-cardinality string column as dictionary codes (Parquet stores it as text)."""
+    indices = pa.Array.from_buffers(pa.int8(), len(codes), [None, _buffer(codes, np.int8)])
     # safe=False: the codes index `values` by construction, so skip Arrow's bounds check.
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes, type=pa.int8()), pa.array(values), safe=False
-    )
+    return pa.DictionaryArray.from_arrays(indices, text_values(values), safe=False)
 
 
 def constant_strings(value: str, count: int) -> pa.DictionaryArray:
     return coded_strings(np.zeros(count, dtype=np.int8), (value,))
 
 
-def timestamps(micros: IntArray) -> pa.Array:
-    """UTC instants as naive timestamp[us] (the warehouse's convention)."""
-    return pa.array(np.asarray(micros, dtype=np.int64).view("datetime64[us]"))
+def text_values(values: tuple[str, ...]) -> pa.StringArray:
+    """A few strings as an Arrow array, built from buffers: `pa.array` would import pandas
+    (about 0.8 CPU-s, under the GIL) the first time it runs in a process."""
+    encoded = [v.encode() for v in values]
+    offsets = np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(np.int32)
+    data = np.frombuffer(b"".join(encoded) or b" ", dtype=np.uint8)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def timestamps(micros: IntArray, valid: npt.NDArray[np.bool_] | None = None) -> pa.Array:
+    """UTC instants as naive timestamp[us] (the warehouse's convention); nulls where
+    `valid` is False."""
+    count = len(micros)
+    bitmap = None if valid is None else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    nulls = 0 if valid is None else count - int(np.count_nonzero(valid))
+    data = _buffer(micros, np.int64)
+    return pa.Array.from_buffers(pa.timestamp("us"), count, [bitmap, data], null_count=nulls)
+
+
+def _buffer(values: npt.NDArray[Any], dtype: type[np.generic]) -> pa.Buffer:
+    return pa.py_buffer(np.ascontiguousarray(values, dtype=dtype))
 
 
 def plain_strings(table: pa.Table) -> pa.Table:
@@ -123,10 +145,23 @@ def plain_strings(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+def required_where_complete(table: pa.Table) -> pa.Table:
+    """The table with every column that holds no null declared non-nullable (no copy).
+
+    Parquet then stores those columns as REQUIRED, without definition levels: that saves
+    about a sixth of the writing CPU and changes nothing a reader sees but the flag."""
+    fields = [
+        field.with_nullable(column.null_count > 0)
+        for field, column in zip(table.schema, table.columns, strict=True)
+    ]
+    return pa.table(table.columns, schema=pa.schema(fields))
+
+
 def write_parquet_atomically(table: pa.Table, path: Path) -> int:
     """Write `table` to `path` via `path.tmp` and a rename, so a reader never sees half a
     file (the inbox scanner ignores *.tmp). Returns the file's size in bytes."""
     temporary = path.with_name(path.name + ".tmp")
+    table = required_where_complete(table)
     times = [c for c in table.column_names if c.endswith("_ts")]
     pq.write_table(
         table,
