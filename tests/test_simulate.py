@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from etl.config import Settings
 from etl.errors import UsageError
 from etl.simulate import SimulationOptions, SimulationResult, simulate
+from etl.simulate.population import RandomStreams, TraitTables, plan_population, sign_up_day
 from etl.simulate.presets import INCUMBENT, STEADY, VIRAL
 
 SIGNUP_SCHEMA = {
@@ -396,3 +398,25 @@ def test_full_scale_presets_meet_their_milestones_and_event_budget(tmp_path: Pat
     assert 6.5 <= nth_signup_hours(viral.folder, 10_000_000, VIRAL.t0) <= 7.5
     assert 5 * 24 <= nth_signup_hours(steady.folder, 1_000_000, STEADY.t0) <= 7 * 24
     assert 40_000_000 <= viral.events + steady.events <= 80_000_000
+
+
+def test_user_traits_follow_the_preset_mix() -> None:
+    """Traits come from 12-bit slots of one raw draw per user: the segment, channel and
+    country shares and the mean-one activity spread must still match the preset."""
+    population = plan_population(VIRAL, 0.02, 1, RandomStreams(4, 1), "viral")
+    new = sign_up_day(population, 0, RandomStreams(4, 1))
+    count = len(new.signup_us)
+    assert count > 150_000
+    channels = np.bincount(new.channel, minlength=len(VIRAL.channel_mix)) / count
+    assert channels == pytest.approx(np.array(VIRAL.channel_mix) / sum(VIRAL.channel_mix), abs=0.01)
+    tables = TraitTables.of(VIRAL)
+    shares = np.array([s.share for s in VIRAL.segments])
+    segment_slots = np.bincount(tables.segment, minlength=len(shares)) / len(tables.segment)
+    assert segment_slots == pytest.approx(shares / shares.sum(), abs=1 / 4096)
+    extra = tables.extra_events.reshape(len(shares), -1)
+    assert extra.mean(axis=1) == pytest.approx([s.extra_events for s in VIRAL.segments])
+    assert np.all(np.diff(extra, axis=1) > 0)
+    lifetime = population.end_us[:count] - population.signup_us[:count]
+    assert np.all(lifetime > 0)
+    mean_days = sum(s.share * s.lifetime_days for s in VIRAL.segments) / shares.sum()
+    assert lifetime.mean() / 86_400e6 == pytest.approx(mean_days, rel=0.05)

@@ -7,9 +7,11 @@ else is simulated, and the same seed gives the same users."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from enum import IntEnum
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +25,8 @@ DAY_US = DAY_S * MICROS
 USER_DIGITS = 8  # hex: up to 4.3 billion users per platform
 MAX_LIFETIME_DAYS = 10_000.0  # keeps end times far from int64 overflow
 PICK_SLOTS = 4096
+SLOT_BITS = 12  # log2(PICK_SLOTS)
+TRAIT_CHUNK = 1 << 18  # users whose traits are drawn at once
 HISTORY_DAYS = 365  # users who signed up before t0 count as this many days old
 
 
@@ -160,55 +164,110 @@ def _set_traits(
     signup_day: int,
     alive_from_us: int | None,
 ) -> NewSignups:
-    """Segment, lifetime (from signup, or from `alive_from_us`), activity, extra events
-    and deletion of the users first, first + 1, ... who signed up at `signup_us`."""
-    preset = population.preset
+    """Segment, lifetime (from signup, or from `alive_from_us`), activity, extra events,
+    deletion, channel and country of the users first, first + 1, ... who signed up at
+    `signup_us`, a chunk of users at a time (temporaries stay small and in cache)."""
     count = len(signup_us)
-    segment = _pick(rng, [s.share for s in preset.segments], count)
-    lifetime_days = rng.standard_exponential(count, dtype=np.float32) * _by_segment(
-        preset, "lifetime_days", segment
-    )
-    lifetime_us = np.minimum(lifetime_days, MAX_LIFETIME_DAYS).astype(np.float64) * DAY_US
-    users = slice(first, first + count)
-    population.signup_us[users] = signup_us
-    start_us = signup_us if alive_from_us is None else alive_from_us
-    population.end_us[users] = start_us + lifetime_us.astype(np.int64) + 1
-    population.signup_day[users] = signup_day
-    activity = _by_segment(preset, "daily_activity", segment) * _spread(rng, 0.5, count)
-    # Stored as the mean gap between candidate active days, in days per unit of an
-    # exponential draw (see usage.ActiveDays): the only use of the daily chance.
-    chance = np.minimum(activity, np.float32(0.98))
-    population.day_gap[users] = np.float32(-1) / np.log1p(-chance)
-    extra = _by_segment(preset, "extra_events", segment) * _spread(rng, 0.7, count)
-    population.extra_events[users] = extra
-    deletion_share = _by_segment(preset, "deletion_share", segment)
-    population.deletes[users] = rng.random(count, dtype=np.float32) < deletion_share
-    return NewSignups(
-        first_user=first,
-        signup_us=signup_us,
-        channel=_pick(rng, list(preset.channel_mix), count),
-        country=_pick(rng, list(preset.country_mix), count),
-    )
+    population.signup_us[first : first + count] = signup_us
+    population.signup_day[first : first + count] = signup_day
+    channel = np.empty(count, dtype=np.int8)
+    country = np.empty(count, dtype=np.int8)
+    tables = TraitTables.of(population.preset)
+    for start in range(0, count, TRAIT_CHUNK):
+        stop = min(start + TRAIT_CHUNK, count)
+        since_us = signup_us[start:stop] if alive_from_us is None else alive_from_us
+        users = slice(first + start, first + stop)
+        channel[start:stop], country[start:stop] = _draw_traits(
+            population, tables, rng, users, since_us
+        )
+    return NewSignups(first_user=first, signup_us=signup_us, channel=channel, country=country)
 
 
-def _pick(rng: np.random.Generator, shares: list[float], count: int) -> npt.NDArray[np.int8]:
-    """Category codes drawn with the given shares (to 1/4096): a table lookup per draw."""
+def _draw_traits(
+    population: Population,
+    tables: TraitTables,
+    rng: np.random.Generator,
+    users: slice,
+    since_us: IntArray | int,
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+    """One chunk's traits, filled into the population; returns its channel and country.
+
+    One 64-bit draw per user gives five 12-bit slots: segment, activity and extra-events
+    quantiles, channel, country; each is a lookup in a table of 4,096 entries (per
+    segment for the quantiles), much cheaper than a normal draw, exp and log1p per user."""
+    count = users.stop - users.start
+    raw = rng.bit_generator.random_raw(count)
+    segment = tables.segment[_slot(raw, 0)].astype(np.intp)
+    by_segment = segment << SLOT_BITS
+    population.day_gap[users] = tables.day_gap[by_segment | _slot(raw, 1)]
+    population.extra_events[users] = tables.extra_events[by_segment | _slot(raw, 2)]
+    lifetime_days = rng.standard_exponential(count, dtype=np.float32)
+    lifetime_days *= tables.lifetime_days[segment]
+    np.minimum(lifetime_days, np.float32(MAX_LIFETIME_DAYS), out=lifetime_days)
+    end_us = (lifetime_days * np.float64(DAY_US)).astype(np.int64)
+    end_us += since_us
+    end_us += 1
+    population.end_us[users] = end_us
+    deleting = rng.random(count, dtype=np.float32)
+    population.deletes[users] = deleting < tables.deletion_share[segment]
+    return tables.channel[_slot(raw, 3)], tables.country[_slot(raw, 4)]
+
+
+def _slot(raw: npt.NDArray[np.uint64], field: int) -> npt.NDArray[np.intp]:
+    """The `field`-th 12-bit slot of each raw draw."""
+    slot = (raw >> np.uint64(SLOT_BITS * field)).astype(np.intp)
+    slot &= PICK_SLOTS - 1
+    return slot
+
+
+@dataclass(frozen=True)
+class TraitTables:
+    """Per preset, lookup tables that turn 12-bit slots of a raw draw into traits."""
+
+    segment: npt.NDArray[np.int8]
+    channel: npt.NDArray[np.int8]
+    country: npt.NDArray[np.int8]
+    day_gap: npt.NDArray[np.float32]  # [segment * 4096 + slot]
+    extra_events: npt.NDArray[np.float32]  # [segment * 4096 + slot]
+    lifetime_days: npt.NDArray[np.float32]  # [segment]
+    deletion_share: npt.NDArray[np.float32]  # [segment]
+
+    @staticmethod
+    @functools.cache
+    def of(preset: Preset) -> TraitTables:
+        segments = preset.segments
+        activity = _by_segment(preset, "daily_activity")[:, None] * _spread(0.5)
+        # Stored as the mean gap between candidate active days, in days per unit of an
+        # exponential draw (see usage.ActiveDays): the only use of the daily chance.
+        chance = np.minimum(activity, 0.98)
+        extra = _by_segment(preset, "extra_events")[:, None] * _spread(0.7)
+        return TraitTables(
+            segment=_pick_table([s.share for s in segments]),
+            channel=_pick_table(list(preset.channel_mix)),
+            country=_pick_table(list(preset.country_mix)),
+            day_gap=(-1 / np.log1p(-chance)).astype(np.float32).ravel(),
+            extra_events=extra.astype(np.float32).ravel(),
+            lifetime_days=_by_segment(preset, "lifetime_days").astype(np.float32),
+            deletion_share=_by_segment(preset, "deletion_share").astype(np.float32),
+        )
+
+
+def _pick_table(shares: list[float]) -> npt.NDArray[np.int8]:
+    """Category codes for the 4,096 slots, in proportion to `shares` (to 1/4096)."""
     cumulative = np.cumsum(shares) / sum(shares)
     slots = (np.arange(PICK_SLOTS) + 0.5) / PICK_SLOTS
-    table = np.minimum(np.searchsorted(cumulative, slots), len(shares) - 1).astype(np.int8)
-    codes: npt.NDArray[np.int8] = table[rng.integers(0, PICK_SLOTS, count, dtype=np.int16)]
-    return codes
+    return np.minimum(np.searchsorted(cumulative, slots), len(shares) - 1).astype(np.int8)
 
 
-def _by_segment(
-    preset: Preset, trait: str, segment: npt.NDArray[np.int8]
-) -> npt.NDArray[np.float32]:
-    values = np.array([getattr(s, trait) for s in preset.segments], dtype=np.float32)
-    return values[segment]
+def _by_segment(preset: Preset, trait: str) -> npt.NDArray[np.float64]:
+    return np.array([getattr(s, trait) for s in preset.segments], dtype=np.float64)
 
 
-def _spread(rng: np.random.Generator, sigma: float, count: int) -> npt.NDArray[np.float32]:
-    """A mean-one lognormal factor: users of a segment are not all alike."""
-    normal = rng.standard_normal(count, dtype=np.float32)
-    factor: npt.NDArray[np.float32] = np.exp(np.float32(sigma) * normal - np.float32(sigma**2 / 2))
-    return factor
+def _spread(sigma: float) -> npt.NDArray[np.float64]:
+    """A mean-one lognormal factor, users of a segment not all alike: its quantiles at the
+    middles of 4,096 equal slots, scaled to mean one."""
+    normal = NormalDist()
+    quantiles = [normal.inv_cdf((i + 0.5) / PICK_SLOTS) for i in range(PICK_SLOTS)]
+    factor = np.exp(sigma * np.array(quantiles))
+    result: npt.NDArray[np.float64] = factor / factor.mean()
+    return result
