@@ -414,6 +414,8 @@ def test_user_traits_follow_the_preset_mix() -> None:
     segment_slots = np.bincount(tables.segment, minlength=len(shares)) / len(tables.segment)
     assert segment_slots == pytest.approx(shares / shares.sum(), abs=1 / 4096)
     extra = tables.extra_events.reshape(len(shares), -1)
+    mean_more = 1 / np.expm1(1 / tables.extra_scale.astype(np.float64))
+    assert mean_more == pytest.approx(tables.extra_events, rel=1e-3)
     assert extra.mean(axis=1) == pytest.approx([s.extra_events for s in VIRAL.segments])
     assert np.all(np.diff(extra, axis=1) > 0)
     lifetime = population.end_us[:count] - population.signup_us[:count]

@@ -80,7 +80,9 @@ class Population:
     signup_us: IntArray
     end_us: IntArray  # churn (or deletion) time; no activity after it
     day_gap: npt.NDArray[np.float32]  # 1 / -log(1 - daily chance of activity)
-    extra_events: npt.NDArray[np.float32]
+    # Scale of the geometric number of events beyond the first on an active day (mean
+    # extra = 1 / (exp(1 / scale) - 1)), as an exponential draw times the scale, floored.
+    extra_scale: npt.NDArray[np.float32]
     deletes: npt.NDArray[np.bool_]
     signup_day: npt.NDArray[np.int16]
     user_text: TextArray  # "<platform>-u<hex>" per user
@@ -122,7 +124,7 @@ def plan_population(
         signup_us=np.empty(total, dtype=np.int64),
         end_us=np.empty(total, dtype=np.int64),
         day_gap=np.empty(total, dtype=np.float32),
-        extra_events=np.empty(total, dtype=np.float32),
+        extra_scale=np.empty(total, dtype=np.float32),
         deletes=np.empty(total, dtype=np.bool_),
         signup_day=np.empty(total, dtype=np.int16),
         user_text=hex_ids(f"{platform}-u", 0, total, USER_DIGITS),
@@ -200,7 +202,7 @@ def _draw_traits(
     segment = tables.segment[_slot(raw, 0)].astype(np.intp)
     by_segment = segment << SLOT_BITS
     population.day_gap[users] = tables.day_gap[by_segment | _slot(raw, 1)]
-    population.extra_events[users] = tables.extra_events[by_segment | _slot(raw, 2)]
+    population.extra_scale[users] = tables.extra_scale[by_segment | _slot(raw, 2)]
     lifetime_days = rng.standard_exponential(count, dtype=np.float32)
     lifetime_days *= tables.lifetime_days[segment]
     np.minimum(lifetime_days, np.float32(MAX_LIFETIME_DAYS), out=lifetime_days)
@@ -228,7 +230,8 @@ class TraitTables:
     channel: npt.NDArray[np.int8]
     country: npt.NDArray[np.int8]
     day_gap: npt.NDArray[np.float32]  # [segment * 4096 + slot]
-    extra_events: npt.NDArray[np.float32]  # [segment * 4096 + slot]
+    extra_events: npt.NDArray[np.float32]  # [segment * 4096 + slot]: mean extra events
+    extra_scale: npt.NDArray[np.float32]  # [segment * 4096 + slot]: their geometric scale
     lifetime_days: npt.NDArray[np.float32]  # [segment]
     deletion_share: npt.NDArray[np.float32]  # [segment]
 
@@ -247,6 +250,7 @@ class TraitTables:
             country=_pick_table(list(preset.country_mix)),
             day_gap=(-1 / np.log1p(-chance)).astype(np.float32).ravel(),
             extra_events=extra.astype(np.float32).ravel(),
+            extra_scale=(1 / np.log1p(1 / np.maximum(extra, 1e-6))).astype(np.float32).ravel(),
             lifetime_days=_by_segment(preset, "lifetime_days").astype(np.float32),
             deletion_share=_by_segment(preset, "deletion_share").astype(np.float32),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -57,8 +58,8 @@ class DailyCycle:
     evenly spaced in activity seconds so a lookup needs no search."""
 
     preset: Preset
-    inverse_s: FloatArray  # clock second of the day at each step of activity seconds
-    inverse_slope: FloatArray
+    inverse_us: FloatArray  # clock µs of the day at each step of activity seconds
+    inverse_slope_us: FloatArray
     forward_s: FloatArray  # activity seconds of the day at each step of clock seconds
     forward_slope: FloatArray
     type_table: CodeArray  # 1024 slots filled in proportion to the event mix
@@ -77,8 +78,8 @@ class DailyCycle:
         ages = np.maximum(np.arange(days + 1 + HISTORY_DAYS) - 0.5, 0.0)
         return DailyCycle(
             preset=preset,
-            inverse_s=inverse,
-            inverse_slope=np.append(np.diff(inverse), 0.0),
+            inverse_us=inverse * MICROS,
+            inverse_slope_us=np.append(np.diff(inverse), 0.0) * MICROS,
             forward_s=forward,
             forward_slope=np.append(np.diff(forward), 0.0),
             type_table=type_table.astype(np.int8),
@@ -90,11 +91,26 @@ class DailyCycle:
         position = (elapsed_us - day * DAY_US) * np.float64(CYCLE_STEPS / DAY_US)
         return _table_lookup(self.forward_s, self.forward_slope, position) + day * DAY_S
 
-    def time_at(self, clock_s: FloatArray, day: int) -> FloatArray:
-        """Elapsed µs at which the cycle's integral reaches `clock_s` (within `day`)."""
-        position = (clock_s - day * DAY_S) * (CYCLE_STEPS / DAY_S)
-        within = _table_lookup(self.inverse_s, self.inverse_slope, position)
-        return (within + day * DAY_S) * MICROS
+    def steps(self, clock_s: FloatArray, day: int) -> FloatArray:
+        """Activity seconds since launch as steps of the inverse table within `day`."""
+        result: FloatArray = (clock_s - day * DAY_S) * (CYCLE_STEPS / DAY_S)
+        return result
+
+    def times_us(self, uniform: FloatArray, since: Any, span: Any, day: int) -> IntArray:
+        """Elapsed µs of events placed uniformly in activity seconds: `uniform` in [0, 1)
+        (overwritten), `since` and `span` in steps of the inverse table (scalars, or one
+        per event). In place, to spare the temporaries of ~10 passes per event."""
+        position = uniform
+        position *= span
+        position += since
+        step = position.astype(np.int32)
+        np.minimum(step, CYCLE_STEPS, out=step)
+        position -= step
+        position *= self.inverse_slope_us[step]
+        position += self.inverse_us[step]
+        ts_us = position.astype(np.int64)
+        ts_us += day * DAY_US
+        return ts_us
 
 
 def _table_lookup(values: FloatArray, slopes: FloatArray, position: FloatArray) -> FloatArray:
@@ -225,10 +241,10 @@ def _whole_day_events(
     share_of_day = np.float32((clock_until - clock_since) / DAY_S)
     chance = cycle.fading[day - population.signup_day[users]] * share_of_day
     who = users[rng.random(len(users), dtype=np.float32) < chance]
-    counts = _events_per_active_day(population.extra_events[who], rng)
+    counts = _events_per_active_day(population.extra_scale[who], rng)
     total = int(counts.sum())
-    clock_s = clock_since + rng.random(total) * (clock_until - clock_since)
-    ts_us = cycle.time_at(clock_s, day).astype(np.int64)
+    since, until = cycle.steps(np.array([clock_since, clock_until]), day)
+    ts_us = cycle.times_us(rng.random(total), since, until - since, day)
     # Rounding must never move an event out of its day.
     np.clip(ts_us, day_start, day_end - 1, out=ts_us)
     return UsageBatch(
@@ -263,11 +279,11 @@ def _part_day_events(
 ) -> UsageBatch:
     """Events of active users each around for their own part of the day."""
     window = _Window.of(population, day, who, cycle)
-    counts = _events_per_active_day(population.extra_events[who], rng)
+    counts = _events_per_active_day(population.extra_scale[who], rng)
     total = int(counts.sum())
-    start = np.repeat(window.clock_since, counts)
-    span = np.repeat(window.clock_span, counts)
-    ts_us = cycle.time_at(start + rng.random(total) * span, day).astype(np.int64)
+    since = np.repeat(cycle.steps(window.clock_since, day), counts)
+    span = np.repeat(window.clock_span * (CYCLE_STEPS / DAY_S), counts)
+    ts_us = cycle.times_us(rng.random(total), since, span, day)
     # Rounding must never move an event before its signup or after its churn or day.
     lowest = np.repeat(window.since_us, counts)
     highest = np.repeat(window.until_us, counts) - 1
@@ -280,13 +296,16 @@ def _part_day_events(
 
 
 def _events_per_active_day(
-    extra: npt.NDArray[np.float32], rng: np.random.Generator
+    scale: npt.NDArray[np.float32], rng: np.random.Generator
 ) -> npt.NDArray[np.int64]:
-    """One event plus a geometric number more with mean `extra`: over-dispersed like real
-    sessions, and far cheaper to draw than a Poisson number."""
-    scale = 1 / np.log1p(1 / np.maximum(extra, np.float32(1e-6)))
-    more = np.floor(rng.standard_exponential(len(extra), dtype=np.float32) * scale)
-    return more.astype(np.int64) + 1
+    """One event plus a geometric number more (an exponential draw times the user's
+    `scale`, floored): over-dispersed like real sessions, and far cheaper to draw than a
+    Poisson number."""
+    more = rng.standard_exponential(len(scale), dtype=np.float32)
+    more *= scale
+    counts = more.astype(np.int64)
+    counts += 1
+    return counts
 
 
 def _event_kinds(cycle: DailyCycle, rng: np.random.Generator, count: int) -> CodeArray:
