@@ -15,7 +15,8 @@
 -- Parameters: sign, tz, week_start.
 
 -- name: contribution
--- Retention and activation per user are checked in signup_hours.sql (scope_hour_counts).
+-- Activation per user is checked in signup_hours.sql (scope_hour_counts); day-N retention
+-- reads each user's active days (scope_user_seq: one row per user and active day).
 WITH counted AS (
     SELECT platform, CAST(local_signup AS DATE) AS cohort_day,
            coalesce(channel, 'unknown') AS channel,
@@ -24,7 +25,15 @@ WITH counted AS (
     FROM scope_signups
     GROUP BY ALL
     UNION ALL
-    SELECT platform, cohort_day, channel, 0, n3, n4, n5, n1, n2
+    SELECT platform, cohort_day, channel, 0,
+           count(*) FILTER (WHERE day = cohort_day + 1),
+           count(*) FILTER (WHERE day = cohort_day + 7),
+           count(*) FILTER (WHERE day = cohort_day + 30), 0, 0
+    FROM scope_user_seq
+    WHERE day IN (cohort_day + 1, cohort_day + 7, cohort_day + 30)
+    GROUP BY ALL
+    UNION ALL
+    SELECT platform, cohort_day, channel, 0, 0, 0, 0, n1, n2
     FROM scope_hour_counts
     WHERE kind = 'activation'
 )

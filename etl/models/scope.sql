@@ -50,16 +50,17 @@ FROM touched_user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: sequence
--- Each user's active days in order, with the previous and next active day and the user's
--- signup day (null without a signup): one sort shared by active, lifecycle and retention,
--- which then only count rows.
+-- Each user's active days in order, with the previous and next active day, the user's
+-- signup day and channel (null without a signup): one sort shared by active, lifecycle,
+-- retention, channels and signup_hours, which then only count rows.
 CREATE OR REPLACE TEMP TABLE scope_user_seq AS
 WITH days AS (
-    SELECT d.platform, d.uid, d.day, CAST(s.local_signup AS DATE) AS cohort_day
+    SELECT d.platform, d.uid, d.day, CAST(s.local_signup AS DATE) AS cohort_day,
+           CASE WHEN s.uid IS NOT NULL THEN coalesce(s.channel, 'unknown') END AS channel
     FROM scope_user_days AS d
     LEFT JOIN scope_signups AS s ON s.uid = d.uid
 )
-SELECT platform, day, cohort_day,
+SELECT platform, uid, day, cohort_day, channel,
        lag(day) OVER w AS prev_day,
        lead(day) OVER w AS next_day
 FROM days

@@ -1,11 +1,15 @@
--- signup_hours: what the signed-up users did hour by hour after their signup, counted for
+-- signup_hours: what the signed-up users did in their first hours and days, counted for
 -- activation and for hour-cohort retention from one join of signups with user hours.
 -- Grain: kind x platform x cohort (temporary, per contribution phase):
 --   activation  cohort_day x channel: users with an activity event within 24 h (n1) /
---               7 days (n2); users active on the local day 1 (n3), 7 (n4), 30 (n5) days
---               after their signup day (channels.sql)
+--               7 days (n2) of their signup
 --   retention   cohort_hour x period (0..cap_hour): users active in that local hour (n1),
 --               users whose last active local hour (capped) is that period (n2)
+-- Only user-hours from an hour before the cohort hour to 8 days after it are joined: the
+-- 7-day activation window and the cap_hour (47) hour periods lie inside. A user's last
+-- active hour is outside only for users whose last active local day (scope_user_seq) is 3
+-- or more days after their signup day; that day starts at least 48 hours after the cohort
+-- hour (49 local hours, at most one offset change), so their last period is the cap.
 -- Local hours: a UTC hour with one whole-hour offset is its own local hour (tz_hours.whole);
 -- any other hour reads the local hour of its first and last event (every event lies between
 -- them, and a UTC hour spans at most two local hours).
@@ -20,11 +24,7 @@ WITH cohort AS (
            coalesce(channel, 'unknown') AS channel
     FROM scope_signups
 ), joined AS (
-    SELECT c.platform, c.uid, c.signup_ts, c.cohort_day, c.cohort_hour, c.channel,
-           h.first_ts, h.last_ts,
-           -- an hour's local days are those of its first and last event
-           coalesce(z.day, CAST(local_ts(h.first_ts, z.off, z.uniform) AS DATE)) AS first_day,
-           coalesce(z.day, CAST(local_ts(h.last_ts, z.off, z.uniform) AS DATE)) AS last_day,
+    SELECT c.platform, c.uid, c.signup_ts, c.cohort_hour, h.first_ts, h.last_ts,
            CASE WHEN z.whole THEN h.hour
                 ELSE date_trunc('hour', local_ts(h.first_ts, z.off, z.uniform))
                      - (local_ts(h.first_ts, z.off, z.uniform) - h.first_ts)
@@ -37,20 +37,35 @@ WITH cohort AS (
     JOIN scope_user_hours AS h ON h.uid = c.uid
     JOIN tz_hours AS z ON z.hour = h.hour
     WHERE h.hour >= c.cohort_hour - INTERVAL 1 HOUR
+      AND h.hour < c.cohort_hour + INTERVAL 8 DAY
 ), users AS (
-    SELECT any_value(platform) AS platform, any_value(cohort_day) AS cohort_day,
-           any_value(cohort_hour) AS cohort_hour, any_value(channel) AS channel,
+    SELECT uid,
            bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 24 HOUR)
                AS activated_24h,
            bool_or(last_ts >= signup_ts AND first_ts <= signup_ts + INTERVAL 7 DAY)
                AS activated_7d,
-           bool_or(first_day = cohort_day + 1 OR last_day = cohort_day + 1) AS retained_d1,
-           bool_or(first_day = cohort_day + 7 OR last_day = cohort_day + 7) AS retained_d7,
-           bool_or(first_day = cohort_day + 30 OR last_day = cohort_day + 30) AS retained_d30,
            max(greatest(first_hour, last_hour))
                FILTER (WHERE greatest(first_hour, last_hour) >= cohort_hour) AS last_hour
     FROM joined
     GROUP BY uid
+), far AS (
+    SELECT uid, true AS is_far
+    FROM scope_user_seq
+    WHERE next_day IS NULL AND day >= cohort_day + 3
+), per_user AS (
+    SELECT c.platform, c.cohort_day, c.cohort_hour, c.channel, u.activated_24h,
+           u.activated_7d,
+           CASE WHEN f.is_far THEN getvariable('cap_hour')
+                -- least() skips nulls: users with no active hour since signup stay null
+                WHEN u.last_hour IS NOT NULL THEN least(
+                    CAST((epoch_us(u.last_hour) - epoch_us(c.cohort_hour)) // 3600000000
+                         AS INTEGER),
+                    getvariable('cap_hour')
+                )
+           END AS last_period
+    FROM cohort AS c
+    LEFT JOIN users AS u ON u.uid = c.uid
+    LEFT JOIN far AS f ON f.uid = c.uid
 ), edges AS (
     SELECT platform, uid, cohort_hour, first_hour AS hour_start
     FROM joined
@@ -70,24 +85,18 @@ WITH cohort AS (
 )
 SELECT 'activation' AS kind, platform, cohort_day, NULL::TIMESTAMP AS cohort_hour,
        NULL::INTEGER AS period, channel,
-       count(*) FILTER (WHERE activated_24h) AS n1, count(*) FILTER (WHERE activated_7d) AS n2,
-       count(*) FILTER (WHERE retained_d1) AS n3, count(*) FILTER (WHERE retained_d7) AS n4,
-       count(*) FILTER (WHERE retained_d30) AS n5
-FROM users
+       count(*) FILTER (WHERE activated_24h) AS n1, count(*) FILTER (WHERE activated_7d) AS n2
+FROM per_user
+WHERE activated_7d
 GROUP BY platform, cohort_day, channel
 UNION ALL
 SELECT 'retention', platform, NULL, cohort_hour,
        CAST((epoch_us(hour_start) - epoch_us(cohort_hour)) // 3600000000 AS INTEGER),
-       NULL, count(*), 0, 0, 0, 0
+       NULL, count(*), 0
 FROM active_hours
 GROUP BY ALL
 UNION ALL
-SELECT 'retention', platform, NULL, cohort_hour,
-       least(
-           CAST((epoch_us(last_hour) - epoch_us(cohort_hour)) // 3600000000 AS INTEGER),
-           getvariable('cap_hour')
-       ),
-       NULL, 0, count(*), 0, 0, 0
-FROM users
-WHERE last_hour IS NOT NULL
+SELECT 'retention', platform, NULL, cohort_hour, last_period, NULL, 0, count(*)
+FROM per_user
+WHERE last_period IS NOT NULL
 GROUP BY ALL;
