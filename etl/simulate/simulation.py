@@ -367,10 +367,10 @@ class _Run:
         for batch in day_usage(self.population, day, self.cycle, self.streams, self.active_days):
             pending.append(batch)
             if sum(len(b) for b in pending) >= ROWS_PER_FILE:
-                self._write_events(day, part, UsageBatch.concat(pending))
+                self._write_events(day, part, pending)
                 pending, part = [], part + 1
         if pending or part == 0:
-            self._write_events(day, part, UsageBatch.concat(pending) if pending else None)
+            self._write_events(day, part, pending)
 
     # -- signups -------------------------------------------------------------------------
 
@@ -481,20 +481,23 @@ class _Run:
 
     # -- usage events --------------------------------------------------------------------
 
-    def _write_events(self, day: int, part: int, batch: UsageBatch | None) -> None:
-        ids = _FileIds(f"{self.platform}-e{self.event_files:0{FILE_DIGITS}x}")
-        rows: Columns = _event_columns(batch, ids if self.options.dirty else None)
+    def _write_events(self, day: int, part: int, batches: list[UsageBatch]) -> None:
         deletion_code = len(self.preset.event_types)
-        self.result.events += row_count(rows)
-        self.result.deletions += int(np.count_nonzero(rows["kind"] == deletion_code))
-        malformed = _empty_like(rows)
-        if self.options.dirty:
-            rng = self.streams.generator(Purpose.EVENT_FAULTS, self.event_files)
-            eligible = np.flatnonzero(rows["kind"] != deletion_code)
-            plan = self._fault_plan(rng, day, ids.next, self.late_events)
-            faults = inject_event_faults(rows, eligible, self.population.signup_us, plan)
-            rows, malformed = faults.rows, faults.malformed
-            _add_counts(self.result.faults["events"], faults.counts)
+        self.result.events += sum(len(b) for b in batches)
+        self.result.deletions += sum(
+            int(np.count_nonzero(b.kind == deletion_code)) for b in batches
+        )
+        if not self.options.dirty:
+            self._write_clean_events(day, part, batches)
+            return
+        ids = _FileIds(self._event_id_prefix())
+        rows = _event_columns(UsageBatch.concat(batches) if batches else None, ids)
+        rng = self.streams.generator(Purpose.EVENT_FAULTS, self.event_files)
+        eligible = np.flatnonzero(rows["kind"] != deletion_code)
+        plan = self._fault_plan(rng, day, ids.next, self.late_events)
+        faults = inject_event_faults(rows, eligible, self.population.signup_us, plan)
+        rows, malformed = faults.rows, faults.malformed
+        _add_counts(self.result.faults["events"], faults.counts)
         if part == 0:
             rows = _with_held_rows(rows, self.late_events.release(day))
         self.event_files += 1
@@ -502,16 +505,51 @@ class _Run:
             build = functools.partial(self._events_table, rows, malformed, ids.prefix)
             self._submit(build, self.folder / f"events-d{day:03d}-p{part:02d}.parquet")
 
+    def _write_clean_events(self, day: int, part: int, batches: list[UsageBatch]) -> None:
+        """Without faults, the batches go to the writer thread as they are: it joins them
+        while building the file's columns (no copy of the rows on the main thread)."""
+        prefix = self._event_id_prefix()
+        self.event_files += 1
+        if sum(len(b) for b in batches):
+            build = functools.partial(self._clean_events_table, batches, prefix)
+            self._submit(build, self.folder / f"events-d{day:03d}-p{part:02d}.parquet")
+
+    def _event_id_prefix(self) -> str:
+        return f"{self.platform}-e{self.event_files:0{FILE_DIGITS}x}"
+
+    def _clean_events_table(self, batches: list[UsageBatch], id_prefix: str) -> pa.Table:
+        """The file's table of clean events (built in a writer thread): user ids and
+        times written straight into one array each; ids <id_prefix><row number>."""
+        count = sum(len(b) for b in batches)
+        user_text = np.empty(count, dtype=self.population.user_text.dtype)
+        micros = np.empty(count, dtype=np.int64)
+        at = 0
+        for batch in batches:
+            rows = slice(at, at + len(batch))
+            # mode="clip": users are valid indices, and "raise" would buffer `out`.
+            np.take(self.population.user_text, batch.user, out=user_text[rows], mode="clip")
+            np.add(batch.ts_us, self.t0_us, out=micros[rows])
+            at = rows.stop
+        return pa.table(
+            {
+                "platform": constant_strings(self.platform, count),
+                "user_id": string_column(user_text),
+                "event_ts": timestamps(micros),
+                "event_type": coded_strings(
+                    np.concatenate([b.kind for b in batches]), event_types(self.preset)
+                ),
+                "event_id": string_column(hex_ids(id_prefix, 0, count, ROW_DIGITS)),
+            }
+        )
+
     def _events_table(self, rows: Columns, malformed: Columns, id_prefix: str) -> pa.Table:
-        """The file's table (built in a writer thread); clean rows have no ids yet: they
-        get <id_prefix><row number>."""
+        """The file's table with --dirty (built in a writer thread): rows and malformed
+        rows, every one with its id."""
         types = event_types(self.preset)
-        if "event_id" not in rows:
-            rows = {**rows, "event_id": hex_ids(id_prefix, 0, row_count(rows), ROW_DIGITS)}
         table = pa.table(
             {
                 "platform": constant_strings(self.platform, row_count(rows)),
-                "user_id": string_column(self.population.user_text[rows["user"]]),
+                "user_id": string_column(np.take(self.population.user_text, rows["user"])),
                 "event_ts": timestamps(self.t0_us + rows["ts_us"]),
                 "event_type": coded_strings(rows["kind"], types),
                 "event_id": string_column(rows["event_id"]),
@@ -563,16 +601,18 @@ def _build_and_write(build: Callable[[], pa.Table], path: Path) -> int:
     return write_parquet_atomically(build(), path)
 
 
-def _event_columns(batch: UsageBatch | None, ids: _FileIds | None) -> Columns:
-    """A file's rows; with `ids` (faults copy them) their ids now, else in the writer."""
+def _event_columns(batch: UsageBatch | None, ids: _FileIds) -> Columns:
+    """A file's rows with their ids (faults copy them)."""
     if batch is None:
         batch = UsageBatch(
             user=np.zeros(0, np.int64), ts_us=np.zeros(0, np.int64), kind=np.zeros(0, np.int8)
         )
-    rows: Columns = {"user": batch.user, "ts_us": batch.ts_us, "kind": batch.kind}
-    if ids is not None:
-        rows["event_id"] = ids.next(len(batch))
-    return rows
+    return {
+        "user": batch.user,
+        "ts_us": batch.ts_us,
+        "kind": batch.kind,
+        "event_id": ids.next(len(batch)),
+    }
 
 
 def _with_held_rows(rows: Columns, held: list[Columns]) -> Columns:
