@@ -79,6 +79,7 @@ class Population:
     minute_counts: IntArray
     signup_us: IntArray
     end_us: IntArray  # churn (or deletion) time; no activity after it
+    last_day: npt.NDArray[np.int16]  # the day of the last µs before end_us (capped)
     day_gap: npt.NDArray[np.float32]  # 1 / -log(1 - daily chance of activity)
     # Scale of the geometric number of events beyond the first on an active day (mean
     # extra = 1 / (exp(1 / scale) - 1)), as an exponential draw times the scale, floored.
@@ -123,6 +124,7 @@ def plan_population(
         minute_counts=counts,
         signup_us=np.empty(total, dtype=np.int64),
         end_us=np.empty(total, dtype=np.int64),
+        last_day=np.empty(total, dtype=np.int16),
         day_gap=np.empty(total, dtype=np.float32),
         extra_scale=np.empty(total, dtype=np.float32),
         deletes=np.empty(total, dtype=np.bool_),
@@ -210,6 +212,9 @@ def _draw_traits(
     end_us += since_us
     end_us += 1
     population.end_us[users] = end_us
+    end_us -= 1
+    end_us //= DAY_US
+    population.last_day[users] = np.minimum(end_us, np.iinfo(np.int16).max)
     deleting = rng.random(count, dtype=np.float32)
     population.deletes[users] = deleting < tables.deletion_share[segment]
     return tables.channel[_slot(raw, 3)], tables.country[_slot(raw, 4)]

@@ -147,9 +147,8 @@ class ActiveDays:
         draws = rng.standard_exponential(len(users), dtype=np.float32)
         gap = np.floor(draws * population.day_gap[users])
         nearest = np.minimum(gap, np.float32(self.days)).astype(np.int32) + (day + 1)
-        stays = (nearest < self.days) & (
-            nearest.astype(np.int64) * DAY_US < population.end_us[users]
-        )
+        # Around at the candidate day's start: its first µs is before the churn time.
+        stays = (nearest < self.days) & (nearest <= population.last_day[users])
         _file_by_day(self.candidates, users[stays], nearest[stays])
 
     def add_deletions(self, population: Population, first: int, last: int) -> None:
@@ -218,15 +217,23 @@ def day_usage(
         yield _part_day_events(population, day, joining, cycle, rng)
         active_days.schedule(population, users, day, rng)
     candidates, deletions = active_days.due(day)
-    _, day_end = population.day_window_us(day)
     for chunk, start in enumerate(range(0, len(candidates), CHUNK_USERS)):
         users = candidates[start : start + CHUNK_USERS]
         rng = streams.generator(Purpose.EVENTS, day, 1, chunk)
-        leaving = population.end_us[users] < day_end
+        leaving = _leaving(population, users, day)
         yield _whole_day_events(population, day, users[~leaving], cycle, rng)
         yield _leaving_day_events(population, day, users[leaving], cycle, rng)
         active_days.schedule(population, users, day, rng)
     yield _deletions(population, deletions, cycle)
+
+
+def _leaving(population: Population, users: Int32Array, day: int) -> npt.NDArray[np.bool_]:
+    """Which of `users` churn before the end of `day` (or of the horizon)."""
+    day_start, day_end = population.day_window_us(day)
+    if day_end - day_start < DAY_US:
+        leaving: npt.NDArray[np.bool_] = population.end_us[users] < day_end
+        return leaving
+    return population.last_day[users] <= day
 
 
 def _whole_day_events(
