@@ -1,6 +1,7 @@
 """Benchmark of `uptake simulate`: throughput and peak memory at a chosen scale.
 
-    python benchmarks/bench_simulate.py [--scale 1.0] [--seed 1] [--keep DIR] [--against REV]
+    python benchmarks/bench_simulate.py [--scale 1.0] [--seed 1] [--compact] [--keep DIR]
+        [--against REV]
 
 Simulates both presets into a temporary home, then prints, per preset and in total:
 usage events, signup rows, files, bytes, wall and CPU seconds, events/s and rows/s, and
@@ -8,6 +9,7 @@ the peak RSS of the process. As a yardstick measured in the same run on the same
 machine, it also times numpy drawing the same number of random int64 values and pyarrow
 writing them as one-column zstd Parquet files of the same size: the ratio says how far
 the simulator is from the cost of just producing and storing that many numbers.
+`--compact` simulates with zstd id columns (SimulationOptions.compact) instead of snappy.
 
 With `--against REV` (e.g. a commit before a speed-up), the simulator of that git revision
 (its `etl/` extracted with `git archive`) runs the same presets right after, in a child
@@ -56,11 +58,15 @@ def peak_rss_mb() -> float:
 
 
 def run_preset(
-    preset: str, scale: float, seed: int, inbox: Path
+    preset: str, scale: float, seed: int, inbox: Path, compact: bool = False
 ) -> tuple[SimulationResult, float, float]:
     """The result, the CPU seconds of the process and those of the calling thread."""
+    options = SimulationOptions(preset=preset, scale=scale, seed=seed)
+    # Revisions before the option (--against) always wrote zstd ids, i.e. compact files.
+    if compact and "compact" in SimulationOptions.__dataclass_fields__:
+        options = SimulationOptions(preset=preset, scale=scale, seed=seed, compact=True)
     cpu, thread = time.process_time(), time.thread_time()
-    result = simulate(SimulationOptions(preset=preset, scale=scale, seed=seed), inbox)
+    result = simulate(options, inbox)
     return result, time.process_time() - cpu, time.thread_time() - thread
 
 
@@ -93,11 +99,11 @@ def two_core_rate(result: dict[str, Any]) -> float:
     return float(result["events"] / max(result.get("main_cpu", 0.0), result["cpu"] / 2))
 
 
-def measure(scale: float, seed: int, home: Path) -> dict[str, Any]:
+def measure(scale: float, seed: int, home: Path, compact: bool = False) -> dict[str, Any]:
     """Both presets into `home`: per preset and total figures, and the peak RSS."""
     figures: dict[str, Any] = {}
     for preset in PRESETS:
-        result, cpu, main_cpu = run_preset(preset, scale, seed, home / "inbox")
+        result, cpu, main_cpu = run_preset(preset, scale, seed, home / "inbox", compact)
         figures[preset] = {
             "events": result.events,
             "signups": result.signups,
@@ -125,7 +131,9 @@ def report(figures: dict[str, Any]) -> None:
     print(f"{line('total', figures['total'])}  peak RSS {figures['peak_rss_mb']:,.0f} MB")
 
 
-def measure_revision(revision: str, scale: float, seed: int, home: Path) -> dict[str, Any]:
+def measure_revision(
+    revision: str, scale: float, seed: int, home: Path, compact: bool = False
+) -> dict[str, Any]:
     """The same measurement with the `etl/` package of a git revision, in a child process."""
     archive = subprocess.run(
         ["git", "-C", str(REPOSITORY), "archive", revision, "etl"],
@@ -136,7 +144,8 @@ def measure_revision(revision: str, scale: float, seed: int, home: Path) -> dict
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(source, filter="data")
     child = subprocess.run(
-        [sys.executable, __file__, "--scale", str(scale), "--seed", str(seed), "--json"],
+        [sys.executable, __file__, "--scale", str(scale), "--seed", str(seed), "--json"]
+        + (["--compact"] if compact else []),
         check=True,
         capture_output=True,
         text=True,
@@ -150,6 +159,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--compact", action="store_true", help="zstd id columns (smaller files, more CPU)"
+    )
     parser.add_argument("--keep", type=Path, help="write into this home and keep the files")
     parser.add_argument("--against", metavar="REV", help="also run this git revision's simulator")
     parser.add_argument("--json", action="store_true", help="only print the figures as JSON")
@@ -158,10 +170,10 @@ def main() -> None:
     home = args.keep or Path(tempfile.mkdtemp(prefix="bench-simulate-"))
     try:
         if args.json:
-            print(json.dumps(measure(args.scale, args.seed, home)))
+            print(json.dumps(measure(args.scale, args.seed, home, args.compact)))
             return
         print(f"python {platform.python_version()} on {platform.platform()}, scale {args.scale}")
-        figures = measure(args.scale, args.seed, home)
+        figures = measure(args.scale, args.seed, home, args.compact)
         report(figures)
         total = figures["total"]
         base_wall, base_cpu = baseline(total["rows"], home / "baseline", args.seed)
@@ -174,7 +186,9 @@ def main() -> None:
         if args.against:
             shutil.rmtree(home / "inbox", ignore_errors=True)
             print(f"--- the simulator of {args.against}, same scale and seed:")
-            old = measure_revision(args.against, args.scale, args.seed, home / "against")
+            old = measure_revision(
+                args.against, args.scale, args.seed, home / "against", args.compact
+            )
             report(old)
             print(
                 f"speed-up over {args.against}: wall {old['total']['wall'] / total['wall']:.2f}x, "

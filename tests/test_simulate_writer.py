@@ -16,6 +16,7 @@ from etl.simulate.writer import (
     constant_strings,
     hex_ids,
     hex_text,
+    id_codec_of,
     nullable_string_column,
     string_column,
     timestamps,
@@ -100,3 +101,36 @@ def test_simulating_does_not_import_pandas(tmp_path: Path) -> None:
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False"
+
+
+def id_codecs(path: Path) -> dict[str, str]:
+    metadata = pq.read_metadata(path)
+    group = metadata.row_group(0)
+    return {
+        group.column(i).path_in_schema: group.column(i).compression
+        for i in range(metadata.num_columns)
+    }
+
+
+def test_compact_compresses_ids_with_zstd_and_changes_nothing_else(tmp_path: Path) -> None:
+    """Ids are snappy by default (cheaper to write and to load), zstd with `compact`."""
+    results = {
+        compact: simulate(
+            SimulationOptions(preset="steady", scale=0.003, seed=2, days=3, compact=compact),
+            tmp_path / str(compact) / "inbox",
+        )
+        for compact in (False, True)
+    }
+    fast, compact = results[False], results[True]
+    assert (fast.id_codec, compact.id_codec) == ("snappy", "zstd")
+    assert [p.name for p in fast.files] == [p.name for p in compact.files]
+    for fast_file, compact_file in zip(fast.files, compact.files, strict=True):
+        assert pq.read_table(fast_file).equals(pq.read_table(compact_file))
+        codecs, compact_codecs = id_codecs(fast_file), id_codecs(compact_file)
+        for name, codec in codecs.items():
+            if name in ("user_id", "event_id", "person_id"):
+                assert (codec, compact_codecs[name]) == ("SNAPPY", "ZSTD")
+            else:
+                assert codec == compact_codecs[name] != "SNAPPY"
+    assert compact.bytes_written < 0.8 * fast.bytes_written
+    assert id_codec_of(fast.files[0]) == "snappy" and id_codec_of(compact.files[0]) == "zstd"

@@ -30,7 +30,7 @@ from etl.errors import UsageError
 from etl.simulate.population import DAY_US, Purpose, RandomStreams
 from etl.simulate.presets import Preset
 from etl.simulate.usage import DELETION
-from etl.simulate.writer import write_parquet_atomically
+from etl.simulate.writer import id_codec_of, write_parquet_atomically
 
 IntArray = npt.NDArray[np.int64]
 NEVER = np.iinfo(np.int64).max
@@ -161,7 +161,7 @@ def thin_incumbent(migrants: Migrants, streams: RandomStreams) -> int:
         drop = _dropped_rows(table, migrants.join_us, keep_days)
         if drop.any():
             dropped += int(drop.sum())
-            write_parquet_atomically(table.filter(_mask(~drop)), path)
+            write_parquet_atomically(table.filter(_mask(~drop)), path, id_codec_of(path))
     _update_summary(migrants.record, dropped)
     return dropped
 

@@ -63,6 +63,8 @@ from etl.simulate.usage import (
     schedule_history,
 )
 from etl.simulate.writer import (
+    COMPACT_ID_CODEC,
+    FAST_ID_CODEC,
     TextArray,
     coded_strings,
     constant_strings,
@@ -87,7 +89,8 @@ _PRESET_KEYS = {"viral": 1, "steady": 2, "incumbent": 3}
 @dataclass(frozen=True)
 class SimulationOptions:
     """What to simulate; `scale` multiplies users and events, `dirty` is the share of
-    faulty rows mixed in."""
+    faulty rows mixed in; `compact` compresses the id columns with zstd rather than
+    snappy (files about half the size, ~12% more CPU to write them)."""
 
     preset: str
     scale: float = 1.0
@@ -96,6 +99,11 @@ class SimulationOptions:
     platform: str | None = None
     from_platform: str | None = None
     dirty: float = 0.0
+    compact: bool = False
+
+    @property
+    def id_codec(self) -> str:
+        return COMPACT_ID_CODEC if self.compact else FAST_ID_CODEC
 
     @property
     def platform_name(self) -> str:
@@ -114,6 +122,7 @@ class SimulationResult:
     dirty: float
     t0: datetime
     folder: Path
+    id_codec: str = FAST_ID_CODEC  # of the id columns; the other strings are zstd
     files: list[Path] = field(default_factory=list)
     bytes_written: int = 0
     signups: int = 0  # distinct users (clean signup rows)
@@ -172,6 +181,7 @@ class SimulationResult:
             "scale": self.scale,
             "days": self.days,
             "dirty": self.dirty,
+            "id_codec": self.id_codec,
             "t0": self.t0.isoformat(),
             "folder": str(self.folder),
             "files": len(self.files),
@@ -335,6 +345,7 @@ class _Run:
             dirty=options.dirty,
             t0=preset.t0,
             folder=folder,
+            id_codec=options.id_codec,
             faults=_no_faults() if options.dirty else {},
             milestone_users=max(1, round(preset.milestone_users * options.scale)),
             from_platform=options.from_platform,
@@ -588,7 +599,8 @@ class _Run:
         release the GIL, so this overlaps with drawing the next rows)."""
         assert self.pool is not None
         self.result.files.append(path)
-        self.writes.append(self.pool.submit(_build_and_write, build, path))
+        codec = self.options.id_codec
+        self.writes.append(self.pool.submit(_build_and_write, build, path, codec))
         while len(self.writes) > MAX_PENDING_WRITES:
             self.result.bytes_written += self.writes.popleft().result()
 
@@ -597,8 +609,8 @@ class _Run:
             self.result.bytes_written += self.writes.popleft().result()
 
 
-def _build_and_write(build: Callable[[], pa.Table], path: Path) -> int:
-    return write_parquet_atomically(build(), path)
+def _build_and_write(build: Callable[[], pa.Table], path: Path, id_codec: str) -> int:
+    return write_parquet_atomically(build(), path, id_codec)
 
 
 def _event_columns(batch: UsageBatch | None, ids: _FileIds) -> Columns:
