@@ -104,10 +104,9 @@ class DailyCycle:
         position *= span
         position += since
         step = position.astype(np.int32)
-        np.minimum(step, CYCLE_STEPS, out=step)
         position -= step
-        position *= self.inverse_slope_us[step]
-        position += self.inverse_us[step]
+        position *= _at(self.inverse_slope_us, step)
+        position += _at(self.inverse_us, step)
         ts_us = position.astype(np.int64)
         ts_us += day * DAY_US
         return ts_us
@@ -115,9 +114,16 @@ class DailyCycle:
 
 def _table_lookup(values: FloatArray, slopes: FloatArray, position: FloatArray) -> FloatArray:
     """Linear interpolation in a table of evenly spaced steps (no search needed)."""
-    step = np.minimum(position.astype(np.int32), CYCLE_STEPS)
-    result: FloatArray = values[step] + (position - step) * slopes[step]
+    step = position.astype(np.int32)
+    result: FloatArray = (position - step) * _at(slopes, step)
+    result += _at(values, step)
     return result
+
+
+def _at(values: npt.NDArray[Any], index: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """values[index] for valid indices (past the end: the last value), by np.take, which
+    is ~40% cheaper than fancy indexing; mode="clip" also skips the bounds check."""
+    return np.take(values, index, mode="clip")
 
 
 @dataclass
@@ -145,10 +151,10 @@ class ActiveDays:
         """File each of `users` under their next candidate day after `day` (or from day 0
         when `day` is -1), unless they churn by its start or it is beyond the horizon."""
         draws = rng.standard_exponential(len(users), dtype=np.float32)
-        gap = np.floor(draws * population.day_gap[users])
+        gap = np.floor(draws * _at(population.day_gap, users))
         nearest = np.minimum(gap, np.float32(self.days)).astype(np.int32) + (day + 1)
         # Around at the candidate day's start: its first µs is before the churn time.
-        stays = (nearest < self.days) & (nearest <= population.last_day[users])
+        stays = (nearest < self.days) & (nearest <= _at(population.last_day, users))
         _file_by_day(self.candidates, users[stays], nearest[stays])
 
     def add_deletions(self, population: Population, first: int, last: int) -> None:
@@ -231,9 +237,9 @@ def _leaving(population: Population, users: Int32Array, day: int) -> npt.NDArray
     """Which of `users` churn before the end of `day` (or of the horizon)."""
     day_start, day_end = population.day_window_us(day)
     if day_end - day_start < DAY_US:
-        leaving: npt.NDArray[np.bool_] = population.end_us[users] < day_end
+        leaving: npt.NDArray[np.bool_] = _at(population.end_us, users) < day_end
         return leaving
-    return population.last_day[users] <= day
+    return _at(population.last_day, users) <= day
 
 
 def _whole_day_events(
@@ -246,9 +252,9 @@ def _whole_day_events(
     day_start, day_end = population.day_window_us(day)
     clock_since, clock_until = cycle.clock(np.array([day_start, day_end], dtype=np.int64), day)
     share_of_day = np.float32((clock_until - clock_since) / DAY_S)
-    chance = cycle.fading[day - population.signup_day[users]] * share_of_day
+    chance = _at(cycle.fading, day - _at(population.signup_day, users)) * share_of_day
     who = users[rng.random(len(users), dtype=np.float32) < chance]
-    counts = _events_per_active_day(population.extra_scale[who], rng)
+    counts = _events_per_active_day(_at(population.extra_scale, who), rng)
     total = int(counts.sum())
     since, until = cycle.steps(np.array([clock_since, clock_until]), day)
     ts_us = cycle.times_us(rng.random(total), since, until - since, day)
@@ -271,7 +277,7 @@ def _leaving_day_events(
     """Candidates who churn today: kept in proportion to the part of the day left."""
     window = _Window.of(population, day, users, cycle)
     share_of_day = (window.clock_span * (1 / DAY_S)).astype(np.float32)
-    chance = cycle.fading[day - population.signup_day[users]] * share_of_day
+    chance = _at(cycle.fading, day - _at(population.signup_day, users)) * share_of_day
     return _part_day_events(
         population, day, users[rng.random(len(users), dtype=np.float32) < chance], cycle, rng
     )
@@ -286,7 +292,7 @@ def _part_day_events(
 ) -> UsageBatch:
     """Events of active users each around for their own part of the day."""
     window = _Window.of(population, day, who, cycle)
-    counts = _events_per_active_day(population.extra_scale[who], rng)
+    counts = _events_per_active_day(_at(population.extra_scale, who), rng)
     total = int(counts.sum())
     since = np.repeat(cycle.steps(window.clock_since, day), counts)
     span = np.repeat(window.clock_span * (CYCLE_STEPS / DAY_S), counts)
@@ -316,7 +322,7 @@ def _events_per_active_day(
 
 
 def _event_kinds(cycle: DailyCycle, rng: np.random.Generator, count: int) -> CodeArray:
-    return cycle.type_table[rng.integers(0, len(cycle.type_table), count, dtype=np.int16)]
+    return _at(cycle.type_table, rng.integers(0, len(cycle.type_table), count, dtype=np.int16))
 
 
 @dataclass(frozen=True)
@@ -332,8 +338,8 @@ class _Window:
     @staticmethod
     def of(population: Population, day: int, users: Int32Array, cycle: DailyCycle) -> _Window:
         day_start, day_end = population.day_window_us(day)
-        since = np.maximum(population.signup_us[users], day_start)
-        until = np.minimum(population.end_us[users], day_end)
+        since = np.maximum(_at(population.signup_us, users), day_start)
+        until = np.minimum(_at(population.end_us, users), day_end)
         clock_since = cycle.clock(since, day)
         return _Window(since, until, clock_since, cycle.clock(until, day) - clock_since)
 
