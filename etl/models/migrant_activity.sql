@@ -38,16 +38,17 @@ WITH coverage AS (
            OR utc_start(CAST(c.join_day + c.day + 1 AS TIMESTAMP)) <= b.t0)
       AND utc_start(CAST(c.join_day + c.day + 1 AS TIMESTAMP)) <= least(a.watermark, b.watermark)
 ), accounts AS (
-    SELECT m.platform, m.from_platform, m.person_id, m.join_day, u.platform AS on_platform,
-           u.uid
+    SELECT m.platform, m.from_platform, m.person, m.join_day, u.uid,
+           u.platform = m.from_platform AS on_from
     FROM migrants AS m
     JOIN person_users AS u
-      ON u.person_id = m.person_id AND u.platform IN (m.platform, m.from_platform)
+      ON u.person = m.person AND u.platform IN (m.platform, m.from_platform)
 ), active AS (
-    SELECT a.platform, a.from_platform, a.person_id, a.join_day,
+    -- A pair's two platforms differ: an account not on A is on B.
+    SELECT a.platform, a.from_platform, a.person, a.join_day,
            CAST(d.day - a.join_day AS INTEGER) AS day,
-           bool_or(a.on_platform = a.from_platform) AS on_from,
-           bool_or(a.on_platform = a.platform) AS on_to
+           bool_or(a.on_from) AS on_from,
+           bool_or(NOT a.on_from) AS on_to
     FROM accounts AS a
     JOIN user_days AS d ON d.uid = a.uid
     WHERE d.day BETWEEN a.join_day - 30 AND a.join_day + 30

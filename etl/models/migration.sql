@@ -12,33 +12,42 @@
 --   recently_active       migrants with an activity event on A in the 30 days (720 hours)
 --                         before their signup on B; recently_active_share of signups
 --   complete              the day has ended by B's data watermark
--- Exact: an hour's events lie between its first_ts and last_ts, less than an hour apart,
--- so a user-hour has an event in a 30-day window exactly when its first or last event does.
--- Recomputed in full on every refresh (people on two platforms only).
+-- Exact from user_hours: see the migrants section. Recomputed in full on every refresh;
+-- the cost follows the people on two platforms and their accounts' rows.
 -- Parameters: tz, wm_new.
 
 -- name: migrants
 -- One row per migrant and pair: joined = their first signup on B, join_day its local day.
+-- recent: user_hours joined on the account key alone (a hash join on uid; the 30-day
+-- window is a filter, not an OR of ranges in the join). An hour's events lie in
+-- [first_ts, last_ts], less than an hour apart, so the hour has an event in
+-- [joined - 30 days, joined) exactly when first_ts < joined and last_ts >= joined - 30 days.
+-- A pair that joined B no later than A's first activity hour cannot have one: its accounts
+-- are not joined at all (e.g. a launch's people who joined the incumbent years before).
 CREATE OR REPLACE TEMP TABLE migrants AS
 WITH pairs AS (
-    SELECT a.person_id, a.platform AS from_platform, b.platform, a.signup_ts AS from_signup,
+    SELECT a.person, a.platform AS from_platform, b.platform, a.signup_ts AS from_signup,
            b.signup_ts AS joined
     FROM person_signups AS a
-    JOIN person_signups AS b ON b.person_id = a.person_id AND b.platform <> a.platform
+    JOIN person_signups AS b ON b.person = a.person AND b.platform <> a.platform
+), first_hours AS (
+    SELECT platform, min(first_ts) AS first_ts
+    FROM user_hours
+    GROUP BY platform
 ), recent AS (
-    SELECT DISTINCT p.person_id, p.from_platform, p.platform
+    SELECT DISTINCT p.person, p.from_platform, p.platform
     FROM pairs AS p
-    JOIN person_users AS u ON u.person_id = p.person_id AND u.platform = p.from_platform
+    JOIN first_hours AS f ON f.platform = p.from_platform AND f.first_ts < p.joined
+    JOIN person_users AS u ON u.person = p.person AND u.platform = p.from_platform
     JOIN user_hours AS h ON h.uid = u.uid
-    WHERE (h.first_ts >= p.joined - INTERVAL 30 DAY AND h.first_ts < p.joined)
-       OR (h.last_ts >= p.joined - INTERVAL 30 DAY AND h.last_ts < p.joined)
+    WHERE h.first_ts < p.joined AND h.last_ts >= p.joined - INTERVAL 30 DAY
 )
-SELECT p.person_id, p.from_platform, p.platform, p.joined,
+SELECT p.person, p.from_platform, p.platform, p.joined,
        CAST(local_of(p.joined) AS DATE) AS join_day,
-       r.person_id IS NOT NULL AS recently_active
+       r.person IS NOT NULL AS recently_active
 FROM pairs AS p
-LEFT JOIN recent AS r USING (person_id, from_platform, platform)
-WHERE p.from_signup < p.joined OR r.person_id IS NOT NULL;
+LEFT JOIN recent AS r USING (person, from_platform, platform)
+WHERE p.from_signup < p.joined OR r.person IS NOT NULL;
 
 -- name: serve
 WITH starts AS (

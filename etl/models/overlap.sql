@@ -15,15 +15,25 @@
 -- Parameters: wm_new.
 
 -- name: people
--- person_signups: each person's earliest signup per platform, for people on two or more
--- platforms; person_users: their accounts (one person may hold several on a platform).
+-- person_users: the accounts of people on two or more platforms (one person may hold
+-- several on a platform); person_signups: each such person's earliest signup per platform.
+-- `person` is the person_id's fixed-width key, made as an account's uid is (user_key), so
+-- the joins here and in migration.sql and migrant_activity.sql compare a number, not text.
 CREATE OR REPLACE TEMP TABLE person_users AS
-SELECT person_id, platform, user_key(platform, user_id) AS uid, signup_ts
-FROM signups
-WHERE person_id IS NOT NULL AND file_id <= getvariable('wm_new')
-QUALIFY count(DISTINCT platform) OVER (PARTITION BY person_id) >= 2;
+WITH linked AS (
+    SELECT person_id
+    FROM signups
+    WHERE person_id IS NOT NULL AND file_id <= getvariable('wm_new')
+    GROUP BY person_id
+    HAVING min(platform) < max(platform)  -- two platforms or more
+)
+SELECT user_key('person', s.person_id) AS person, s.platform,
+       user_key(s.platform, s.user_id) AS uid, s.signup_ts
+FROM signups AS s
+JOIN linked AS l USING (person_id)
+WHERE s.file_id <= getvariable('wm_new');
 CREATE OR REPLACE TEMP TABLE person_signups AS
-SELECT person_id, platform, min(signup_ts) AS signup_ts
+SELECT person, platform, min(signup_ts) AS signup_ts
 FROM person_users
 GROUP BY ALL;
 
@@ -43,7 +53,7 @@ WITH pairs AS (
            quantile_cont((epoch_us(b.signup_ts) - epoch_us(a.signup_ts)) / 1e6, 0.9)
                FILTER (WHERE a.signup_ts < b.signup_ts) AS lag_p90_s
     FROM person_signups AS a
-    JOIN person_signups AS b ON b.person_id = a.person_id AND b.platform <> a.platform
+    JOIN person_signups AS b ON b.person = a.person AND b.platform <> a.platform
     GROUP BY ALL
 )
 SELECT p.platform, p.other_platform,
