@@ -11,7 +11,11 @@ so that the four tables have real work. Then, in one process:
      without the four (their count table c_channels and their serving tables left out of
      etl.refresh's lists for that rebuild), each inside a transaction that is rolled back.
 The four tables cost the difference of the two rebuilds (median over the repeats); the
-ratio printed is that cost over the full pass without them (target: at most 25%)."""
+ratio printed is that cost over the full pass without them (target: at most 25%). Their
+own steps in the rebuilds with them (serve:channels, serve:overlap, serve:migration,
+serve:migrant_activity: wall and CPU seconds) are printed too: a direct measure that
+other load on the machine disturbs less than a difference of two whole rebuilds (it
+leaves out c_channels' share of the contributions step)."""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -74,22 +78,89 @@ def without_migration_tables() -> Iterator[None]:
         setattr(refresh, "SERVING_MODELS", serving)  # noqa: B010
 
 
-def timed_rebuild(settings: Settings, with_tables: bool) -> tuple[float, float, dict[str, float]]:
-    """Wall and CPU seconds of one full model rebuild, rolled back; seconds per step."""
+class CpuStepTimer(refresh.StepTimer):
+    """etl.refresh's StepTimer that also records CPU seconds per step (process time:
+    DuckDB's threads included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.process_time()
+        try:
+            with super().step(name):
+                yield
+        finally:
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - started
+
+
+@contextmanager
+def cpu_step_timers() -> Iterator[list[CpuStepTimer]]:
+    """etl.refresh timing its steps with CpuStepTimer; yields the timers it made."""
+    made: list[CpuStepTimer] = []
+
+    def timer() -> CpuStepTimer:
+        made.append(CpuStepTimer())
+        return made[-1]
+
+    original = refresh.StepTimer
+    setattr(refresh, "StepTimer", timer)  # noqa: B010
+    try:
+        yield made
+    finally:
+        setattr(refresh, "StepTimer", original)  # noqa: B010
+
+
+@dataclass
+class Rebuild:
+    """One rolled-back full model rebuild: wall and CPU seconds, in all and per step."""
+
+    wall: float
+    cpu: float
+    steps: dict[str, float]
+    step_cpu: dict[str, float]
+
+    def tables(self) -> tuple[float, float]:
+        """Wall and CPU seconds of the four tables' serving steps."""
+        names = [f"serve:{table}" for table in MIGRATION_TABLES]
+        return (
+            sum(self.steps.get(n, 0.0) for n in names),
+            sum(self.step_cpu.get(n, 0.0) for n in names),
+        )
+
+
+def timed_rebuild(settings: Settings, with_tables: bool) -> Rebuild:
+    """One full model rebuild, timed, then rolled back."""
     con = connect(settings)
     try:
         con.begin()
-        wall, cpu = time.perf_counter(), time.process_time()
-        if with_tables:
-            result = refresh.refresh_models(con, settings, CLOCK, full=True)
-        else:
-            with without_migration_tables():
+        with cpu_step_timers() as timers:
+            wall, cpu = time.perf_counter(), time.process_time()
+            if with_tables:
                 result = refresh.refresh_models(con, settings, CLOCK, full=True)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            else:
+                with without_migration_tables():
+                    result = refresh.refresh_models(con, settings, CLOCK, full=True)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         con.rollback()
     finally:
         con.close()
-    return wall, cpu, result.timings
+    return Rebuild(wall, cpu, result.timings, timers[-1].cpu if timers else {})
+
+
+def print_own_steps(rebuilds: list[Rebuild]) -> tuple[float, float]:
+    """Print the four tables' serving steps (median over the rebuilds with them); return
+    their wall and CPU seconds."""
+    wall = statistics.median(r.tables()[0] for r in rebuilds)
+    cpu = statistics.median(r.tables()[1] for r in rebuilds)
+    each = ", ".join(
+        f"{t} {statistics.median(r.step_cpu.get(f'serve:{t}', 0.0) for r in rebuilds):.1f}"
+        for t in MIGRATION_TABLES
+    )
+    print(f"their serving steps, median: wall {wall:.1f} s, cpu {cpu:.1f} s ({each} s cpu)")
+    return wall, cpu
 
 
 def steps_line(timings: dict[str, float]) -> str:
@@ -116,28 +187,33 @@ def main() -> None:
             f"full pass: {sum(rows.values()):,} rows, wall {pass_wall:.1f} s, "
             f"cpu {pass_cpu:.1f} s ({steps_line(run.steps)}); status {run.status}"
         )
-        measured: dict[bool, list[tuple[float, float, dict[str, float]]]] = {True: [], False: []}
+        print(f"peak RSS after the full pass {peak_rss_mb():,.0f} MB")
+        measured: dict[bool, list[Rebuild]] = {True: [], False: []}
         for _ in range(args.repeat):
             for with_tables in (True, False):
                 measured[with_tables].append(timed_rebuild(settings, with_tables))
         for with_tables, label in ((True, "with the four"), (False, "without them")):
-            for rebuild_wall, rebuild_cpu, steps in measured[with_tables]:
+            for rebuild in measured[with_tables]:
                 print(
-                    f"model rebuild {label:<13}: wall {rebuild_wall:6.1f} s  "
-                    f"cpu {rebuild_cpu:6.1f} s  ({steps_line(steps)})"
+                    f"model rebuild {label:<13}: wall {rebuild.wall:6.1f} s  "
+                    f"cpu {rebuild.cpu:6.1f} s  ({steps_line(rebuild.steps)})"
                 )
-        extra_wall = statistics.median(w for w, _, _ in measured[True]) - statistics.median(
-            w for w, _, _ in measured[False]
+        own_wall, own_cpu = print_own_steps(measured[True])
+        extra_wall = statistics.median(r.wall for r in measured[True]) - statistics.median(
+            r.wall for r in measured[False]
         )
-        extra_cpu = statistics.median(c for _, c, _ in measured[True]) - statistics.median(
-            c for _, c, _ in measured[False]
+        extra_cpu = statistics.median(r.cpu for r in measured[True]) - statistics.median(
+            r.cpu for r in measured[False]
         )
         base_wall, base_cpu = pass_wall - extra_wall, pass_cpu - extra_cpu
         print(
             f"channels + overlap + migration + migrant_activity: wall {extra_wall:.1f} s = "
             f"{extra_wall / base_wall:.1%} on top of a full pass without them "
             f"({base_wall:.1f} s); cpu {extra_cpu:.1f} s = {extra_cpu / base_cpu:.1%} "
-            f"({base_cpu:.1f} s); target at most 25%; peak RSS {peak_rss_mb():,.0f} MB"
+            f"({base_cpu:.1f} s); their serving steps alone: cpu {own_cpu:.1f} s = "
+            f"{own_cpu / (pass_cpu - own_cpu):.1%}, wall {own_wall:.1f} s = "
+            f"{own_wall / (pass_wall - own_wall):.1%}; target at most 25%; "
+            f"peak RSS {peak_rss_mb():,.0f} MB"
         )
     finally:
         if args.keep is None:
