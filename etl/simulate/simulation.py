@@ -90,7 +90,7 @@ _PRESET_KEYS = {"viral": 1, "steady": 2, "incumbent": 3}
 class SimulationOptions:
     """What to simulate; `scale` multiplies users and events, `dirty` is the share of
     faulty rows mixed in; `compact` compresses the id columns with zstd rather than
-    snappy (files about half the size, ~12% more CPU to write them)."""
+    snappy (files about half the size, ~15-20% more CPU to simulate them)."""
 
     preset: str
     scale: float = 1.0
