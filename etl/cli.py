@@ -251,6 +251,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         platform=args.platform,
         from_platform=args.from_platform,
         dirty=args.dirty,
+        compact=args.compact,
     )
     result = simulate(options, settings.inbox, progress=not args.quiet)
     return _report(args, result.summary(), 0)
@@ -378,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
+    )
+    simulate.add_argument(
+        "--compact",
+        action="store_true",
+        help="zstd-compress the id columns: files about half the size, ~15-20%% more CPU",
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bars")
     simulate.add_argument("--json", action="store_true", help="print a JSON summary")

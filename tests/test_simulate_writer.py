@@ -134,3 +134,16 @@ def test_compact_compresses_ids_with_zstd_and_changes_nothing_else(tmp_path: Pat
                 assert codec == compact_codecs[name] != "SNAPPY"
     assert compact.bytes_written < 0.8 * fast.bytes_written
     assert id_codec_of(fast.files[0]) == "snappy" and id_codec_of(compact.files[0]) == "zstd"
+
+
+def test_the_cli_passes_compact(tmp_path: Path) -> None:
+    """`uptake simulate --compact` writes zstd ids; without it, snappy."""
+    from etl.cli import main
+
+    for flag, home, want in (([], "fast", "SNAPPY"), (["--compact"], "small", "ZSTD")):
+        args = ["--home", str(tmp_path / home), "simulate", "--preset", "steady"]
+        args += ["--scale", "0.001", "--days", "2", "--quiet", *flag]
+        assert main(args) == 0
+        files = sorted((tmp_path / home / "inbox").rglob("*.parquet"))
+        assert files
+        assert {id_codecs(f)["user_id"] for f in files} == {want}
