@@ -70,7 +70,7 @@ class Settings:
     source_timezone: str = "UTC"  # applies to naive input timestamps
     future_tolerance: timedelta = timedelta(days=1)
     settle_seconds: float = 5.0  # inbox files modified more recently wait for the next pass
-    memory_limit: str = "2.5GB"  # DuckDB buffers; the process peaks ~0.5 GB above it
+    memory_limit: str = "2.25GB"  # DuckDB buffers; the process peaks up to ~0.6 GB above it
     threads: int = 2
     keep_snapshots: int = 3
     # Privacy (README "Privacy"). The key comes from UPTAKE_PSEUDONYM_KEY or the key file,
