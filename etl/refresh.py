@@ -278,10 +278,9 @@ def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
     con.execute(f"INSERT INTO {table.name} SELECT * FROM merged WHERE {nonzero}").fetchall()
 
 
-def serve_models(con: duckdb.DuckDBPyConnection, timer: StepTimer | None = None) -> None:
-    """Rebuild the serving tables m_* from the count tables (cost ~ their output size).
-    With a timer, each model's time (its preparation included) is step `serve:<model>`."""
-    timer = timer or StepTimer()
+def serve_models(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
+    """Rebuild the serving tables m_* from the count tables (cost ~ their output size);
+    each model's time (its preparation included) is step `serve:<model>`."""
     for model in SERVING_MODELS:
         with timer.step(f"serve:{model}"):
             for source, section in SERVE_PREPARATION.get(model, ()):

@@ -49,13 +49,11 @@ WITH cohort AS (
     FROM joined
     GROUP BY uid
 ), far AS (
-    SELECT uid, true AS is_far
-    FROM scope_user_seq
-    WHERE next_day IS NULL AND day >= cohort_day + 3
+    SELECT uid FROM scope_user_seq WHERE next_day IS NULL AND day >= cohort_day + 3
 ), per_user AS (
     SELECT c.platform, c.cohort_day, c.cohort_hour, c.channel, u.activated_24h,
            u.activated_7d,
-           CASE WHEN f.is_far THEN getvariable('cap_hour')
+           CASE WHEN f.uid IS NOT NULL THEN getvariable('cap_hour')
                 -- least() skips nulls: users with no active hour since signup stay null
                 WHEN u.last_hour IS NOT NULL THEN least(
                     CAST((epoch_us(u.last_hour) - epoch_us(c.cohort_hour)) // 3600000000
