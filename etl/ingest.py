@@ -265,12 +265,17 @@ def ingest_files(
     batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
     for planned in plan:
         started = time.perf_counter()
-        outcome = planned.outcome
         if planned.to_load:
             _load_planned(batch, planned)
-        outcome.seconds = time.perf_counter() - started
+        else:  # file ids follow the plan's order, loaded or not
+            planned.outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
+        planned.outcome.seconds = time.perf_counter() - started
+        result.files.append(planned.outcome)
+    # Each file was deduplicated within itself; rows repeating an earlier file of this run
+    # or a stored row are found once for the whole run (see _dedupe_across_files).
+    _dedupe_across_files(con, result.loaded_files)
+    for outcome in result.files:
         record_file(con, outcome, run_id, now)
-        result.files.append(outcome)
         if outcome.rows_read:
             record_mode(con, key)
         log.info(
@@ -323,11 +328,8 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP VIEW IF EXISTS _typed")
     for table in (
         "_dup_rows",
-        "_keys",
         "_cand_keys",
         "_cand_users",
-        "_best",
-        "_winners",
         "_pseudonyms",
         "_erased",
     ):
@@ -640,18 +642,23 @@ def _quarantine(
 
 
 def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    """Most signups are new users seen once: they are inserted straight from the file.
-    Only users repeated in the file or already stored go through the earliest-wins
-    resolution."""
+    """One row per user of the file goes in: most users appear once and are inserted
+    straight from the file; a user repeated in the file keeps their earliest row (ties: the
+    first). Repeats of stored users are resolved once per run (_dedupe_signups)."""
     con.execute(
         """
         CREATE TEMP TABLE _cand_users AS
         SELECT platform, user_id FROM _valid GROUP BY platform, user_id HAVING count(*) > 1
-        UNION
-        SELECT platform, user_id FROM signups
-        WHERE (platform, user_id) IN (SELECT platform, user_id FROM _valid)
         """
     )
+    if not scalar(con, "SELECT count(*) FROM _cand_users"):
+        inserted = con.execute(
+            "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
+            "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
+            "event_id, ? FROM _valid",
+            [outcome.file_id],
+        ).fetchall()
+        return int(inserted[0][0])
     clean = con.execute(
         "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
         "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
@@ -659,50 +666,24 @@ def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
         "WHERE c.platform = v.platform AND c.user_id = v.user_id)",
         [outcome.file_id],
     ).fetchall()[0][0]
-    if not scalar(con, "SELECT count(*) FROM _cand_users"):
-        return int(clean)
-    return int(clean) + _resolve_repeated_signups(con, outcome)
-
-
-def _resolve_repeated_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    # Earliest signup per candidate user in this file (ties: first row), kept only where
-    # the user is new to the warehouse or it is earlier than the stored one.
-    con.execute(
+    # Earliest signup per repeated user in this file (ties: first row).
+    repeated = con.execute(
         """
-        CREATE TEMP TABLE _best AS
-        SELECT platform, user_id,
-               arg_min({'ts': ts, 'channel': channel, 'country': country,
-                        'person_id': person_id, 'event_id': event_id}, (ts, _row)) AS r
-        FROM _valid v
-        WHERE (platform, user_id) IN (SELECT platform, user_id FROM _cand_users)
-        GROUP BY platform, user_id
-        """
-    )
-    con.execute(
-        """
-        CREATE TEMP TABLE _winners AS
-        SELECT b.platform, b.user_id, b.r.ts AS signup_ts, b.r.channel AS channel,
-               b.r.country AS country, b.r.person_id AS person_id, b.r.event_id AS event_id,
-               s.signup_ts IS NOT NULL AS replaces
-        FROM _best b LEFT JOIN signups s ON s.platform = b.platform AND s.user_id = b.user_id
-        WHERE s.signup_ts IS NULL OR b.r.ts < s.signup_ts
-        """
-    )
-    con.execute(
-        "DELETE FROM signups s USING _winners w "
-        "WHERE w.replaces AND s.platform = w.platform AND s.user_id = w.user_id"
-    )
-    con.execute(
-        "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
-        "event_id, file_id) SELECT platform, user_id, signup_ts, channel, country, person_id, "
-        "event_id, ? FROM _winners",
+        INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id,
+                             event_id, file_id)
+        SELECT platform, user_id, r.ts, r.channel, r.country, r.person_id, r.event_id, ?
+        FROM (
+            SELECT platform, user_id,
+                   arg_min({'ts': ts, 'channel': channel, 'country': country,
+                            'person_id': person_id, 'event_id': event_id}, (ts, _row)) AS r
+            FROM _valid v
+            WHERE (platform, user_id) IN (SELECT platform, user_id FROM _cand_users)
+            GROUP BY platform, user_id
+        )
+        """,
         [outcome.file_id],
-    )
-    loaded, replaced = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE replaces) FROM _winners"
-    ).fetchall()[0]
-    outcome.signups_replaced = int(replaced)
-    return int(loaded)
+    ).fetchall()[0][0]
+    return int(clean) + int(repeated)
 
 
 _SAME_EVENT = """
@@ -714,37 +695,39 @@ _SAME_EVENT = """
 
 
 def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    _find_duplicate_events(con)
+    """The file's events without its own repeats (the first row of each event stays);
+    repeats of earlier files and stored events are removed once per run
+    (_dedupe_events)."""
+    _find_repeated_events(con)
     has_deletions = scalar(con, "SELECT count(*) FROM _canon WHERE is_deletion")
     targets = [("events", "event_ts", False)]
     if has_deletions:
         targets.append(("deletions", "deleted_ts", True))
+    repeats = scalar(con, "SELECT count(*) FROM _dup_rows")
     loaded = 0
     for table, ts_col, flag in targets:
         extra = ", event_type" if table == "events" else ""
         inserted = con.execute(
             f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
             f"file_id) SELECT platform, user_id, ts{extra}, event_id, k, ? FROM _valid v "
-            "WHERE is_deletion = ? "
-            "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
+            "WHERE is_deletion = ?"
+            + (
+                " AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)"
+                if repeats
+                else ""
+            ),
             [outcome.file_id, flag],
         ).fetchall()
         loaded += int(inserted[0][0])
     return loaded
 
 
-def _find_duplicate_events(con: duckdb.DuckDBPyConnection) -> None:
-    """_dup_rows: rows of this file that repeat an earlier row of the file or a stored
-    event. 64-bit hashes find the candidates with one narrow pass; only candidates are
-    compared on their full identity, so a hash collision never drops an event."""
-    con.execute("CREATE TEMP TABLE _keys AS SELECT _row, k FROM _valid")
+def _find_repeated_events(con: duckdb.DuckDBPyConnection) -> None:
+    """_dup_rows: rows of this file that repeat an earlier row of the file. 64-bit hashes
+    find the candidates in one narrow pass; only candidates are compared on their full
+    identity, so a hash collision never drops an event."""
     con.execute(
-        """
-        CREATE TEMP TABLE _cand_keys AS
-        SELECT k FROM _keys GROUP BY k HAVING count(*) > 1
-        UNION SELECT dedupe_key FROM events WHERE dedupe_key IN (SELECT k FROM _keys)
-        UNION SELECT dedupe_key FROM deletions WHERE dedupe_key IN (SELECT k FROM _keys)
-        """
+        "CREATE TEMP TABLE _cand_keys AS SELECT k FROM _valid GROUP BY k HAVING count(*) > 1"
     )
     con.execute("CREATE TEMP TABLE _dup_rows (_row BIGINT)")
     if not scalar(con, "SELECT count(*) FROM _cand_keys"):
@@ -752,20 +735,154 @@ def _find_duplicate_events(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         INSERT INTO _dup_rows
-        WITH cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM _cand_keys)),
-        stored AS (
-            SELECT platform, user_id, event_ts AS ts, event_type, event_id, dedupe_key AS k
-            FROM events WHERE dedupe_key IN (SELECT k FROM _cand_keys)
-            UNION ALL
-            SELECT platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}', event_id, dedupe_key
-            FROM deletions WHERE dedupe_key IN (SELECT k FROM _cand_keys)
-        )
+        WITH cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM _cand_keys))
         SELECT DISTINCT b._row FROM cand a JOIN cand b
             ON a.k = b.k AND a._row < b._row AND {_SAME_EVENT}
-        UNION
-        SELECT DISTINCT b._row FROM stored a JOIN cand b ON a.k = b.k AND {_SAME_EVENT}
         """
     )
+
+
+def _dedupe_across_files(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome]) -> None:
+    """Remove this run's rows that repeat a row of an earlier file (of this run or stored
+    before it), as if the files had been loaded one after another: each file's counts move
+    from loaded to duplicate. Done once per run, so the stored rows are read once, not once
+    per file. File ids grow in load order: rows below the run's first file id are stored."""
+    by_id = {f.file_id: f for f in loaded if f.file_id is not None}
+    if not by_id:
+        return
+    first = min(by_id)
+    for stream, finder in (("signups", _dedupe_signups), ("events", _dedupe_events)):
+        files = [i for i, f in by_id.items() if f.stream == stream and f.rows_loaded]
+        if not files:
+            continue
+        for file_id, duplicates, replaced in finder(con, first):
+            outcome = by_id[int(file_id)]
+            outcome.rows_loaded -= int(duplicates)
+            outcome.rows_duplicate += int(duplicates)
+            outcome.signups_replaced += int(replaced)
+        for table in ("_x_keys", "_x_rows", "_x_users"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:
+    """Per file of this run: events (and deletions) deleted because an earlier file holds
+    the same event. Candidates share a 64-bit key with another row; they are confirmed on
+    the full identity, which is an equivalence (event id, else the natural key), so a row
+    repeats an earlier loaded row exactly when an earlier row of its class exists."""
+    con.execute("SET VARIABLE ingest_first_file = ?", [first])
+    stored = scalar(
+        con,
+        "SELECT (SELECT count(*) FROM events WHERE file_id < $1)"
+        " + (SELECT count(*) FROM deletions WHERE file_id < $1)",
+        [first],
+    )
+    run_keys = (
+        "SELECT dedupe_key AS k FROM events WHERE file_id >= getvariable('ingest_first_file') "
+        "UNION ALL SELECT dedupe_key FROM deletions "
+        "WHERE file_id >= getvariable('ingest_first_file')"
+    )
+    against_stored = (
+        """
+        UNION SELECT dedupe_key FROM events
+        WHERE file_id < getvariable('ingest_first_file') AND dedupe_key IN (SELECT k FROM run)
+        UNION SELECT dedupe_key FROM deletions
+        WHERE file_id < getvariable('ingest_first_file') AND dedupe_key IN (SELECT k FROM run)
+        """
+        if stored
+        else ""
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _x_keys AS
+        WITH run AS ({run_keys})
+        SELECT k FROM run GROUP BY k HAVING count(*) > 1
+        {against_stored}
+        """
+    )
+    if not scalar(con, "SELECT count(*) FROM _x_keys"):
+        return []
+    con.execute(
+        f"""
+        CREATE TEMP TABLE _x_rows AS
+        WITH cand AS (
+            SELECT 'events' AS tbl, rowid AS rid, platform, user_id, event_ts AS ts, event_type,
+                   event_id, dedupe_key AS k, file_id
+            FROM events WHERE dedupe_key IN (SELECT k FROM _x_keys)
+            UNION ALL
+            SELECT 'deletions', rowid, platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}',
+                   event_id, dedupe_key, file_id
+            FROM deletions WHERE dedupe_key IN (SELECT k FROM _x_keys)
+        )
+        SELECT DISTINCT b.tbl, b.rid, b.file_id FROM cand a JOIN cand b
+            ON a.k = b.k AND a.file_id < b.file_id AND {_SAME_EVENT}
+        WHERE b.file_id >= getvariable('ingest_first_file')
+        """
+    )
+    for table in ("events", "deletions"):
+        con.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM _x_rows WHERE tbl = ?)",
+            [table],
+        )
+    rows = con.execute("SELECT file_id, count(*), 0 FROM _x_rows GROUP BY file_id").fetchall()
+    return [(int(f), int(n), int(r)) for f, n, r in rows]
+
+
+def _dedupe_signups(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:
+    """Per file of this run: signups that repeat a user of an earlier file (a later or equal
+    time: a duplicate, deleted) and stored signups replaced by an earlier one (deleted; the
+    refresh then restates history). Each user keeps their earliest signup (ties: the earlier
+    file). A signup replaced later in the same run stays counted as loaded, as it was when
+    its file loaded."""
+    con.execute("SET VARIABLE ingest_first_file = ?", [first])
+    stored = scalar(con, "SELECT count(*) FROM signups WHERE file_id < ?", [first])
+    run_users = (
+        "SELECT platform, user_id FROM signups WHERE file_id >= getvariable('ingest_first_file')"
+    )
+    # A 64-bit hash of the user finds repeats in one narrow pass; candidates are then read
+    # and compared on the user itself.
+    if stored:
+        candidates = f"""
+            SELECT hash(platform, user_id) AS h FROM signups
+            WHERE (platform, user_id) IN ({run_users})
+            GROUP BY h HAVING count(*) > 1
+        """
+    else:
+        candidates = (
+            f"SELECT hash(platform, user_id) AS h FROM ({run_users}) GROUP BY h HAVING count(*) > 1"
+        )
+    con.execute(f"CREATE TEMP TABLE _x_keys AS {candidates}")
+    if not scalar(con, "SELECT count(*) FROM _x_keys"):
+        return []
+    con.execute(
+        """
+        CREATE TEMP TABLE _x_users AS
+        WITH cand AS (
+            SELECT rowid AS rid, platform, user_id, signup_ts, file_id
+            FROM signups WHERE hash(platform, user_id) IN (SELECT h FROM _x_keys)
+        ), ordered AS (
+            SELECT *,
+                   min(signup_ts) OVER (PARTITION BY platform, user_id ORDER BY file_id
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier,
+                   row_number() OVER (PARTITION BY platform, user_id
+                       ORDER BY signup_ts, file_id) = 1 AS kept
+            FROM cand
+        )
+        SELECT rid, file_id, kept,
+               earlier IS NOT NULL AND signup_ts >= earlier AS duplicate,
+               file_id < getvariable('ingest_first_file') AS stored,
+               -- the user's kept row, when it replaces a stored one
+               kept AND file_id >= getvariable('ingest_first_file')
+                   AND bool_or(file_id < getvariable('ingest_first_file'))
+                       OVER (PARTITION BY platform, user_id) AS replaces
+        FROM ordered
+        """
+    )
+    con.execute("DELETE FROM signups WHERE rowid IN (SELECT rid FROM _x_users WHERE NOT kept)")
+    rows = con.execute(
+        "SELECT file_id, count(*) FILTER (WHERE duplicate), count(*) FILTER (WHERE replaces) "
+        "FROM _x_users WHERE NOT stored GROUP BY file_id"
+    ).fetchall()
+    return [(int(f), int(n), int(r)) for f, n, r in rows]
 
 
 def record_file(
