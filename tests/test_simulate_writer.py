@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.simulate import SimulationOptions, simulate
 from etl.simulate.writer import (
+    ROW_GROUP_ROWS,
     coded_strings,
     constant_strings,
     hex_ids,
@@ -147,3 +149,29 @@ def test_the_cli_passes_compact(tmp_path: Path) -> None:
         files = sorted((tmp_path / home / "inbox").rglob("*.parquet"))
         assert files
         assert {id_codecs(f)["user_id"] for f in files} == {want}
+
+
+def test_large_files_are_cut_into_row_groups_duckdb_can_read_in_parallel(tmp_path: Path) -> None:
+    """DuckDB splits a Parquet scan across threads by row group: a million-row file in one
+    group loads on one core. Files are cut at DuckDB's own row-group size."""
+    rows = 2 * ROW_GROUP_ROWS + 5
+    table = pa.table(
+        {
+            "platform": pa.array(["p"] * rows),
+            "user_id": pa.array([f"u{i}" for i in range(rows)]),
+            "event_ts": pa.array(np.arange(rows).astype("datetime64[us]")),
+        }
+    )
+    path = tmp_path / "events.parquet"
+    write_parquet_atomically(table, path)
+    metadata = pq.read_metadata(path)
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [ROW_GROUP_ROWS, ROW_GROUP_ROWS, 5]
+    # The same size as the row groups of a DuckDB table.
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT range AS i FROM range(?)", [rows])
+    groups = con.execute(
+        "SELECT row_group_id, max(start + count) - min(start) FROM pragma_storage_info('t') "
+        "WHERE segment_type <> 'VALIDITY' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert [n for _, n in groups] == sizes
