@@ -17,10 +17,18 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from etl.cli import now_utc
 from etl.config import Settings
+from etl.progress import reporting
 
 if TYPE_CHECKING:  # etl.simulate loads numpy and pyarrow: not on every `uptake` start
     from etl.simulate import SimulationOptions
@@ -66,7 +74,7 @@ def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> d
     console.print("[bold]running the ETL[/]: ingest, models, fits, publish")
     # Files just written are complete (written atomically): no need to let them settle.
     ready = Settings(**{**settings.__dict__, "settle_seconds": 0.0})
-    with console.status("loading and computing metrics..."):
+    with EtlProgress(console) as progress, reporting(progress.update):
         outcome = run_pass(ready, now=now_utc(), trigger="demo")
     console.print(f"  {outcome.summary()['line']}")
     for name, seconds in outcome.steps.items():
@@ -74,6 +82,49 @@ def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> d
     steps["etl total"] = time.perf_counter() - started
     steps["rows simulated"] = rows
     return steps
+
+
+# Stages of etl/progress.py shown with a count, and their labels.
+_COUNTED_STAGES = {"ingest": "load files", "metrics": "compute metrics"}
+
+
+class EtlProgress:
+    """Progress bars of one ETL pass: files loaded, then metric steps done, each with what
+    is running now; fits and publishing show on the last line (etl/progress.py stages)."""
+
+    def __init__(self, console: Console) -> None:
+        self.bars = Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]:>9}"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> EtlProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if "pass" in self.tasks:  # the pass is over: its line stops pulsing
+            self.bars.update(self.tasks["pass"], total=1, completed=1, detail="done")
+        self.bars.stop()
+
+    def update(self, stage: str, done: int, total: int, detail: str) -> None:
+        count = f"{done}/{total}"
+        if stage not in _COUNTED_STAGES:
+            # A step of the pass (plan, ingest, refresh, fit, publish...): named, not counted.
+            stage, count, detail = "pass", "", f"{detail}..."
+        if stage not in self.tasks:
+            label = _COUNTED_STAGES.get(stage, "ETL pass")
+            self.tasks[stage] = self.bars.add_task(label, total=None, count=count, detail=detail)
+        task = self.tasks[stage]
+        if stage == "pass":
+            self.bars.update(task, count=count, detail=detail)
+        else:
+            self.bars.update(task, completed=done, total=total, count=count, detail=detail)
 
 
 def plan_simulation(

@@ -36,6 +36,7 @@ from etl.privacy import (
     record_mode,
     resolve_key,
 )
+from etl.progress import report
 from etl.sources import SourceFile, describe, drop_staged, probe_columns, read_error, stage_raw
 from etl.warehouse import scalar
 
@@ -263,7 +264,8 @@ def ingest_files(
         install_pseudonym_macro(con, key)
     tombstones = bool(scalar(con, "SELECT count(*) FROM tombstones"))
     batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
-    for planned in plan:
+    for number, planned in enumerate(plan, start=1):
+        report("ingest", number - 1, len(plan), planned.outcome.path.name)
         started = time.perf_counter()
         if planned.to_load:
             _load_planned(batch, planned)
@@ -271,6 +273,7 @@ def ingest_files(
             planned.outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
         planned.outcome.seconds = time.perf_counter() - started
         result.files.append(planned.outcome)
+        report("ingest", number, len(plan), planned.outcome.path.name)
     # Each file was deduplicated within itself; rows repeating an earlier file of this run
     # or a stored row are found once for the whole run (see _dedupe_across_files).
     _dedupe_across_files(con, result.loaded_files)

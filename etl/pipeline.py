@@ -36,6 +36,7 @@ from etl.ingest import (
     record_file,
 )
 from etl.mapping import InboxConversion, MappingSpec, convert_inbox, prepare_inputs
+from etl.progress import report
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
 from etl.warehouse import connect, scalar, writer_lock
@@ -123,6 +124,7 @@ def _pause_point(point: str) -> None:
 @contextmanager
 def _step(steps: dict[str, float], name: str) -> Iterator[None]:
     _pause_point(name)
+    report("pass", 0, 0, name)  # the step now running (no count: steps vary by pass)
     started = time.perf_counter()
     try:
         yield

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
+from etl.progress import report
 from etl.warehouse import scalar
 
 # Retention periods kept per cohort grain, and how long after t0 hour cohorts are served.
@@ -173,19 +174,28 @@ def choose_mode(full: bool, state: dict[str, str], definitions: str) -> tuple[bo
     return False, "new data"
 
 
-class StepTimer:
-    """Seconds per named step, in order."""
+# Steps of a refresh, full or incremental: five before the merge, the merge, one per model.
+REFRESH_STEPS = 6 + len(SERVING_MODELS)
 
-    def __init__(self) -> None:
+
+class StepTimer:
+    """Seconds per named step, in order; each step's start and end is reported as the
+    progress of `stage` (etl/progress.py) out of `total` steps."""
+
+    def __init__(self, stage: str = "metrics", total: int = REFRESH_STEPS) -> None:
         self.timings: dict[str, float] = {}
+        self.stage, self.total, self.done = stage, total, 0
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        report(self.stage, self.done, self.total, name)
         started = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+            self.done += 1
+            report(self.stage, self.done, self.total, name)
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:

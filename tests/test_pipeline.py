@@ -343,3 +343,40 @@ def os_utime_past(path: Path) -> None:
 
     past = time.time() - 60
     os.utime(path, (past, past))
+
+
+def test_a_pass_reports_its_progress_file_by_file_and_step_by_step(
+    tmp_path: Path, clock: datetime
+) -> None:
+    """What `uptake demo` draws its ETL progress bars from: files loaded out of the run's,
+    metric steps done out of the refresh's, and the pass's steps by name."""
+    from etl.progress import reporting
+    from etl.refresh import REFRESH_STEPS
+
+    t0 = datetime(2024, 1, 1)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pq.write_table(_signups([(f"u{i}", t0 + timedelta(hours=i)) for i in range(10)]),
+                   folder / "s1.parquet")  # fmt: skip
+    pq.write_table(_events([(f"u{i}", t0 + timedelta(days=i % 3)) for i in range(10)]),
+                   folder / "e1.parquet")  # fmt: skip
+    seen: list[tuple[str, int, int, str]] = []
+    with reporting(lambda *event: seen.append(event)):
+        ingest_and_publish(load_settings(tmp_path / "home", env={}), [folder], IngestOptions(),
+                           now=clock)  # fmt: skip
+    by_stage: dict[str, list[tuple[int, int, str]]] = {}
+    for stage, done, total, detail in seen:
+        by_stage.setdefault(stage, []).append((done, total, detail))
+    assert by_stage["ingest"][-1][:2] == (2, 2)
+    assert {d for _, _, d in by_stage["ingest"]} == {"e1.parquet", "s1.parquet"}
+    metrics = by_stage["metrics"]
+    assert [d for d, _, _ in metrics] == sorted(d for d, _, _ in metrics)
+    assert metrics[-1][:2] == (REFRESH_STEPS, REFRESH_STEPS)
+    assert {"user_hours", "contributions", "serve:retention"} <= {n for _, _, n in metrics}
+    steps = [name for _, _, name in by_stage["pass"]]
+    assert steps.index("ingest") < steps.index("refresh") < steps.index("publish")
+    # Outside the block nothing is reported.
+    seen.clear()
+    ingest_and_publish(load_settings(tmp_path / "again", env={}), [folder], IngestOptions(),
+                       now=clock)  # fmt: skip
+    assert seen == []
