@@ -120,11 +120,10 @@ class EtlProgress:
         if stage not in self.tasks:
             label = _COUNTED_STAGES.get(stage, "ETL pass")
             self.tasks[stage] = self.bars.add_task(label, total=None, count=count, detail=detail)
-        task = self.tasks[stage]
-        if stage == "pass":
-            self.bars.update(task, count=count, detail=detail)
-        else:
-            self.bars.update(task, completed=done, total=total, count=count, detail=detail)
+        # A pass step has no total: its bar pulses.
+        self.bars.update(
+            self.tasks[stage], completed=done, total=total or None, count=count, detail=detail
+        )
 
 
 def plan_simulation(

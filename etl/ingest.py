@@ -654,14 +654,6 @@ def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
         SELECT platform, user_id FROM _valid GROUP BY platform, user_id HAVING count(*) > 1
         """
     )
-    if not scalar(con, "SELECT count(*) FROM _cand_users"):
-        inserted = con.execute(
-            "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
-            "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
-            "event_id, ? FROM _valid",
-            [outcome.file_id],
-        ).fetchall()
-        return int(inserted[0][0])
     clean = con.execute(
         "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
         "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
@@ -669,6 +661,8 @@ def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
         "WHERE c.platform = v.platform AND c.user_id = v.user_id)",
         [outcome.file_id],
     ).fetchall()[0][0]
+    if not scalar(con, "SELECT count(*) FROM _cand_users"):
+        return int(clean)
     # Earliest signup per repeated user in this file (ties: first row).
     repeated = con.execute(
         """
@@ -706,19 +700,14 @@ def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
     targets = [("events", "event_ts", False)]
     if has_deletions:
         targets.append(("deletions", "deleted_ts", True))
-    repeats = scalar(con, "SELECT count(*) FROM _dup_rows")
     loaded = 0
     for table, ts_col, flag in targets:
         extra = ", event_type" if table == "events" else ""
         inserted = con.execute(
             f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
             f"file_id) SELECT platform, user_id, ts{extra}, event_id, k, ? FROM _valid v "
-            "WHERE is_deletion = ?"
-            + (
-                " AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)"
-                if repeats
-                else ""
-            ),
+            "WHERE is_deletion = ? "
+            "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
             [outcome.file_id, flag],
         ).fetchall()
         loaded += int(inserted[0][0])
@@ -754,9 +743,9 @@ def _dedupe_across_files(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOu
     if not by_id:
         return
     first = min(by_id)
+    con.execute("SET VARIABLE ingest_first_file = ?", [first])
     for stream, finder in (("signups", _dedupe_signups), ("events", _dedupe_events)):
-        files = [i for i, f in by_id.items() if f.stream == stream and f.rows_loaded]
-        if not files:
+        if not any(f.stream == stream and f.rows_loaded for f in loaded):
             continue
         for file_id, duplicates, replaced in finder(con, first):
             outcome = by_id[int(file_id)]
@@ -772,7 +761,6 @@ def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int
     the same event. Candidates share a 64-bit key with another row; they are confirmed on
     the full identity, which is an equivalence (event id, else the natural key), so a row
     repeats an earlier loaded row exactly when an earlier row of its class exists."""
-    con.execute("SET VARIABLE ingest_first_file = ?", [first])
     stored = scalar(
         con,
         "SELECT (SELECT count(*) FROM events WHERE file_id < $1)"
@@ -836,7 +824,6 @@ def _dedupe_signups(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[in
     refresh then restates history). Each user keeps their earliest signup (ties: the earlier
     file). A signup replaced later in the same run stays counted as loaded, as it was when
     its file loaded."""
-    con.execute("SET VARIABLE ingest_first_file = ?", [first])
     stored = scalar(con, "SELECT count(*) FROM signups WHERE file_id < ?", [first])
     run_users = (
         "SELECT platform, user_id FROM signups WHERE file_id >= getvariable('ingest_first_file')"

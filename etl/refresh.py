@@ -180,22 +180,22 @@ REFRESH_STEPS = 6 + len(SERVING_MODELS)
 
 class StepTimer:
     """Seconds per named step, in order; each step's start and end is reported as the
-    progress of `stage` (etl/progress.py) out of `total` steps."""
+    progress of stage `metrics` (etl/progress.py) out of REFRESH_STEPS."""
 
-    def __init__(self, stage: str = "metrics", total: int = REFRESH_STEPS) -> None:
+    def __init__(self) -> None:
         self.timings: dict[str, float] = {}
-        self.stage, self.total, self.done = stage, total, 0
+        self.done = 0
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        report(self.stage, self.done, self.total, name)
+        report("metrics", self.done, REFRESH_STEPS, name)
         started = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
             self.done += 1
-            report(self.stage, self.done, self.total, name)
+            report("metrics", self.done, REFRESH_STEPS, name)
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
