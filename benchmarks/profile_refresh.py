@@ -34,11 +34,6 @@ from etl.warehouse import connect
 _COMMENT = re.compile(r"--[^\n]*")
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def label(sql: str, width: int = 100) -> str:
     """The statement without its comments, on one line, cut to `width` characters."""
     return " ".join(_COMMENT.sub(" ", sql).split())[:width]
@@ -73,11 +68,11 @@ class TimedConnection:
         self._profile = profile
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Rows:
-        cpu, wall = cpu_seconds(), time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         cursor = self._con.execute(sql, parameters) if parameters else self._con.execute(sql)
         rows = cursor.fetchall() if cursor.description is not None else []
         timing = self._profile.by_statement.setdefault(label(sql), Timing())
-        timing.cpu += cpu_seconds() - cpu
+        timing.cpu += time.process_time() - cpu
         timing.wall += time.perf_counter() - wall
         timing.calls += 1
         spilled = self._con.execute(
@@ -108,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     con = connect(settings)
     profile = Profile()
     con.execute("BEGIN TRANSACTION")
-    cpu, wall = cpu_seconds(), time.perf_counter()
+    cpu, wall = time.process_time(), time.perf_counter()
     try:
         result = refresh_models(
             TimedConnection(con, profile),  # type: ignore[arg-type]
@@ -118,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     finally:
         con.execute("ROLLBACK")
-    cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"home {args.home}: memory_limit {settings.memory_limit}, threads {settings.threads}")
     print(
         f"full refresh (rolled back): {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / wall:.2f} cores)"
