@@ -18,6 +18,7 @@ from etl.errors import InputError, UsageError
 from etl.ingest import IngestOptions
 from etl.mapping import MappingSpec, convert_with_mapping
 from etl.pipeline import RunResult, ingest_and_publish
+from etl.snapshot import current_snapshot, read_table
 from etl.warehouse import connect
 
 
@@ -60,6 +61,22 @@ def warehouse_counts(settings: Settings) -> dict[str, int]:
         "events": int(events),  # type: ignore[call-overload]
         "deletions": int(deletions),  # type: ignore[call-overload]
         "quarantined": int(quarantined),  # type: ignore[call-overload]
+    }
+
+
+def published(settings: Settings) -> dict[str, object]:
+    """The live snapshot's platform rows (signups, t0) and DAU by day, per platform."""
+    snapshot = current_snapshot(settings)
+    assert snapshot is not None
+    platforms = read_table(snapshot, "platforms").to_pylist()
+    active = read_table(snapshot, "active").to_pylist()
+    return {
+        p["platform"]: {
+            "signups": p["signups"],
+            "t0": p["t0"].replace(tzinfo=None),
+            "dau": {str(a["day"]): a["dau"] for a in active if a["platform"] == p["platform"]},
+        }
+        for p in platforms
     }
 
 
@@ -170,6 +187,49 @@ def test_segment_gzipped_folder(settings: Settings, tmp_path: Path, clock: datet
     assert accounted(result) == (13, 7, 2, 4)
 
 
+def test_segment_time_without_timestamp_follows_segment(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    """No `timestamp`: Segment's own skew correction, receivedAt - (sentAt -
+    originalTimestamp), else originalTimestamp, else sentAt, else receivedAt."""
+    times = [
+        {  # a device clock 2 h behind: the event happened 5 s before receipt
+            "originalTimestamp": "2024-03-01T09:00:00Z",
+            "sentAt": "2024-03-01T09:00:05Z",
+            "receivedAt": "2024-03-01T11:00:10.500Z",
+        },
+        {"originalTimestamp": "2024-03-02T08:00:00+01:00"},
+        {"sentAt": "2024-03-03T10:00:00Z", "receivedAt": "2024-03-03T10:00:01Z"},
+        {"receivedAt": "2024-03-04T12:30:00Z"},
+        {},  # no time at all
+        {"timestamp": "2024-03-05T00:00:00Z", "receivedAt": "2024-03-06T00:00:00Z"},
+    ]
+    lines = [
+        json.dumps({"type": "track", "messageId": f"m-{n}", "userId": "u1",
+                    "event": "Signed Up" if n == 0 else "Liked", **time})
+        for n, time in enumerate(times)
+    ]  # fmt: skip
+    path = tmp_path / "rudderstack.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest_and_publish(
+        settings, [path], IngestOptions(adapter="segment", platform="app"), now=clock
+    )
+    assert accounted(result) == (6, 5, 0, 1)
+    assert reasons(settings) == ["missing_timestamp"]
+    assert rows(settings, "SELECT signup_ts FROM signups") == [
+        (datetime(2024, 3, 1, 11, 0, 5, 500000),)
+    ]
+    assert rows(settings, "SELECT event_ts FROM events ORDER BY event_id") == [
+        (datetime(2024, 3, 2, 7, 0),),
+        (datetime(2024, 3, 3, 10, 0),),
+        (datetime(2024, 3, 4, 12, 30),),
+        (datetime(2024, 3, 5, 0, 0),),
+    ]
+    app = published(settings)["app"]
+    assert (app["signups"], app["t0"]) == (1, datetime(2024, 3, 1, 11, 0, 5, 500000))  # type: ignore[index]
+    assert result.exit_code == 1  # the quarantined row
+
+
 # --- PostHog ---------------------------------------------------------------------------
 
 POSTHOG_CSV = """\
@@ -196,6 +256,25 @@ def test_posthog_csv(settings: Settings, tmp_path: Path, clock: datetime):
         ("$identify", 1),
         ("$pageview", 2),
     ]
+
+
+def test_posthog_csv_export_names_the_event_id_id(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    """PostHog's UI CSV export calls the event id `id`: a repeated id is a duplicate even at
+    another time, and two events at the same time with other ids both load."""
+    path = tmp_path / "posthog-ui-export.csv"
+    path.write_text(
+        "id,event,distinct_id,timestamp\n"
+        "0191-01,user signed up,d1,2024-05-01T10:00:00Z\n"
+        "0191-02,$pageview,d1,2024-05-01T10:01:00Z\n"
+        "0191-03,$pageview,d1,2024-05-01T10:01:00Z\n"
+        "0191-02,$pageview,d1,2024-05-01T10:01:30Z\n"
+    )
+    result = ingest(settings, path, clock, adapter="posthog", platform="ph")
+    assert accounted(result) == (4, 3, 1, 0)
+    assert rows(settings, "SELECT event_id FROM events ORDER BY 1") == [("0191-02",), ("0191-03",)]
+    assert result.exit_code == 0
 
 
 def test_posthog_jsonl_gzipped(settings: Settings, tmp_path: Path, clock: datetime):

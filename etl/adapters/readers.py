@@ -39,7 +39,10 @@ class ExportShape:
     `fields`: value -> the keys (or JSON paths starting with `$`) that may hold it, first
     non-blank wins. `signature`: keys of which every line of this export has at least one
     (a file where no line has any is not this export). `call_type`: a key naming the kind
-    of call (Segment's `type`); calls other than `track` become events of that name."""
+    of call (Segment's `type`); calls other than `track` become events of that name.
+    `skew_corrected_ts`: the keys (original, sent, received) of an export that computes a
+    missing time as `received - (sent - original)`; that value comes right after the first
+    `ts` key and before the others."""
 
     adapter: str
     description: str
@@ -49,6 +52,7 @@ class ExportShape:
     signup_events: tuple[str, ...] = ()
     deletion_events: tuple[str, ...] = ()
     call_type: str | None = None
+    skew_corrected_ts: tuple[str, str, str] | None = None
 
     def with_mapping(self, spec: MappingSpec | None) -> dict[str, tuple[str, ...]]:
         """The fields, with a mapping file's [columns] naming other keys."""
@@ -74,21 +78,23 @@ def read_json_lines(
 
     Raises InputError when no line looks like this export (naming the adapter, the file
     and what was expected)."""
+    corrected = shape.skew_corrected_ts if fields.get("ts") == shape.fields.get("ts") else None
     keys = list(dict.fromkeys([k for v in fields.values() for k in v] + list(shape.signature)))
-    if shape.call_type:
-        keys.append(shape.call_type)
+    keys += [k for k in (shape.call_type, *(corrected or ())) if k and k not in keys]
     _stage_lines(con, files, keys)
     _check_recognised(con, shape, keys, label)
     if not _count(con, "SELECT count(*) FROM _adapter_lines"):
         return None
     position = {key: i + 1 for i, key in enumerate(keys)}
     values = {
-        name: "coalesce("
-        + ", ".join(f"nullif(trim(v[{position[k]}]), '')" for k in candidates)
-        + ")"
+        name: _first_of([_text_at(position[k]) for k in candidates])
         for name, candidates in fields.items()
         if name in VALUES and candidates
     }
+    if corrected:
+        parts = [_text_at(position[k]) for k in fields["ts"]]
+        parts.insert(1, _skew_corrected([position[k] for k in corrected]))
+        values["ts"] = _first_of(parts)
     if shape.call_type:
         call = f"lower(nullif(trim(v[{position[shape.call_type]}]), ''))"
         values["event_type"] = (
@@ -104,6 +110,20 @@ def read_json_lines(
         bad="CASE WHEN NOT ok THEN 'invalid_json' END",
         raw="line",
     )
+
+
+def _text_at(index: int) -> str:
+    return f"nullif(trim(v[{index}]), '')"
+
+
+def _first_of(parts: Sequence[str]) -> str:
+    return f"coalesce({', '.join(parts)})"
+
+
+def _skew_corrected(indexes: Sequence[int]) -> str:
+    """received - (sent - original) as ISO text in UTC: NULL unless all three parse."""
+    original, sent, received = (f"try_cast({_text_at(i)} AS TIMESTAMPTZ)" for i in indexes)
+    return f"strftime({received} - ({sent} - {original}), '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
 def _stage_lines(
