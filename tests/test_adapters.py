@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import zipfile
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from etl.config import Settings
 from etl.errors import InputError, UsageError
 from etl.ingest import IngestOptions
 from etl.mapping import MappingSpec, convert_with_mapping
-from etl.pipeline import RunResult, ingest_and_publish
+from etl.pipeline import RunResult, ingest_and_publish, run_pass
 from etl.snapshot import current_snapshot, read_table
 from etl.warehouse import connect
 
@@ -230,6 +231,149 @@ def test_segment_time_without_timestamp_follows_segment(
     assert result.exit_code == 1  # the quarantined row
 
 
+def write_segment_parts(folder: Path) -> Path:
+    """A Segment S3 dump as it may arrive: two good gzipped parts, a 0-byte part file and a
+    .gz cut off mid-download (two parts that would have loaded 20 rows)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    day_one = [
+        segment_message("track", n=1, userId="u1", event="Signed Up"),
+        segment_message("track", n=2, userId="u2", event="Signed Up"),
+        segment_message("track", n=3, userId="u1", event="Post Created"),
+    ]
+    day_two = [
+        segment_message("track", n=n, userId=u, event="Liked", timestamp="2024-03-02T10:00:00Z")
+        for n, u in ((4, "u1"), (5, "u2"))
+    ] + [segment_message("track", n=3, userId="u1", event="Post Created")]  # a retry
+    lost = [segment_message("track", n=10 + i, userId=f"x{i}", event="Liked") for i in range(20)]
+    (folder / "part-0000.json.gz").write_bytes(gz_lines(day_one))
+    (folder / "part-0001.json.gz").write_bytes(gz_lines(day_two))
+    (folder / "part-0002.json.gz").write_bytes(b"")
+    cut = gz_lines(lost)
+    (folder / "part-0003.json.gz").write_bytes(cut[: len(cut) // 2])
+    return folder
+
+
+def test_one_bad_part_file_does_not_stop_an_adapter_ingest(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    folder = write_segment_parts(tmp_path / "segment-dump")
+    result = ingest_and_publish(
+        settings, [folder], IngestOptions(adapter="segment", platform="app"), now=clock
+    )
+    assert accounted(result) == (6, 5, 1, 0)
+    assert result.exit_code == 1
+    rejected = {f.path.name: str(f.reason) for f in result.files if f.outcome == "rejected"}
+    assert rejected.keys() == {"part-0002.json.gz", "part-0003.json.gz"}
+    assert rejected["part-0002.json.gz"].startswith("part-0002.json.gz is empty (0 bytes): ")
+    assert (
+        "cut short or corrupt: download or export the file again" in rejected["part-0003.json.gz"]
+    )
+    assert "part-0003.json.gz" in rejected["part-0003.json.gz"]
+    # The ledger keeps each rejected file with its reason, and the summary shows them.
+    ledger = rows(settings, "SELECT path, reason FROM files WHERE outcome = 'rejected' ORDER BY 1")
+    assert [(Path(str(p)).name, r) for p, r in ledger] == sorted(rejected.items())
+    assert "rejected " + str(folder / "part-0002.json.gz") in result.summary()["line"]
+    assert published(settings)["app"] == {
+        "signups": 2,
+        "t0": datetime(2024, 3, 1, 9, 0),
+        "dau": {"2024-03-01": 1, "2024-03-02": 2},
+    }
+
+
+def test_one_bad_part_file_in_an_adapter_inbox_folder_goes_to_rejected(
+    settings: Settings, clock: datetime
+):
+    settings = replace(settings, settle_seconds=0.0)
+    folder = write_segment_parts(settings.inbox / "segment")
+    (folder / "_mapping.toml").write_text('adapter = "segment"\n[constants]\nplatform = "app"\n')
+    result = run_pass(settings, clock)
+    assert accounted(result) == (6, 5, 1, 0)
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (settings.archive / "segment").iterdir()) == [
+        "part-0000.json.gz",
+        "part-0001.json.gz",
+    ]
+    reason = settings.rejected / "segment" / "part-0002.json.gz.reason.txt"
+    assert reason.read_text().startswith("part-0002.json.gz is empty (0 bytes): nothing to load")
+    assert (
+        "cut short" in (settings.rejected / "segment" / "part-0003.json.gz.reason.txt").read_text()
+    )
+    assert published(settings)["app"]["signups"] == 2  # type: ignore[index]
+
+
+# --- Empty input: the same message on every path ------------------------------------------
+
+HEADER_ONLY = "event,distinct_id,timestamp,uuid\n"
+
+
+def ingest_either(
+    settings: Settings, path: Path, clock: datetime, adapter: str | None
+) -> RunResult:
+    """The plain path (a CSV of Uptake's columns) or the PostHog adapter's."""
+    return ingest_and_publish(
+        settings,
+        [path],
+        IngestOptions(adapter=adapter, platform="ph"),
+        now=clock,
+        refresh=False,
+    )
+
+
+@pytest.mark.parametrize("adapter", [None, "posthog"])
+def test_a_zero_byte_file_is_rejected_with_what_to_do(
+    settings: Settings, tmp_path: Path, clock: datetime, adapter: str | None
+):
+    empty = tmp_path / "events-2024-05-01.csv"
+    empty.write_bytes(b"")
+    result = ingest_either(settings, empty, clock, adapter)
+    [outcome] = result.files
+    assert (outcome.outcome, result.exit_code, accounted(result)) == ("rejected", 1, (0, 0, 0, 0))
+    assert outcome.reason == (
+        "events-2024-05-01.csv is empty (0 bytes): nothing to load; if the export should hold "
+        "data, export or download it again, else delete the file"
+    )
+
+
+@pytest.mark.parametrize("adapter", [None, "posthog"])
+def test_a_gzipped_file_of_nothing_is_rejected_with_what_to_do(
+    settings: Settings, tmp_path: Path, clock: datetime, adapter: str | None
+):
+    empty = tmp_path / "events.csv.gz"
+    empty.write_bytes(gzip.compress(b"\n"))
+    [outcome] = ingest_either(settings, empty, clock, adapter).files
+    assert outcome.outcome == "rejected"
+    assert str(outcome.reason).startswith("events.csv.gz holds no data (1 bytes uncompressed): ")
+
+
+@pytest.mark.parametrize("adapter", [None, "posthog"])
+def test_a_header_only_file_is_one_file_of_no_rows(
+    settings: Settings, tmp_path: Path, clock: datetime, adapter: str | None
+):
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER_ONLY if adapter else "user_id,event_ts,event_type\n")
+    result = ingest_either(settings, path, clock, adapter)
+    [outcome] = result.files
+    assert (outcome.outcome, result.exit_code, accounted(result)) == ("loaded", 0, (0, 0, 0, 0))
+    assert f"{path}: no rows to load (a header only?)" in result.summary()["line"]
+    assert rows(settings, "SELECT count(*) FROM files WHERE outcome = 'loaded'") == [(1,)]
+
+
+@pytest.mark.parametrize("adapter", [None, "posthog", "segment"])
+def test_an_empty_folder_says_so_on_every_path(
+    settings: Settings, tmp_path: Path, clock: datetime, adapter: str | None
+):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "events.csv.part").write_text("event,distinct_id\n")  # still downloading
+    with pytest.raises(UsageError) as raised:
+        ingest_either(settings, folder, clock, adapter)
+    assert str(raised.value) == (
+        f"{folder} holds no input files (1 file(s) skipped: hidden, named _..., or partial "
+        "such as .part); put the export's files there (CSV, Parquet or JSON lines, .gz ok) "
+        "or give the files' own paths"
+    )
+
+
 # --- PostHog ---------------------------------------------------------------------------
 
 POSTHOG_CSV = """\
@@ -386,9 +530,10 @@ def test_export_of_another_vendor_is_named_in_one_line(
 ):
     path = tmp_path / "export.jsonl"
     path.write_text(json.dumps({"event": "x", "distinct_id": "d", "timestamp": "2024"}) + "\n")
-    with pytest.raises(InputError) as raised:
-        ingest(settings, path, clock, adapter="segment", platform="app")
-    message = str(raised.value)
+    result = ingest(settings, path, clock, adapter="segment", platform="app")
+    [rejected] = result.files
+    assert (rejected.path, rejected.outcome, result.exit_code) == (path, "rejected", 1)
+    message = str(rejected.reason)
     assert message.startswith("segment adapter: export.jsonl is not Segment/RudderStack")
     assert "messageId, userId, anonymousId" in message and "expected" in message
     assert "\n" not in message

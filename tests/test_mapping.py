@@ -205,10 +205,10 @@ def test_a_renaming_mapping_is_applied_by_ingestion_itself(
         constants={"platform": "p"},
         timezone="America/New_York",
     )
-    paths, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
-    assert paths == [source]  # no conversion
+    prepared, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
+    assert prepared.files == [source] and not prepared.origins  # no conversion
     assert options.mapping == {"user_id": "uid", "signup_ts": "joined"}
-    result = ingest_and_publish(settings, paths, options, now=clock, refresh=False)
+    result = ingest_and_publish(settings, prepared.files, options, now=clock, refresh=False)
     assert counts(result) == (2, 2, 0, 0)
     assert rows(settings, "SELECT min(signup_ts) FROM signups") == [(datetime(2024, 1, 1, 6, 0),)]
 
@@ -216,11 +216,12 @@ def test_a_renaming_mapping_is_applied_by_ingestion_itself(
 def test_prepare_inputs_converts_for_an_adapter_or_a_split(tmp_path: Path):
     spec = load_mapping(write(tmp_path / "m.toml", SPLIT_MAPPING))
     source = write(tmp_path / "events.csv", EVENTS_CSV)
-    paths, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
-    assert [p.suffix for p in paths] == [".parquet", ".parquet"]
+    prepared, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
+    assert [p.suffix for p in prepared.files] == [".parquet", ".parquet"]
+    assert set(prepared.origins.values()) == {source}
     assert options == IngestOptions(platform="myapp")
-    unchanged = prepare_inputs([source], IngestOptions(), None, tmp_path / "scratch")
-    assert unchanged == ([source], IngestOptions())
+    unchanged, same = prepare_inputs([source], IngestOptions(), None, tmp_path / "scratch")
+    assert (unchanged.files, unchanged.origins, same) == ([source], {}, IngestOptions())
 
 
 def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetime):
@@ -246,8 +247,8 @@ def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetim
 
 def test_inbox_outcome_of_a_converted_file_with_a_rejected_part(tmp_path: Path):
     origin, part = tmp_path / "a.json", tmp_path / "a.json.events.parquet"
-    from etl.mapping import InboxConversion
+    from etl.mapping import Conversion
 
-    batch = InboxConversion(files=[part], origins={part: origin})
+    batch = Conversion(files=[part], origins={part: origin})
     [outcome] = batch.inbox_outcomes([FileOutcome(path=part, outcome="rejected", reason="bad")])
     assert (outcome.path, outcome.outcome, outcome.reason) == (origin, "rejected", "bad")

@@ -58,6 +58,11 @@ def adapters() -> dict[str, tuple[Converter, str]]:
     }
 
 
+def reads_folders_whole(name: str) -> bool:
+    """True for an adapter whose export is a folder (read as one), not a folder of files."""
+    return name == "stackexchange"
+
+
 def converter(name: str) -> Converter:
     known = adapters()
     if name not in known:

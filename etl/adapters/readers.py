@@ -15,7 +15,7 @@ import duckdb
 from etl.adapters.canonical import VALUES, SourceRows
 from etl.errors import InputError
 from etl.mapping import MappingSpec
-from etl.sources import SourceFile, detect_format, json_path_key, stage_raw
+from etl.sources import SourceFile, detect_format, json_path_key, read_error, stage_raw
 
 # Mapping-file column names -> the value they feed (both timestamps are "the row's time").
 MAPPED_VALUES = {
@@ -232,7 +232,7 @@ def stage_table(
     try:
         columns = stage_raw(con, source, "_adapter_table", scratch)
     except duckdb.Error as exc:
-        raise InputError(f"cannot read {path.name} as {declared}: {first_line(exc)}") from exc
+        raise InputError(read_error(source, exc)) from exc
     types = {str(r[0]): str(r[1]) for r in con.execute('DESCRIBE "_adapter_table"').fetchall()}
     con.execute("SET VARIABLE adapter_file = ?", [path.name])
     return StagedTable(path, columns, types)
