@@ -83,6 +83,7 @@ class MappingSpec:
             or self.signup_events
             or self.deletion_events
             or set(self.constants) - {"platform"}
+            or any("." in source for source in self.columns.values())  # nested paths
         )
 
     def ingest_options(
@@ -111,6 +112,13 @@ class MappingSpec:
             )
         )
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def timezone_mapping(name: str) -> MappingSpec:
+    """`uptake ingest --adapter A --tz TZ` without a mapping file: the export's naive times
+    (and a Mixpanel project's wall-clock epochs) are in TZ. Only the flag does this: an
+    adapter otherwise keeps its export's own zone (UTC), whatever `source_timezone` says."""
+    return MappingSpec(timezone=_timezone(name, "--tz"))
 
 
 def load_mapping(path: Path) -> MappingSpec:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from etl.adapters import adapters
-from etl.config import Settings
+from etl.cli import main
+from etl.config import Settings, load_settings
 from etl.errors import InputError, UsageError
 from etl.ingest import IngestOptions
 from etl.mapping import MappingSpec, convert_with_mapping
@@ -522,6 +523,100 @@ def test_amplitude_single_gz_file(settings: Settings, tmp_path: Path, clock: dat
     assert accounted(result) == (1, 1, 0, 0)
 
 
+# --- Mixpanel --------------------------------------------------------------------------
+
+JAN_1_10H = 1704103200  # 2024-01-01 10:00:00 UTC
+
+
+def mixpanel_event(event: str, user: str | None, time: int, insert_id: str, **props: object) -> str:
+    properties = {
+        "time": time,
+        "distinct_id": user,
+        "$insert_id": insert_id,
+        "mp_processing_time_ms": time * 1000 + 512,
+        "$os": "Mac OS X",
+        **props,
+    }
+    return json.dumps({"event": event, "properties": properties})  # fmt: skip
+
+
+def write_mixpanel(path: Path) -> Path:
+    lines = [
+        mixpanel_event("Sign Up", "u1", JAN_1_10H, "i-1", mp_country_code="SE"),
+        mixpanel_event("Viewed Page", "u1", JAN_1_10H + 60, "i-2"),
+        mixpanel_event("Signed Up", "u2", JAN_1_10H + 3600, "i-3"),
+        mixpanel_event("Viewed Page", "u2", (JAN_1_10H + 86400) * 1000, "i-4"),  # time_in_ms
+        mixpanel_event("Viewed Page", "u1", JAN_1_10H + 86400 + 5, "i-5"),
+        mixpanel_event("Viewed Page", "u1", JAN_1_10H + 86400 + 5, "i-5"),  # exported twice
+        mixpanel_event("$identify", "u2", JAN_1_10H + 3601, "i-7"),
+        mixpanel_event("Viewed Page", None, JAN_1_10H, "i-8"),  # no distinct_id
+        '{"event": "Viewed Page", "properties": {',  # cut off
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_mixpanel_export_api_json_lines(settings: Settings, tmp_path: Path, clock: datetime):
+    path = write_mixpanel(tmp_path / "mixpanel-export-2024-01-01.json")
+    result = ingest_and_publish(
+        settings, [path], IngestOptions(adapter="mixpanel", platform="mp"), now=clock
+    )
+    # 9 lines: signups u1, u2; 4 events; the repeated $insert_id; 2 quarantined.
+    assert accounted(result) == (9, 6, 1, 2)
+    assert result.exit_code == 1  # the quarantined rows
+    assert reasons(settings) == ["invalid_json", "missing_user_id"]
+    assert rows(
+        settings, "SELECT user_id, signup_ts, country, event_id FROM signups ORDER BY 1"
+    ) == [
+        ("u1", datetime(2024, 1, 1, 10, 0), "SE", "i-1"),
+        ("u2", datetime(2024, 1, 1, 11, 0), None, "i-3"),
+    ]
+    assert rows(settings, "SELECT event_id, event_type, event_ts FROM events ORDER BY 1") == [
+        ("i-2", "Viewed Page", datetime(2024, 1, 1, 10, 1)),
+        ("i-4", "Viewed Page", datetime(2024, 1, 2, 10, 0)),
+        ("i-5", "Viewed Page", datetime(2024, 1, 2, 10, 0, 5)),
+        ("i-7", "$identify", datetime(2024, 1, 1, 11, 0, 1)),
+    ]
+    assert published(settings)["mp"] == {
+        "signups": 2,
+        "t0": datetime(2024, 1, 1, 10, 0),
+        "dau": {"2024-01-01": 2, "2024-01-02": 2},
+    }
+
+
+def test_mixpanel_times_of_an_old_project_in_its_timezone(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    """Projects created before 2023 export `time` as wall-clock seconds in the project's
+    timezone: with --tz, 10:00 in Stockholm (UTC+1 in January) is 09:00 UTC."""
+    path = tmp_path / "old-project.json.gz"
+    path.write_bytes(gz_lines([mixpanel_event("Sign Up", "u1", JAN_1_10H, "i-1")]))
+    command = ["--home", str(settings.home), "ingest", str(path), "--no-refresh"]
+    command += ["--adapter", "mixpanel", "--platform", "mp", "--tz", "Europe/Stockholm"]
+    assert main(command) == 0
+    assert rows(settings, "SELECT signup_ts FROM signups") == [(datetime(2024, 1, 1, 9, 0),)]
+    # Without --tz an adapter keeps its export's zone (UTC), whatever source_timezone says.
+    home = tmp_path / "home2"
+    home.mkdir()
+    (home / "uptake.toml").write_text('source_timezone = "Europe/Stockholm"\n')
+    assert main(["--home", str(home), "ingest", str(path), "--no-refresh",
+                 "--adapter", "mixpanel", "--platform", "mp"]) == 0  # fmt: skip
+    utc = load_settings(home, env={})
+    assert rows(utc, "SELECT signup_ts FROM signups") == [(datetime(2024, 1, 1, 10, 0),)]
+
+
+def test_mixpanel_signup_event_from_a_mapping(settings: Settings, tmp_path: Path, clock: datetime):
+    path = write_mixpanel(tmp_path / "mixpanel.json")
+    spec = MappingSpec(
+        adapter="mixpanel", signup_events=("$identify",), constants={"platform": "mp"}
+    )
+    files = convert_with_mapping(path, tmp_path / "converted", spec)
+    result = ingest_and_publish(settings, files, IngestOptions(), now=clock, refresh=False)
+    # "Sign Up" and "Signed Up" are usage events now; u2's $identify is the one signup.
+    assert accounted(result) == (9, 6, 1, 2)
+    assert rows(settings, "SELECT user_id, event_id FROM signups") == [("u2", "i-7")]
+
+
 # --- Wrong input -----------------------------------------------------------------------
 
 
@@ -547,6 +642,7 @@ def test_export_of_another_vendor_is_named_in_one_line(
         ("amplitude", "a.zip", b"PK\x05\x06" + b"\x00" * 18, "holds no JSON lines files"),
         ("posthog", "p.csv", b"name,when\nx,2024-01-01\n", "no column for user_id, ts"),
         ("segment", "s.jsonl", b"a,b\n1,2\n", "none of its 2 lines is a JSON object"),
+        ("mixpanel", "m.json", b'{"event": "x", "distinct_id": "d"}\n', "properties.distinct_id"),
     ],
 )
 def test_malformed_exports_are_rejected_with_the_reason(
@@ -566,4 +662,4 @@ def test_an_export_needs_a_platform_name(tmp_path: Path):
 
 
 def test_every_adapter_is_listed():
-    assert set(adapters()) == {"amplitude", "posthog", "segment", "stackexchange"}
+    assert set(adapters()) == {"amplitude", "mixpanel", "posthog", "segment", "stackexchange"}

@@ -42,7 +42,8 @@ class ExportShape:
     of call (Segment's `type`); calls other than `track` become events of that name.
     `skew_corrected_ts`: the keys (original, sent, received) of an export that computes a
     missing time as `received - (sent - original)`; that value comes right after the first
-    `ts` key and before the others."""
+    `ts` key and before the others. `epoch_in_timezone`: an epoch `ts` counts wall-clock
+    seconds in the export's declared timezone (Mixpanel before 2023), not UTC."""
 
     adapter: str
     description: str
@@ -53,18 +54,31 @@ class ExportShape:
     deletion_events: tuple[str, ...] = ()
     call_type: str | None = None
     skew_corrected_ts: tuple[str, str, str] | None = None
+    epoch_in_timezone: bool = False
 
     def with_mapping(self, spec: MappingSpec | None) -> dict[str, tuple[str, ...]]:
-        """The fields, with a mapping file's [columns] naming other keys."""
+        """The fields, with a mapping file's [columns] naming other keys: a key with dots
+        ("properties.distinct_id") is that top-level key, else that path into nested
+        objects."""
         fields = dict(self.fields)
         for column, key in (spec.columns if spec else {}).items():
-            fields[MAPPED_VALUES[column]] = (key,)
+            nested = (nested_path(key),) if "." in key and not _is_json_path(key) else ()
+            fields[MAPPED_VALUES[column]] = (key, *nested)
         return fields
+
+
+def nested_path(dotted: str) -> str:
+    """The JSON path of a dotted key: "properties.$insert_id" -> $."properties"."$insert_id"."""
+    return "$." + ".".join(json_path_key(part) for part in dotted.split("."))
+
+
+def _is_json_path(key: str) -> bool:
+    return key.startswith(("$.", "$["))
 
 
 def _json_path(key: str) -> str:
     # "$.a.b" is a JSON path; anything else ("userId", "$insert_id") is a top-level key.
-    return key if key.startswith(("$.", "$[")) else f"$.{json_path_key(key)}"
+    return key if _is_json_path(key) else f"$.{json_path_key(key)}"
 
 
 def read_json_lines(
@@ -95,6 +109,8 @@ def read_json_lines(
         parts = [_text_at(position[k]) for k in fields["ts"]]
         parts.insert(1, _skew_corrected([position[k] for k in corrected]))
         values["ts"] = _first_of(parts)
+    if shape.epoch_in_timezone and "ts" in values:
+        values["ts"] = _epoch_as_wall_clock(values["ts"])
     if shape.call_type:
         call = f"lower(nullif(trim(v[{position[shape.call_type]}]), ''))"
         values["event_type"] = (
@@ -124,6 +140,21 @@ def _skew_corrected(indexes: Sequence[int]) -> str:
     """received - (sent - original) as ISO text in UTC: NULL unless all three parse."""
     original, sent, received = (f"try_cast({_text_at(i)} AS TIMESTAMPTZ)" for i in indexes)
     return f"strftime({received} - ({sent} - {original}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+
+
+_WALL_CLOCK = "'%Y-%m-%d %H:%M:%S.%f'"
+
+
+def _epoch_as_wall_clock(text: str) -> str:
+    """Epoch seconds (or ms) as naive text, which the declared timezone then applies to
+    (with the default UTC the time is the same); other text stays as it is."""
+    return (
+        f"CASE WHEN regexp_full_match({text}, '-?\\d{{9,11}}(\\.\\d+)?') "
+        f"THEN strftime(to_timestamp(CAST({text} AS DOUBLE)), {_WALL_CLOCK}) "
+        f"WHEN regexp_full_match({text}, '-?\\d{{12,14}}(\\.\\d+)?') "
+        f"THEN strftime(to_timestamp(CAST({text} AS DOUBLE) / 1000), {_WALL_CLOCK}) "
+        f"ELSE {text} END"
+    )
 
 
 def _stage_lines(
@@ -203,17 +234,50 @@ class StagedTable:
     types: dict[str, str]
 
     def find(self, candidates: Sequence[str]) -> str | None:
-        """The first candidate column the file has (names match case-insensitively)."""
+        """The first candidate the file has: a column (names match case-insensitively), else
+        a dotted path into a column of nested JSON or structs ("properties.distinct_id")."""
+        for candidate in candidates:
+            found = self._column(candidate)
+            if found is not None:
+                return found
+            if self._nested(candidate) is not None:
+                return candidate
+        return None
+
+    def _column(self, name: str) -> str | None:
         by_lower = {c.lower(): c for c in self.columns}
-        return next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
+        return by_lower.get(name.lower())
+
+    def _nested(self, dotted: str) -> tuple[str, str] | None:
+        """(column, path inside it) for the longest leading part of `dotted` that is a
+        column, or None."""
+        parts = dotted.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            column = self._column(".".join(parts[:cut]))
+            if column is not None:
+                return column, ".".join(parts[cut:])
+        return None
+
+    def expression(self, found: str) -> str:
+        """SQL reading what `find` returned: the column, or the nested value as text."""
+        if found in self.columns:
+            return _quote(found)
+        nested = self._nested(found)
+        assert nested is not None
+        column, path = nested
+        # Text columns hold JSON text (NDJSON objects, PostHog's CSV `properties`).
+        json = _quote(column)
+        if self.types[column].upper() not in ("VARCHAR", "JSON"):
+            json = f"to_json({json})"
+        return f"json_extract_string({json}, '{nested_path(path).replace(chr(39), chr(39) * 2)}')"
 
     def rows(self, chosen: Mapping[str, str]) -> SourceRows:
-        """Rows reading each value (value -> column) from the staged table."""
+        """Rows reading each value (value -> what `find` returned) from the staged table."""
         packed = ", ".join(f"{_quote(c)} := {_quote(c)}" for c in self.columns)
         return SourceRows(
             relation='"_adapter_table"',
-            values={name: _quote(column) for name, column in chosen.items() if name in VALUES},
-            ts_type=self.types[chosen["ts"]] if "ts" in chosen else "VARCHAR",
+            values={name: self.expression(f) for name, f in chosen.items() if name in VALUES},
+            ts_type=self.types.get(chosen.get("ts", ""), "VARCHAR"),
             source_file="getvariable('adapter_file')",
             source_row="_row",
             bad="_malformed",
