@@ -769,36 +769,52 @@ def assign_user_keys(con: duckdb.DuckDBPyConnection, first_file: int) -> None:
     their user (the user dictionary user_keys, migration 006); users not seen before get
     the next keys. Ingest calls it once per run, after the duplicates are gone: one lookup
     of the run's rows against the dictionary costs about what writing them did, where a
-    lookup per file would read the whole dictionary once per file."""
+    lookup per file would read the whole dictionary once per file.
+
+    Signups hold one row per user by then, so their new users need no DISTINCT over the
+    run's rows; events are keyed by a join, and only the few rows of users without a
+    signup (still unkeyed) are grouped to key their users."""
     con.execute("SET VARIABLE key_first_file = ?", [first_file])
+    _add_new_users(
+        con,
+        "SELECT platform, user_id FROM signups "
+        "WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL",
+    )
+    _key_rows(con, "signups", only_unkeyed=True)
+    _key_rows(con, "events", only_unkeyed=False)
+    _add_new_users(
+        con,
+        "SELECT DISTINCT platform, user_id FROM events "
+        "WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL",
+    )
+    _key_rows(con, "events", only_unkeyed=True)
+
+
+def _add_new_users(con: duckdb.DuckDBPyConnection, users: str) -> None:
+    """Append the users (distinct (platform, user_id) rows) missing from the dictionary,
+    numbered after the largest key."""
     con.execute(
-        """
+        f"""
         INSERT INTO user_keys (platform, user_id, ukey)
-        WITH run_users AS (
-            SELECT platform, user_id FROM signups
-            WHERE file_id >= getvariable('key_first_file')
-            UNION
-            SELECT platform, user_id FROM events
-            WHERE file_id >= getvariable('key_first_file')
-        ), new_users AS (
-            SELECT platform, user_id FROM run_users
-            ANTI JOIN user_keys AS k USING (platform, user_id)
-        )
         SELECT platform, user_id,
                CAST((SELECT coalesce(max(ukey), 0) FROM user_keys) + row_number() OVER ()
                     AS INTEGER)
-        FROM new_users
+        FROM ({users}) AS candidates
+        ANTI JOIN user_keys AS k USING (platform, user_id)
         """
     )
-    for table in ("signups", "events"):
-        con.execute(
-            f"""
-            UPDATE {table} SET ukey = k.ukey
-            FROM user_keys AS k
-            WHERE {table}.file_id >= getvariable('key_first_file')
-              AND k.platform = {table}.platform AND k.user_id = {table}.user_id
-            """
-        )
+
+
+def _key_rows(con: duckdb.DuckDBPyConnection, table: str, only_unkeyed: bool) -> None:
+    unkeyed = f" AND {table}.ukey IS NULL" if only_unkeyed else ""
+    con.execute(
+        f"""
+        UPDATE {table} SET ukey = k.ukey
+        FROM user_keys AS k
+        WHERE {table}.file_id >= getvariable('key_first_file'){unkeyed}
+          AND k.platform = {table}.platform AND k.user_id = {table}.user_id
+        """
+    )
 
 
 def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:
