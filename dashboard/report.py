@@ -115,6 +115,7 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
         ("Weeks start", d.week_start.capitalize()),
         ("Retention mode", RETENTION_MODE_LABELS.get(mode, mode)),
         ("Activity event types", _text(raw.get("activity_event_types"), "all")),
+        ("Never activity", _text(raw.get("inactive_event_types"), "none")),
         ("Launch t0", "declared in settings, else the first signup"),
         ("Time to N users", "exact time of the N-th signup minus t0; not reached is censored"),
         ("WAU / MAU", "distinct users over the trailing 7 / 30 days (not sums of DAU)"),

@@ -66,6 +66,7 @@ class Settings:
     week_start: str = "monday"
     retention_mode: str = "on"
     activity_event_types: tuple[str, ...] = ()  # empty: every event type except deletions
+    inactive_event_types: tuple[str, ...] = ()  # never activity, whatever the list above says
     milestones: tuple[int, ...] = DEFAULT_MILESTONES
     source_timezone: str = "UTC"  # applies to naive input timestamps
     future_tolerance: timedelta = timedelta(days=1)
@@ -124,6 +125,7 @@ class Settings:
             "week_start": self.week_start,
             "retention_mode": self.retention_mode,
             "activity_event_types": list(self.activity_event_types) or "all but account_deleted",
+            "inactive_event_types": list(self.inactive_event_types),
             "milestones": list(self.milestones),
             "t0": {name: p.t0.isoformat() if p.t0 else None for name, p in self.platforms.items()},
         }
@@ -176,7 +178,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return _check_choice(key, str(value), WEEKDAYS, source)
         case "retention_mode":
             return _check_choice(key, str(value).replace("-", "_"), RETENTION_MODES, source)
-        case "activity_event_types":
+        case "activity_event_types" | "inactive_event_types":
             items = value.split(",") if isinstance(value, str) else value
             return tuple(str(i).strip() for i in items if str(i).strip())
         case "milestones":

@@ -213,6 +213,7 @@ def model_variables(settings: Settings, wm_old: int, wm_new: int) -> dict[str, A
         "tz": settings.timezone,
         "week_start": settings.week_start_index,
         "activity_types": list(settings.activity_event_types),
+        "inactive_types": list(settings.inactive_event_types),
         "milestones": list(settings.milestones),
         "wm_old": wm_old,
         "wm_new": wm_new,

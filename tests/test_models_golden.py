@@ -200,6 +200,27 @@ def test_activity_event_types_setting(home: Path, clock: datetime) -> None:
     assert [(r["day"].day, r["dau"]) for r in served(con, "active")] == [(2, 1)]
 
 
+def test_inactive_event_types_are_never_activity(home: Path, clock: datetime) -> None:
+    """Rows that are not people acting (Amplitude's "Daily Ad Metrics") are left out of
+    DAU, retention and activation, with or without an allow-list; they still move the
+    platform's last event."""
+    for allowed in ("", "post,ad_metrics"):
+        settings = load_settings(
+            home / (allowed or "all"),
+            env={},
+            overrides={"activity_event_types": allowed, "inactive_event_types": "ad_metrics"},
+        )
+        con = connect(settings)
+        add_signups(con, [("a", "u1", "2024-01-01 10:00")], 1)
+        ads = [("a", "ads", "2024-01-01 11:00"), ("a", "u1", "2024-01-01 12:00")]
+        add_events(con, ads, 2, event_type="ad_metrics")
+        add_events(con, [("a", "u1", "2024-01-03 11:00")], 3, event_type="post")
+        refresh(con, settings, clock)
+        assert [(r["day"].day, r["dau"]) for r in served(con, "active") if r["dau"]] == [(3, 1)]
+        assert served(con, "activation")[0]["activated_24h"] == 0
+        con.close()
+
+
 def test_no_new_data_is_a_noop_and_definition_change_forces_full(
     home: Path, clock: datetime
 ) -> None:

@@ -8,7 +8,10 @@
 -- 0x1f, id. Only person ids use it (overlap.sql): accounts carry their dense integer key
 -- `ukey` from ingest (the user dictionary, migration 006), which the derived tables
 -- (user_hours, user_days) and the per-user sort use as `uid`.
--- Parameters (DuckDB variables): tz, week_start (ISO 1=Mon..7=Sun), activity_types,
+-- is_activity: an event counts as activity when its type is in activity_types (all but
+-- account_deleted when empty) and not in inactive_types (rows that are not people acting,
+-- e.g. Amplitude's "Daily Ad Metrics").
+-- Parameters (DuckDB variables): tz, week_start (ISO 1=Mon..7=Sun), activity_types, inactive_types,
 -- range_start, range_end (UTC hours covered by tz_hours).
 
 -- name: macros
@@ -24,7 +27,8 @@ CREATE OR REPLACE TEMP MACRO is_activity(event_type) AS
     CASE
         WHEN len(getvariable('activity_types')) = 0 THEN event_type <> 'account_deleted'
         ELSE list_contains(getvariable('activity_types'), event_type)
-    END;
+    END
+    AND NOT list_contains(getvariable('inactive_types'), event_type);
 CREATE OR REPLACE TEMP MACRO user_key(platform, user_id) AS
     md5_number(platform || chr(31) || user_id);
 CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
