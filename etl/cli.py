@@ -61,6 +61,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         mapping=_parse_mapping(args.map or []),
         source_timezone=args.tz or (spec.timezone if spec else settings.source_timezone),
         adapter=args.adapter,
+        replace=args.replace,
     )
     result = ingest_and_publish(
         settings,
@@ -308,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--mapping",
         metavar="FILE",
         help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
+    )
+    ingest.add_argument(
+        "--replace",
+        action="store_true",
+        help="load the files again even if loaded before: their earlier rows are removed first "
+        "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
     )
     ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
     ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")

@@ -16,6 +16,7 @@ Dedupe, set-wise and exact:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -85,6 +86,21 @@ class IngestOptions:
     mapping: Mapping[str, str] = field(default_factory=dict)
     source_timezone: str = "UTC"
     adapter: str | None = None
+    # Load the files even if loaded before, removing their earlier rows first (`--replace`).
+    replace: bool = False
+
+    def as_text(self) -> str:
+        """The options a file was loaded with, as the ledger keeps them (JSON)."""
+        return json.dumps(
+            {
+                "platform": self.platform,
+                "format": self.format,
+                "map": dict(self.mapping),
+                "tz": self.source_timezone,
+                "adapter": self.adapter,
+            },
+            sort_keys=True,
+        )
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.mapping) - set(CANONICAL_COLUMNS))
@@ -119,10 +135,13 @@ class FileOutcome:
     user_column: str | None = None
     platform_column: str | None = None
     platform_constant: str | None = None
+    # The path the user gave (an export an adapter converted into this file, or the file).
+    source_path: Path | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["path"] = str(self.path)
+        out["source_path"] = str(self.source_path) if self.source_path else None
         return out
 
 
@@ -195,8 +214,11 @@ def _plan_one(
         return PlannedFile(outcome)
     outcome.content_hash, outcome.size_bytes = source.content_hash, source.size
     outcome.format = source.format
-    if source.content_hash in seen or _already_loaded(con, source.content_hash):
-        outcome.outcome = "already_loaded"
+    if source.content_hash in seen:
+        outcome.outcome, outcome.reason = "already_loaded", "the same content twice in this run"
+        return PlannedFile(outcome, source)
+    if not options.replace and _already_loaded(con, source.content_hash):
+        outcome.outcome, outcome.reason = "already_loaded", _earlier_load(con, source.content_hash)
         return PlannedFile(outcome, source)
     try:
         columns, types = probe_columns(con, source)
@@ -253,9 +275,11 @@ def ingest_files(
     *,
     run_id: int,
     now: datetime,
+    origins: Mapping[Path, Path] | None = None,
 ) -> IngestResult:
     """Load the planned files, in order, inside the caller's open transaction, and record
-    every file (loaded, already loaded or rejected) in the ledger.
+    every file (loaded, already loaded or rejected) in the ledger, with the path the user
+    gave for it (`origins`: converted file -> the export it came from) and the options.
 
     Raises FileFailure when DuckDB fails on a file mid-load; nothing here commits."""
     result = IngestResult()
@@ -272,6 +296,7 @@ def ingest_files(
         else:  # file ids follow the plan's order, loaded or not
             planned.outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
         planned.outcome.seconds = time.perf_counter() - started
+        planned.outcome.source_path = source_path(planned.outcome.path, origins or {})
         result.files.append(planned.outcome)
         report("ingest", number, len(plan), planned.outcome.path.name)
     # Each file was deduplicated within itself; rows repeating an earlier file of this run
@@ -279,7 +304,7 @@ def ingest_files(
     _dedupe_across_files(con, result.loaded_files)
     assign_run_user_keys(con, result.loaded_files)
     for outcome in result.files:
-        record_file(con, outcome, run_id, now)
+        record_file(con, outcome, run_id, now, options)
         if outcome.rows_read:
             record_mode(con, key)
         log.info(
@@ -323,6 +348,59 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
             [content_hash],
         )
     )
+
+
+def _earlier_load(con: duckdb.DuckDBPyConnection, content_hash: str) -> str:
+    """How a file was loaded before (run, day, options), and how to load it again."""
+    run_id, recorded_at, options = con.execute(
+        "SELECT run_id, recorded_at, load_options FROM files "
+        "WHERE content_hash = ? AND outcome = 'loaded' ORDER BY file_id DESC LIMIT 1",
+        [content_hash],
+    ).fetchall()[0]
+    how = ""
+    if options:
+        given = {k: v for k, v in json.loads(options).items() if v not in (None, {}, "UTC")}
+        how = " with " + ", ".join(f"{k} {v}" for k, v in sorted(given.items())) if given else ""
+    return (
+        f"already loaded by run {run_id} on {recorded_at:%Y-%m-%d %H:%M} UTC{how}; to load it "
+        "again with other options: uptake ingest --replace PATH (its earlier rows are removed)"
+    )
+
+
+def remove_earlier_loads(
+    con: duckdb.DuckDBPyConnection,
+    plan: Sequence[PlannedFile],
+    origins: Mapping[Path, Path],
+    run_id: int,
+) -> int:
+    """`--replace`: delete the rows every earlier load of the planned files left (found by
+    the path the user gave, or, for ledger rows from before source paths were kept, by
+    content hash), with their quarantined rows, and mark those ledger rows `replaced`.
+    Runs in the pass's transaction, before the files load again. Returns the number of
+    earlier loads removed. Rows of other files counted as duplicates of a replaced file
+    were never stored and do not come back: replace those files too."""
+    sources = sorted({str(source_path(p.outcome.path, origins)) for p in plan})
+    hashes = sorted({p.outcome.content_hash for p in plan if p.outcome.content_hash})
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _replaced AS SELECT file_id FROM files "
+        "WHERE outcome = 'loaded' AND (list_contains(?, source_path) "
+        "OR (source_path IS NULL AND list_contains(?, content_hash)))",
+        [sources, hashes],
+    )
+    for table in ("signups", "events", "deletions", "quarantine"):
+        con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT file_id FROM _replaced)")
+    replaced = con.execute(
+        "UPDATE files SET outcome = 'replaced', reason = ? "
+        "WHERE file_id IN (SELECT file_id FROM _replaced)",
+        [f"rows removed by run {run_id} (uptake ingest --replace)"],
+    ).fetchall()[0][0]
+    con.execute("DROP TABLE _replaced")
+    return int(replaced)
+
+
+def source_path(path: Path, origins: Mapping[Path, Path]) -> Path:
+    """The absolute path the user gave for a file (its source when it was converted)."""
+    return origins.get(path, path).absolute()
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -937,15 +1015,20 @@ def _dedupe_signups(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[in
 
 
 def record_file(
-    con: duckdb.DuckDBPyConnection, outcome: FileOutcome, run_id: int, now: datetime
+    con: duckdb.DuckDBPyConnection,
+    outcome: FileOutcome,
+    run_id: int,
+    now: datetime,
+    options: IngestOptions | None = None,
 ) -> None:
     if outcome.file_id is None:
         outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
+    source = outcome.source_path or outcome.path.absolute()
     con.execute(
         "INSERT INTO files (file_id, run_id, path, content_hash, size_bytes, format, stream, "
         "rows_read, rows_loaded, rows_duplicate, rows_quarantined, outcome, reason, recorded_at, "
-        "user_column, platform_column, platform_constant) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "user_column, platform_column, platform_constant, source_path, load_options) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.file_id,
             run_id,
@@ -964,5 +1047,7 @@ def record_file(
             outcome.user_column,
             outcome.platform_column,
             outcome.platform_constant,
+            str(source),
+            options.as_text() if options else None,
         ],
     )

@@ -34,6 +34,7 @@ from etl.ingest import (
     ingest_files,
     plan_ingest,
     record_file,
+    remove_earlier_loads,
 )
 from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
 from etl.progress import report
@@ -98,6 +99,11 @@ class RunResult:
         """One indented line per rejected file (its reason says what to do) and per file
         that held no rows; past `most`, a count."""
         notes = [f"  rejected {f.path}: {f.reason}" for f in self.files if f.outcome == "rejected"]
+        notes += [
+            f"  {f.source_path or f.path}: {f.reason}"
+            for f in self.files
+            if f.outcome == "already_loaded"
+        ]
         notes += [
             f"  {f.path}: no rows to load (a header only?); recorded as loaded with 0 rows"
             for f in self.files
@@ -323,15 +329,21 @@ def _transaction(
     failed: dict[Path, str],
 ) -> None:
     result, settings, now = job.result, job.settings, job.now
+    origins = job.conversion.origins if job.conversion else {}
     with _step(result.steps, "ingest"):
-        ingested = ingest_files(con, settings, plan, job.options, run_id=result.run_id, now=now)
+        replaced_loads = 0
+        if job.options.replace:
+            replaced_loads = remove_earlier_loads(con, plan, origins, result.run_id)
+        ingested = ingest_files(
+            con, settings, plan, job.options, run_id=result.run_id, now=now, origins=origins
+        )
         sources = job.conversion.source_outcomes() if job.conversion else []
         result.files = ingested.files + _failed_outcomes(failed) + sources
-        _record_failed_files(con, result, now)
+        _record_failed_files(con, job)
     new_rows = sum(f.rows_loaded for f in result.files)
     if any(f.outcome == "rejected" or f.rows_quarantined for f in result.files):
         result.status = "rejected_input"
-    elif not new_rows and _snapshot_is_current(settings, con):
+    elif not new_rows and not replaced_loads and _snapshot_is_current(settings, con):
         result.status = "noop"
     if job.refresh and result.status != "noop":
         from etl.refresh import refresh_models
@@ -339,7 +351,8 @@ def _transaction(
         with _step(result.steps, "refresh"):
             # A signup replaced in place changes history the incremental refresh does not
             # see; restate everything then (rare: a late file with an earlier signup).
-            replaced = sum(f.signups_replaced for f in result.files)
+            # Rows removed by --replace too.
+            replaced = sum(f.signups_replaced for f in result.files) + replaced_loads
             refresh_models(con, settings, now, full=replaced > 0)
         if settings.keep_raw_days:
             from etl.privacy import compact_raw_events
@@ -356,10 +369,11 @@ def _failed_outcomes(failed: dict[Path, str]) -> list[FileOutcome]:
     ]
 
 
-def _record_failed_files(con: duckdb.DuckDBPyConnection, result: RunResult, now: datetime) -> None:
+def _record_failed_files(con: duckdb.DuckDBPyConnection, job: _Pass) -> None:
+    result, now = job.result, job.now
     for outcome in result.files:
         if outcome.file_id is None:
-            record_file(con, outcome, result.run_id, now)
+            record_file(con, outcome, result.run_id, now, job.options)
 
 
 def _snapshot_is_current(settings: Settings, con: duckdb.DuckDBPyConnection) -> bool:

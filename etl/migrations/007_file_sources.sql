@@ -1,0 +1,7 @@
+-- What `uptake ingest --replace` needs from the file ledger (issue 23): the path the user
+-- gave (source_path: the export an adapter or a mapping converted, or the file itself) and
+-- the options it was loaded with (load_options, JSON: platform, format, map, tz, adapter),
+-- so a later load can find the file's earlier rows and say how it was loaded before.
+-- Rows recorded before this migration have neither: they are found by content hash.
+ALTER TABLE files ADD COLUMN source_path VARCHAR;
+ALTER TABLE files ADD COLUMN load_options VARCHAR;
