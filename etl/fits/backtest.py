@@ -16,6 +16,7 @@ cutoff (`relative_targets`), the same for every series, so nothing is tuned to o
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from etl.fits import fit_all
 
@@ -144,6 +146,7 @@ class BacktestRow:
     p_never: float
     actual: datetime | None  # None: not reached by the end of the data
     data_end: datetime
+    too_early: bool = False  # the fit withheld its forecast: "too early to forecast"
 
     @property
     def horizon_days(self) -> float | None:
@@ -188,7 +191,8 @@ def backtest(
     the users at the cutoff) and compare the headline forecast with `actual`."""
     users = int(rows.filter(pl.col("platform") == platform)["cumulative"].max())  # type: ignore[arg-type]
     goals = tuple(targets) or relative_targets(users)
-    _, forecasts = fit_all(rows, goals, seed=seed)
+    fits, forecasts = fit_all(rows, goals, seed=seed)
+    too_early = _too_early(fits, platform)
     result = []
     for row in forecasts.to_pylist():
         if row["platform"] != platform or row["model"] != "ensemble":
@@ -205,9 +209,17 @@ def backtest(
                 p_never=float(row["p_never"]),
                 actual=actual(int(row["users"])),
                 data_end=data_end,
+                too_early=too_early,
             )
         )
     return result
+
+
+def _too_early(fits: pa.Table, platform: str) -> bool:
+    for row in fits.to_pylist():
+        if row["platform"] == platform and row["model"] == "ensemble":
+            return bool(json.loads(row["params"]).get("too_early", False))
+    return False
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -215,7 +227,7 @@ def _naive(value: datetime | None) -> datetime | None:
 
 
 def _day(value: datetime | None, open_end: str = "never") -> str:
-    return f"{value:%Y-%m-%d}" if value is not None else open_end
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else open_end
 
 
 def format_backtests(rows: Sequence[BacktestRow]) -> str:

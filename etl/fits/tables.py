@@ -21,7 +21,7 @@ from etl.fits.engine import (
     ensemble_forecasts,
     model_forecasts,
 )
-from etl.fits.fitting import LOSS, predicted_increments, runs_test_z
+from etl.fits.fitting import LIKELIHOOD, predicted_increments, runs_test_z
 from etl.fits.forecast import HORIZON_SPANS, INTERVAL, ceiling_total, weighted_quantile
 from etl.fits.series import MIN_POINTS, FitSeries
 
@@ -100,8 +100,7 @@ def _series_params(platform: PlatformFit) -> dict[str, Any]:
         "grain": series.grain,
         "time_unit": "day",
         "criterion": "AICc",
-        "loss": LOSS,
-        "loss_scale": _number(series.loss_scale),
+        "likelihood": LIKELIHOOD,
         "seasonal_profile": _season_text(series),
         "seasonal_amplitude": _number(series.seasonal_amplitude),
         "interval": CALIBRATED_TEXT if platform.calibration.calibrated else INTERVAL_TEXT,
@@ -137,6 +136,8 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
     params: dict[str, Any] = {
         "parameters": {name: _number(value) for name, value in natural.items()},
         "akaike_weight": _number(outcome.weight),
+        "dispersion": _number(fit.dispersion),
+        "log_likelihood": _number(fit.log_likelihood),
         "in_ensemble": outcome.usable,
         "note": ident.note,
         "residuals": _residual_check(outcome),
