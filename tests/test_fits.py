@@ -227,7 +227,7 @@ def test_output_schemas_follow_the_snapshot_contract(synthetic: tuple[pa.Table, 
     fits, forecasts = synthetic
     assert fits.column_names == [
         "platform", "model", "params", "aic", "rmse", "n_points", "fitted_until",
-        "ceiling_identified",
+        "ceiling_identified", "measured_at_end", "fitted_at_end",
     ]  # fmt: skip
     assert forecasts.column_names == [
         "platform", "model", "users", "eta", "eta_low", "eta_high", "p_never",
@@ -479,3 +479,29 @@ def test_a_surge_on_earlier_growth_is_not_a_ceiling() -> None:
     # The baseline inflow goes on, so the next milestone is reached.
     (first, _) = rows_of(forecasts, "surge", "ensemble")
     assert first["p_never"] < 0.5 and first["eta"] is not None
+
+
+# -- issue 21: the fitted curve follows the data, and the snapshot says so ------------------
+
+
+def test_fits_schema_is_the_publish_contract() -> None:
+    from etl.fits.tables import FITS_SCHEMA
+    from etl.publish import EXTRA_SCHEMAS
+
+    assert FITS_SCHEMA.equals(EXTRA_SCHEMAS["fits"])
+
+
+@pytest.mark.parametrize(("preset", "cut_index"), [("viral", 4), ("steady", 3)])
+def test_ensemble_fitted_at_end_is_within_10_percent_of_measured(
+    preset: str, cut_index: int
+) -> None:
+    """The viral launch at 24 h and the steady one at 7 days (simulator presets, scale 1):
+    the curve the page draws ends where the measured cumulative curve ends."""
+    from etl.fits.backtest_suite import simulated_cases
+
+    case = simulated_cases(preset, seeds=(1,))[cut_index]
+    fits, _ = fit_all(case.rows, (100_000_000,))
+    for row in fits.to_pylist():
+        assert row["measured_at_end"] > 0
+    (ensemble,) = rows_of(fits, case.name, "ensemble")
+    assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)

@@ -36,6 +36,10 @@ FITS_SCHEMA = pa.schema(
         ("n_points", pa.int64()),
         ("fitted_until", UTC_TIME),
         ("ceiling_identified", pa.bool_()),
+        # Cumulative users at `fitted_until`: observed, and per the fitted curve (ensemble:
+        # the weighted mean of the usable models), so a drawn curve can be checked.
+        ("measured_at_end", pa.float64()),
+        ("fitted_at_end", pa.float64()),
     ]
 )
 FORECASTS_SCHEMA = pa.schema(
@@ -211,6 +215,25 @@ def _ensemble_rmse(platform: PlatformFit) -> float:
     return float(np.sqrt(np.mean((predicted - series.increments) ** 2)))
 
 
+def fitted_total(outcome: ModelOutcome, series: FitSeries) -> float:
+    """Cumulative users at the end of the window per the model. The model explains the
+    users before the window only with a level term; otherwise they are the observed ones."""
+    model, params = outcome.fit.model, outcome.fit.params
+    start, end = model.cumulative(series.boundaries[[0, -1]], params)
+    if series.level_term:
+        return float(end)
+    return float(series.cumulative_at_end - series.growth + end - start)
+
+
+def _ensemble_total(platform: PlatformFit) -> float:
+    weights = platform.ensemble_weights()
+    return sum(
+        weights[o.name] * fitted_total(o, platform.series)
+        for o in platform.outcomes
+        if o.name in weights
+    )
+
+
 def _fit_row(
     platform: PlatformFit, model: str, params: dict[str, Any], **values: Any
 ) -> dict[str, Any]:
@@ -220,6 +243,7 @@ def _fit_row(
         "params": json.dumps(params, sort_keys=True),
         "n_points": platform.series.n_points,
         "fitted_until": _when(platform.series, platform.series.fitted_until),
+        "measured_at_end": platform.series.cumulative_at_end,
         **values,
     }
 
@@ -247,6 +271,7 @@ def add_platform(rows: TableRows, platform: PlatformFit) -> None:
             aic=None,
             rmse=_ensemble_rmse(platform),
             ceiling_identified=identified,
+            fitted_at_end=_ensemble_total(platform),
         )
     )
     rows.forecasts += [_forecast_row(series, ENSEMBLE, f) for f in ensemble_forecasts(platform)]
@@ -259,6 +284,7 @@ def add_platform(rows: TableRows, platform: PlatformFit) -> None:
                 aic=_number(outcome.fit.aicc),
                 rmse=outcome.fit.rmse,
                 ceiling_identified=outcome.identifiability.identified,
+                fitted_at_end=fitted_total(outcome, series),
             )
         )
         rows.forecasts += [
@@ -278,5 +304,7 @@ def add_unfitted(rows: TableRows, platform: str, n_points: int) -> None:
             "n_points": n_points,
             "fitted_until": None,
             "ceiling_identified": False,
+            "measured_at_end": None,
+            "fitted_at_end": None,
         }
     )
