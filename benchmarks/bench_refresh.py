@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from etl.config import load_settings
+from etl.ingest import assign_user_keys
 from etl.refresh import refresh_models
 from etl.warehouse import connect
 
@@ -100,6 +101,7 @@ def load_part(con: duckdb.DuckDBPyConnection, folder: Path, part: int) -> None:
         "FROM read_parquet(?) WHERE part = ?",
         [10 * part + 2, str(folder / "events.parquet"), part],
     )
+    assign_user_keys(con, 10 * part + 1)
 
 
 def refresh(con: duckdb.DuckDBPyConnection, full: bool) -> None:

@@ -41,7 +41,7 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.adapters import adapters
     from etl.ingest import IngestOptions
-    from etl.mapping import load_mapping
+    from etl.mapping import load_mapping, timezone_mapping
     from etl.pipeline import ingest_and_publish
 
     if args.list_adapters:
@@ -53,6 +53,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     spec = load_mapping(Path(args.mapping)) if args.mapping else None
     if spec is not None and args.map:
         spec = replace(spec, columns={**spec.columns, **_parse_mapping(args.map)})
+    if spec is None and args.adapter and args.tz:
+        spec = timezone_mapping(args.tz)
     options = IngestOptions(
         platform=args.platform,
         format=args.format,
@@ -297,7 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
     )
     ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
-    ingest.add_argument("--adapter", help="read an export of another shape (see --list-adapters)")
+    ingest.add_argument(
+        "--adapter",
+        help="read an export of another shape: amplitude, mixpanel, posthog, segment or "
+        "stackexchange (see --list-adapters)",
+    )
     ingest.add_argument(
         "--mapping",
         metavar="FILE",

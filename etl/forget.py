@@ -176,6 +176,11 @@ def erase_rows(
                 "WHERE t.platform = f.platform AND t.user_id = f.user_id"
             ).fetchall()[0][0]
         )
+    # The user dictionary holds the id too; a user loaded again later gets a new key.
+    con.execute(
+        "DELETE FROM user_keys AS t USING _forget AS f "
+        "WHERE t.platform = f.platform AND t.user_id = f.user_id"
+    )
     removed["quarantine"] = _erase_quarantine(con, stored)
     con.executemany(
         "INSERT OR IGNORE INTO tombstones (digest) VALUES (?)",

@@ -277,6 +277,7 @@ def ingest_files(
     # Each file was deduplicated within itself; rows repeating an earlier file of this run
     # or a stored row are found once for the whole run (see _dedupe_across_files).
     _dedupe_across_files(con, result.loaded_files)
+    assign_run_user_keys(con, result.loaded_files)
     for outcome in result.files:
         record_file(con, outcome, run_id, now)
         if outcome.rows_read:
@@ -754,6 +755,50 @@ def _dedupe_across_files(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOu
             outcome.signups_replaced += int(replaced)
         for table in ("_x_keys", "_x_rows", "_x_users"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def assign_run_user_keys(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome]) -> None:
+    """Key this run's rows (see assign_user_keys); nothing to do when no file loaded rows."""
+    ids = [f.file_id for f in loaded if f.file_id is not None and f.rows_loaded]
+    if ids:
+        assign_user_keys(con, min(ids))
+
+
+def assign_user_keys(con: duckdb.DuckDBPyConnection, first_file: int) -> None:
+    """Give the signups and events of files from `first_file` on the dense integer key of
+    their user (the user dictionary user_keys, migration 006); users not seen before get
+    the next keys. Ingest calls it once per run, after the duplicates are gone: one lookup
+    of the run's rows against the dictionary costs about what writing them did, where a
+    lookup per file would read the whole dictionary once per file."""
+    con.execute("SET VARIABLE key_first_file = ?", [first_file])
+    con.execute(
+        """
+        INSERT INTO user_keys (platform, user_id, ukey)
+        WITH run_users AS (
+            SELECT platform, user_id FROM signups
+            WHERE file_id >= getvariable('key_first_file')
+            UNION
+            SELECT platform, user_id FROM events
+            WHERE file_id >= getvariable('key_first_file')
+        ), new_users AS (
+            SELECT platform, user_id FROM run_users
+            ANTI JOIN user_keys AS k USING (platform, user_id)
+        )
+        SELECT platform, user_id,
+               CAST((SELECT coalesce(max(ukey), 0) FROM user_keys) + row_number() OVER ()
+                    AS INTEGER)
+        FROM new_users
+        """
+    )
+    for table in ("signups", "events"):
+        con.execute(
+            f"""
+            UPDATE {table} SET ukey = k.ukey
+            FROM user_keys AS k
+            WHERE {table}.file_id >= getvariable('key_first_file')
+              AND k.platform = {table}.platform AND k.user_id = {table}.user_id
+            """
+        )
 
 
 def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:

@@ -30,15 +30,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl.errors import ConfigError, InputError
 from etl.ingest import CANONICAL_COLUMNS, FileOutcome, IngestOptions
-from etl.sources import FORMATS
+from etl.sources import FORMATS, content_hash, empty_file_reason, input_files
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class MappingSpec:
             or self.signup_events
             or self.deletion_events
             or set(self.constants) - {"platform"}
+            or any("." in source for source in self.columns.values())  # nested paths
         )
 
     def ingest_options(
@@ -110,6 +112,13 @@ class MappingSpec:
             )
         )
         return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def timezone_mapping(name: str) -> MappingSpec:
+    """`uptake ingest --adapter A --tz TZ` without a mapping file: the export's naive times
+    (and a Mixpanel project's wall-clock epochs) are in TZ. Only the flag does this: an
+    adapter otherwise keeps its export's own zone (UTC), whatever `source_timezone` says."""
+    return MappingSpec(timezone=_timezone(name, "--tz"))
 
 
 def load_mapping(path: Path) -> MappingSpec:
@@ -265,25 +274,42 @@ def prepare_inputs(
     options: IngestOptions,
     spec: MappingSpec | None,
     scratch: Path,
-) -> tuple[list[Path], IngestOptions]:
-    """The files to ingest and the options to ingest them with, for `uptake ingest` with
-    `--adapter` and/or `--mapping`. Flags in `options` win over the mapping file."""
+) -> tuple[Conversion, IngestOptions]:
+    """The files to ingest, with the sources they were converted from, and the options to
+    ingest them with, for `uptake ingest` (with `--adapter` and/or `--mapping`, each source
+    file is converted on its own: one that cannot be is rejected, the others go on). Flags
+    in `options` win over the mapping file."""
     from etl.adapters import converter
 
     adapter = options.adapter or (spec.adapter if spec else None)
     if spec is None and adapter is None:
-        return list(paths), options
+        return Conversion(files=input_files(paths)), options
     if spec is not None and not spec.needs_conversion and adapter is None:
         mapped = spec.ingest_options(options.platform, _flag_timezone(options))
-        return list(paths), replace(mapped, mapping={**mapped.mapping, **options.mapping})
+        plain = Conversion(files=input_files(paths))
+        return plain, replace(mapped, mapping={**mapped.mapping, **options.mapping})
+    sources = _export_sources(paths, adapter)
     if spec is None:
         assert adapter is not None
         convert = converter(adapter)
-        return [f for p in paths for f in convert(p, scratch, options.platform)], options
+        return convert_each(sources, lambda p: convert(p, scratch, options.platform)), options
     spec = replace(spec, adapter=adapter, timezone=_flag_timezone(options) or spec.timezone)
-    files = [f for p in paths for f in convert_with_mapping(p, scratch, spec, options.platform)]
+    mapped_files = convert_each(
+        sources,
+        partial(convert_with_mapping, out_dir=scratch, spec=spec, platform=options.platform),
+    )
     # Converted files hold Uptake's columns with UTC times: nothing left to map.
-    return files, IngestOptions(platform=options.platform or spec.platform)
+    return mapped_files, IngestOptions(platform=options.platform or spec.platform)
+
+
+def _export_sources(paths: Sequence[Path], adapter: str | None) -> list[Path]:
+    """The sources to convert one by one: each file under the given folders, except for an
+    adapter that reads a folder as one export (a Stack Exchange dump)."""
+    from etl.adapters import reads_folders_whole
+
+    if adapter is not None and reads_folders_whole(adapter):
+        return list(paths)
+    return input_files(paths)
 
 
 def _flag_timezone(options: IngestOptions) -> str | None:
@@ -292,13 +318,45 @@ def _flag_timezone(options: IngestOptions) -> str | None:
 
 
 @dataclass
-class InboxConversion:
-    """An inbox's files with per-folder mappings applied, for one scheduled pass."""
+class Conversion:
+    """The files one pass ingests, and the source files that were converted into them (an
+    inbox's files under a `_mapping.toml`, or the paths of `uptake ingest --adapter`)."""
 
     files: list[Path] = field(default_factory=list)  # what the pass ingests
-    origins: dict[Path, Path] = field(default_factory=dict)  # converted file -> inbox file
-    rejected: dict[Path, str] = field(default_factory=dict)  # inbox file -> why it failed
-    empty: list[Path] = field(default_factory=list)  # converted into no rows: archived
+    origins: dict[Path, Path] = field(default_factory=dict)  # converted file -> source
+    rejected: dict[Path, str] = field(default_factory=dict)  # source -> why it failed
+    empty: list[Path] = field(default_factory=list)  # converted into no rows
+
+    def convert(self, source: Path, convert_one: Callable[[Path], list[Path]]) -> None:
+        """Convert one source; one that is empty or cannot be converted is rejected with
+        the reason (a bad file must not hold back the others)."""
+        try:
+            empty = None if source.is_dir() else empty_file_reason(source)
+            if empty:
+                raise InputError(empty)
+            converted = convert_one(source)
+        except InputError as exc:
+            log.info("%s cannot be converted: %s", source, exc)
+            self.rejected[source] = str(exc)
+            return
+        if not converted:
+            self.empty.append(source)
+        self.files.extend(converted)
+        self.origins.update(dict.fromkeys(converted, source))
+
+    def source_outcomes(self) -> list[FileOutcome]:
+        """Ledger rows of the sources that gave no file to ingest: a rejected one with its
+        reason; one without rows (a header only) loaded, with 0 rows, as the plain path
+        records such a file."""
+        rejected = [
+            FileOutcome(path=p, outcome="rejected", reason=r) for p, r in self.rejected.items()
+        ]
+        empty = [
+            FileOutcome(path=p, content_hash=content_hash(p), size_bytes=p.stat().st_size)
+            for p in self.empty
+            if p.is_file()
+        ]
+        return rejected + empty
 
     def inbox_outcomes(self, outcomes: Sequence[FileOutcome]) -> list[FileOutcome]:
         """The pass's outcomes addressed to inbox files, for `move_processed`: an inbox
@@ -313,11 +371,16 @@ class InboxConversion:
             else:
                 by_origin.setdefault(origin, []).append(outcome)
         moved = [_merged(origin, parts) for origin, parts in by_origin.items()]
-        failed = [
-            FileOutcome(path=p, outcome="rejected", reason=r) for p, r in self.rejected.items()
-        ]
-        emptied = [FileOutcome(path=p, outcome="loaded") for p in self.empty]
-        return direct + moved + failed + emptied
+        listed = {o.path for o in direct}
+        sources = [o for o in self.source_outcomes() if o.path not in listed]
+        return direct + moved + sources
+
+
+def convert_each(sources: Sequence[Path], convert_one: Callable[[Path], list[Path]]) -> Conversion:
+    batch = Conversion()
+    for source in sources:
+        batch.convert(source, convert_one)
+    return batch
 
 
 def _merged(origin: Path, parts: Sequence[FileOutcome]) -> FileOutcome:
@@ -327,26 +390,17 @@ def _merged(origin: Path, parts: Sequence[FileOutcome]) -> FileOutcome:
     return FileOutcome(path=origin, outcome="loaded")
 
 
-def convert_inbox(paths: Sequence[Path], inbox: Path, scratch: Path) -> InboxConversion:
+def convert_inbox(paths: Sequence[Path], inbox: Path, scratch: Path) -> Conversion:
     """Apply each folder's `_mapping.toml` to the inbox files under it: mapped files are
     always converted (so one pass can mix sources under one set of ingest options), the
     others pass through. A file that cannot be converted is rejected, the rest go on; an
     invalid mapping file raises ConfigError (fix it; its files wait in the inbox)."""
-    batch = InboxConversion()
+    batch = Conversion()
     for path in paths:
         spec = mapping_for_file(path, inbox)
         if spec is None:
             batch.files.append(path)
             continue
         target = scratch / f"inbox-{spec.fingerprint()}"
-        try:
-            converted = convert_with_mapping(path, target, spec)
-        except InputError as exc:
-            log.warning("inbox file %s cannot be converted: %s", path, exc)
-            batch.rejected[path] = str(exc)
-            continue
-        if not converted:
-            batch.empty.append(path)
-        batch.files.extend(converted)
-        batch.origins.update(dict.fromkeys(converted, path))
+        batch.convert(path, partial(convert_with_mapping, out_dir=target, spec=spec))
     return batch

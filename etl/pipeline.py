@@ -35,7 +35,7 @@ from etl.ingest import (
     plan_ingest,
     record_file,
 )
-from etl.mapping import InboxConversion, MappingSpec, convert_inbox, prepare_inputs
+from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
 from etl.progress import report
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
@@ -83,7 +83,7 @@ class RunResult:
             line += f"; published {self.snapshot.name}"
         line += f" in {sum(self.steps.values()):.1f}s"
         return {
-            "line": line,
+            "line": "\n".join([line, *self.file_notes()]),
             "run_id": self.run_id,
             "status": self.status,
             "files": [f.as_dict() for f in self.files],
@@ -93,6 +93,19 @@ class RunResult:
             "snapshot": str(self.snapshot) if self.snapshot else None,
             "error": self.error,
         }
+
+    def file_notes(self, most: int = 10) -> list[str]:
+        """One indented line per rejected file (its reason says what to do) and per file
+        that held no rows; past `most`, a count."""
+        notes = [f"  rejected {f.path}: {f.reason}" for f in self.files if f.outcome == "rejected"]
+        notes += [
+            f"  {f.path}: no rows to load (a header only?); recorded as loaded with 0 rows"
+            for f in self.files
+            if f.outcome == "loaded" and not f.rows_read
+        ]
+        if len(notes) > most:
+            notes = [*notes[:most], f"  ... and {len(notes) - most} more (see `uptake status`)"]
+        return notes
 
 
 class PassFailed(UptakeError):
@@ -166,11 +179,18 @@ def ingest_and_publish(
     mapping: MappingSpec | None = None,
 ) -> RunResult:
     """Load the given files or folders now (the files stay where they are). With an
-    adapter or a mapping file, each path is first converted into plain input files."""
-    paths, options = prepare_inputs(paths, options, mapping, _scratch(settings))
-    files = discover(paths)
+    adapter or a mapping file, each file is first converted into plain input files; one
+    that cannot be converted is recorded as rejected and the others load."""
+    conversion, options = prepare_inputs(paths, options, mapping, _scratch(settings))
     return execute_pass(
-        settings, files, options, now=now, trigger="ingest", from_inbox=False, refresh=refresh
+        settings,
+        conversion.files,
+        options,
+        now=now,
+        trigger="ingest",
+        from_inbox=False,
+        refresh=refresh,
+        conversion=conversion,
     )
 
 
@@ -187,7 +207,7 @@ class _Pass:
     now: datetime
     result: RunResult
     refresh: bool
-    conversion: InboxConversion | None = None
+    conversion: Conversion | None = None
 
 
 # A reader (`uptake status`) holds DuckDB's file lock for a moment; the writer waits this
@@ -226,14 +246,18 @@ def execute_pass(
     trigger: str,
     from_inbox: bool,
     refresh: bool = True,
+    conversion: Conversion | None = None,
 ) -> RunResult:
     """The pass itself, under the writer lock (LockedError, exit 3, when it is held).
-    `paths` may be a function, called under the lock, that lists the files."""
+    `paths` may be a function, called under the lock, that lists the files; `conversion`
+    names the sources they were converted from (built here for the inbox)."""
     with _open_for_writing(settings) as con:
         if callable(paths):
             paths = paths()
         run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
-        job = _Pass(settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh)
+        job = _Pass(
+            settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh, conversion
+        )
         result = job.result
         if from_inbox:
             # Inbox folders with a _mapping.toml are converted first (under the lock).
@@ -301,8 +325,8 @@ def _transaction(
     result, settings, now = job.result, job.settings, job.now
     with _step(result.steps, "ingest"):
         ingested = ingest_files(con, settings, plan, job.options, run_id=result.run_id, now=now)
-        unconvertible = job.conversion.rejected if job.conversion else {}
-        result.files = ingested.files + _failed_outcomes({**failed, **unconvertible})
+        sources = job.conversion.source_outcomes() if job.conversion else []
+        result.files = ingested.files + _failed_outcomes(failed) + sources
         _record_failed_files(con, result, now)
     new_rows = sum(f.rows_loaded for f in result.files)
     if any(f.outcome == "rejected" or f.rows_quarantined for f in result.files):

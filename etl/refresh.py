@@ -32,7 +32,8 @@ from etl.warehouse import scalar
 PERIOD_CAPS = {"hour": 47, "day": 90, "week": 52}
 HOUR_COHORT_DAYS = 7
 # Bump when a model's SQL changes meaning: stored models are then rebuilt in full.
-MODELS_VERSION = 3  # 2: channels, overlap, migration, migrant_activity; 3: user keys
+MODELS_VERSION = 4  # 2: channels, overlap, migration, migrant_activity; 3: user keys;
+# 4: dense integer user keys from ingest (migration 006)
 
 SERVING_MODELS = (
     "platforms",
@@ -402,9 +403,7 @@ def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
         run_sql(con, "user_activity", "append_hours")
     with timer.step("user_days"):
         # user_days is empty: no stored day of any user needs checking.
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE touched (platform VARCHAR, user_id VARCHAR, uid UHUGEINT)"
-        ).fetchall()
+        con.execute("CREATE OR REPLACE TEMP TABLE touched (uid INTEGER)").fetchall()
         run_sql(con, "user_activity", "append_days")
     with timer.step("contributions"):
         # One row per user-hour (the table was just rebuilt): hour periods need no

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,24 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return sorted(dict.fromkeys(found))
 
 
+def input_files(paths: Iterable[Path]) -> list[Path]:
+    """`discover` for paths a user named: a folder holding no input file is a UsageError
+    (a wrong path, or an export that has not arrived), not a silent run of 0 files."""
+    for path in paths:
+        if path.is_dir() and not discover([path]):
+            raise UsageError(empty_folder_message(path))
+    return discover(paths)
+
+
+def empty_folder_message(folder: Path) -> str:
+    skipped = sum(1 for p in folder.rglob("*") if p.is_file())
+    why = f" ({skipped} file(s) skipped: hidden, named _..., or partial such as .part)"
+    return (
+        f"{folder} holds no input files{why if skipped else ''}; put the export's files "
+        "there (CSV, Parquet or JSON lines, .gz ok) or give the files' own paths"
+    )
+
+
 def settled(paths: Sequence[Path], now_epoch: float, settle_seconds: float) -> list[Path]:
     """Files not modified in the last `settle_seconds` (a writer may still be busy)."""
     return [p for p in paths if now_epoch - p.stat().st_mtime >= settle_seconds]
@@ -107,11 +126,49 @@ def detect_format(path: Path, declared: str | None = None) -> tuple[str, bool]:
             with gzip.open(path, "rb") as handle:
                 head = handle.read(4096)
         except (OSError, EOFError) as exc:
-            raise InputError(f"{path} looks gzip-compressed but cannot be read: {exc}") from exc
+            raise InputError(
+                f"{path} looks gzip-compressed but cannot be read: {exc}; {_GZIP_HINT}"
+            ) from exc
     return _format_from_bytes(head), gzipped
 
 
+_EMPTY_PROBE_BYTES = 1 << 16
+
+
+def empty_file_reason(path: Path) -> str | None:
+    """Why `path` holds nothing to load (0 bytes, or only blank lines, also once
+    decompressed), or None. A header without rows is not empty: it is a file of 0 rows."""
+    if path.stat().st_size == 0:
+        return f"{path.name} is empty (0 bytes): {_EMPTY_ADVICE}"
+    try:
+        with _opened(path) as handle:
+            head = handle.read(_EMPTY_PROBE_BYTES)
+            ended = not handle.read(1)
+    except (OSError, EOFError):  # truncated or corrupt: the reader says so, with its hint
+        return None
+    if ended and not head.strip():
+        what = "uncompressed" if _head(path, 2) == _GZIP_MAGIC else "of blank lines"
+        return f"{path.name} holds no data ({len(head)} bytes {what}): {_EMPTY_ADVICE}"
+    return None
+
+
+_EMPTY_ADVICE = (
+    "nothing to load; if the export should hold data, export or download it again, "
+    "else delete the file"
+)
+
+
+def _opened(path: Path) -> io.BufferedIOBase:
+    if _head(path, 2) == _GZIP_MAGIC:
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
 def describe(path: Path, declared_format: str | None = None) -> SourceFile:
+    """The file's format and content hash; InputError when it holds nothing to load."""
+    empty = empty_file_reason(path)
+    if empty:
+        raise InputError(empty)
     fmt, gzipped = detect_format(path, declared_format)
     return SourceFile(path, path.stat().st_size, content_hash(path), fmt, gzipped)
 
@@ -294,7 +351,17 @@ def probe_columns(
 def read_error(source: SourceFile, exc: Exception) -> str:
     text = str(exc).strip()
     first_line = text.splitlines()[0] if text else type(exc).__name__
-    return f"cannot read {source.path.name} as {source.format}: {first_line}"
+    message = f"cannot read {source.path.name} as {source.format}: {first_line}"
+    hint = read_hint(first_line)
+    return f"{message}; {hint}" if hint else message
+
+
+def read_hint(error: str) -> str | None:
+    """What to do about a reader's error, where the error itself does not say."""
+    return _GZIP_HINT if "gzip" in error.lower() else None
+
+
+_GZIP_HINT = "the compressed data is cut short or corrupt: download or export the file again"
 
 
 def _stage_ndjson(

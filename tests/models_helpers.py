@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
+from etl.ingest import assign_user_keys
 from etl.refresh import SERVING_MODELS, RefreshResult, refresh_models
 
 Signup = tuple[str, str, str]  # platform, user_id, signup_ts (UTC)
@@ -24,6 +25,7 @@ def add_signups(con: duckdb.DuckDBPyConnection, rows: Iterable[Signup], file_id:
         "SELECT unnest(?), unnest(?), unnest(?), ?",
         [platforms, users, times, file_id],
     )
+    assign_user_keys(con, file_id)
 
 
 def add_events(
@@ -35,6 +37,7 @@ def add_events(
         "SELECT unnest(?), unnest(?), unnest(?), ?, hash(random()), ?",
         [platforms, users, times, event_type, file_id],
     )
+    assign_user_keys(con, file_id)
 
 
 def add_deletions(con: duckdb.DuckDBPyConnection, rows: Iterable[Event], file_id: int) -> None:

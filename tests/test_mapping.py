@@ -21,6 +21,7 @@ from etl.mapping import (
     prepare_inputs,
 )
 from etl.pipeline import RunResult, ingest_and_publish
+from etl.snapshot import current_snapshot, read_table
 from etl.sources import discover
 from etl.warehouse import connect
 
@@ -120,7 +121,7 @@ def test_an_empty_mapping_means_the_defaults(tmp_path: Path):
         ("columns = 3", r"\[columns\] must be a table"),
         ('[constants]\nuser_id = "x"', "cannot be a constant; valid keys: platform, event_type"),
         ('timezone = "Mars/Olympus"', "timezone = 'Mars/Olympus' is not a known IANA timezone"),
-        ('adapter = "mixpanel"', "adapter = 'mixpanel' is unknown; valid: amplitude, posthog"),
+        ('adapter = "heap"', "adapter = 'heap' is unknown; valid: amplitude, mixpanel, posthog"),
         ('format = "xlsx"', "format = 'xlsx' is unknown; valid: csv, parquet, ndjson"),
         ("signup_events = 3", "signup_events = 3 must be a list of event names"),
         ("signup_events = [1]", "signup_events = 1 must be a non-empty string"),
@@ -196,6 +197,99 @@ def test_a_mapped_column_the_file_lacks_is_named(tmp_path: Path):
         convert_with_mapping(source, tmp_path / "out", spec)
 
 
+# Mixpanel's Export API shape, read through a mapping file alone (no adapter).
+NESTED_JSON_LINES = """\
+{"event": "Sign Up", "properties": {"distinct_id": "m1", "time": 1704103200, "$insert_id": "a"}}
+{"event": "Played", "properties": {"distinct_id": "m1", "time": 1704103260, "$insert_id": "b"}}
+{"event": "Played", "properties": {"distinct_id": "m1", "time": 1704103260, "$insert_id": "b"}}
+{"event": "Played", "properties": {"distinct_id": "m2", "time": 1704189600, "$insert_id": "c"}}
+{"event": "Played", "properties": {"time": 1704189600, "$insert_id": "d"}}
+"""
+
+NESTED_MAPPING = """
+signup_events = ["Sign Up"]
+
+[columns]
+user_id = "properties.distinct_id"
+event_ts = "properties.time"
+event_type = "event"
+event_id = "properties.$insert_id"
+
+[constants]
+platform = "mp"
+"""
+
+
+def test_dotted_paths_reach_into_nested_json(settings: Settings, tmp_path: Path, clock: datetime):
+    spec = load_mapping(write(tmp_path / "m.toml", NESTED_MAPPING))
+    source = write(tmp_path / "export.json", NESTED_JSON_LINES)
+    result = ingest_and_publish(settings, [source], IngestOptions(), now=clock, mapping=spec)
+    # m1's signup, 2 events; the repeated $insert_id b; the line without a distinct_id.
+    assert counts(result) == (5, 3, 1, 1)
+    assert result.exit_code == 1
+    assert rows(settings, "SELECT user_id, signup_ts, event_id FROM signups") == [
+        ("m1", datetime(2024, 1, 1, 10, 0), "a")
+    ]
+    assert rows(settings, "SELECT user_id, event_ts, event_id FROM events ORDER BY 3") == [
+        ("m1", datetime(2024, 1, 1, 10, 1), "b"),
+        ("m2", datetime(2024, 1, 2, 10, 0), "c"),
+    ]
+    assert rows(settings, "SELECT reason FROM quarantine") == [("missing_user_id",)]
+    snapshot = current_snapshot(settings)
+    assert snapshot is not None
+    [platform] = read_table(snapshot, "platforms").to_pylist()
+    assert (platform["signups"], platform["t0"].replace(tzinfo=None)) == (
+        1,
+        datetime(2024, 1, 1, 10, 0),
+    )
+
+
+def test_a_renaming_mapping_with_a_dotted_path_is_converted(tmp_path: Path):
+    """Ingestion only renames top-level columns: a nested path needs the conversion."""
+    spec = MappingSpec(columns={"user_id": "properties.distinct_id"}, constants={"platform": "p"})
+    assert spec.needs_conversion
+    assert not MappingSpec(columns={"user_id": "distinct_id"}).needs_conversion
+
+
+def test_a_dotted_path_reaches_into_a_csv_column_of_json_text(
+    settings: Settings, tmp_path: Path, clock: datetime
+):
+    """PostHog's CSV export keeps `properties` as JSON text."""
+    source = write(
+        tmp_path / "posthog.csv",
+        "uuid,event,distinct_id,timestamp,properties\n"
+        '01,user signed up,d1,2024-02-01T10:00:00Z,"{""plan"": {""country"": ""NO""}}"\n',
+    )
+    spec = MappingSpec(
+        adapter="posthog",
+        columns={"country": "properties.plan.country"},
+        constants={"platform": "ph"},
+    )
+    result = ingest_and_publish(
+        settings,
+        convert_with_mapping(source, tmp_path / "out", spec),
+        IngestOptions(),
+        now=clock,
+        refresh=False,
+    )
+    assert counts(result) == (1, 1, 0, 0)
+    assert rows(settings, "SELECT user_id, country FROM signups") == [("d1", "NO")]
+
+
+def test_a_dotted_path_that_names_nothing_is_named(tmp_path: Path):
+    spec = load_mapping(
+        write(tmp_path / "m.toml", NESTED_MAPPING.replace("properties.d", "props.d"))
+    )
+    source = write(tmp_path / "export.json", NESTED_JSON_LINES)
+    with pytest.raises(InputError) as raised:
+        convert_with_mapping(source, tmp_path / "out", spec)
+    assert str(raised.value) == (
+        f"mapping file {tmp_path / 'm.toml'}: columns.user_id = 'props.distinct_id', but "
+        "export.json has no such column (nor one named 'props' holding nested JSON for a "
+        "dotted path); columns found: event, properties"
+    )
+
+
 def test_a_renaming_mapping_is_applied_by_ingestion_itself(
     settings: Settings, tmp_path: Path, clock: datetime
 ):
@@ -205,10 +299,10 @@ def test_a_renaming_mapping_is_applied_by_ingestion_itself(
         constants={"platform": "p"},
         timezone="America/New_York",
     )
-    paths, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
-    assert paths == [source]  # no conversion
+    prepared, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
+    assert prepared.files == [source] and not prepared.origins  # no conversion
     assert options.mapping == {"user_id": "uid", "signup_ts": "joined"}
-    result = ingest_and_publish(settings, paths, options, now=clock, refresh=False)
+    result = ingest_and_publish(settings, prepared.files, options, now=clock, refresh=False)
     assert counts(result) == (2, 2, 0, 0)
     assert rows(settings, "SELECT min(signup_ts) FROM signups") == [(datetime(2024, 1, 1, 6, 0),)]
 
@@ -216,11 +310,12 @@ def test_a_renaming_mapping_is_applied_by_ingestion_itself(
 def test_prepare_inputs_converts_for_an_adapter_or_a_split(tmp_path: Path):
     spec = load_mapping(write(tmp_path / "m.toml", SPLIT_MAPPING))
     source = write(tmp_path / "events.csv", EVENTS_CSV)
-    paths, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
-    assert [p.suffix for p in paths] == [".parquet", ".parquet"]
+    prepared, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
+    assert [p.suffix for p in prepared.files] == [".parquet", ".parquet"]
+    assert set(prepared.origins.values()) == {source}
     assert options == IngestOptions(platform="myapp")
-    unchanged = prepare_inputs([source], IngestOptions(), None, tmp_path / "scratch")
-    assert unchanged == ([source], IngestOptions())
+    unchanged, same = prepare_inputs([source], IngestOptions(), None, tmp_path / "scratch")
+    assert (unchanged.files, unchanged.origins, same) == ([source], {}, IngestOptions())
 
 
 def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetime):
@@ -246,8 +341,8 @@ def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetim
 
 def test_inbox_outcome_of_a_converted_file_with_a_rejected_part(tmp_path: Path):
     origin, part = tmp_path / "a.json", tmp_path / "a.json.events.parquet"
-    from etl.mapping import InboxConversion
+    from etl.mapping import Conversion
 
-    batch = InboxConversion(files=[part], origins={part: origin})
+    batch = Conversion(files=[part], origins={part: origin})
     [outcome] = batch.inbox_outcomes([FileOutcome(path=part, outcome="rejected", reason="bad")])
     assert (outcome.path, outcome.outcome, outcome.reason) == (origin, "rejected", "bad")

@@ -19,6 +19,7 @@ import pytest
 from models_helpers import refresh, served
 
 from etl.config import load_settings
+from etl.ingest import assign_user_keys
 from etl.warehouse import connect
 
 UTC = ZoneInfo("UTC")
@@ -98,6 +99,7 @@ def load(con: duckdb.DuckDBPyConnection, world: World) -> None:
             "VALUES (?, ?, ?, 'post', hash(random()), 2)",
             [platform, user, ts],
         ).fetchall()
+    assign_user_keys(con, 1)
 
 
 @dataclass(frozen=True)

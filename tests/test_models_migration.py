@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from models_helpers import add_events, refresh, served, snapshot_of_models
 
 from etl.config import Settings, load_settings
+from etl.ingest import assign_user_keys
 from etl.warehouse import connect
 
 T = datetime.fromisoformat
@@ -33,6 +34,7 @@ def add_people(con: duckdb.DuckDBPyConnection, rows: Iterable[Person], file_id: 
             "VALUES (?, ?, ?, ?, ?, ?)",
             [platform, user, T(ts), channel, person, file_id],
         )
+    assign_user_keys(con, file_id)
 
 
 @pytest.fixture

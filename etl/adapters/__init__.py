@@ -1,6 +1,6 @@
 """Adapters turn exports whose shape is not Uptake's (a Stack Exchange dump, a Segment,
-PostHog or Amplitude export, ...) into plain input files that ingestion then reads with the
-usual rules and ledger.
+PostHog, Amplitude or Mixpanel export, ...) into plain input files that ingestion then
+reads with the usual rules and ledger.
 
 A converter is `convert(source, out_dir, platform, mapping=None) -> files`: it writes
 Parquet files under `out_dir` (the same bytes for the same input, so loading an export
@@ -32,7 +32,7 @@ class Converter(Protocol):
 
 def adapters() -> dict[str, tuple[Converter, str]]:
     """name -> (converter(source, out_dir, platform, mapping=None) -> files, description)."""
-    from etl.adapters import amplitude, posthog, segment, stackexchange
+    from etl.adapters import amplitude, mixpanel, posthog, segment, stackexchange
 
     return {
         "amplitude": (
@@ -40,10 +40,15 @@ def adapters() -> dict[str, tuple[Converter, str]]:
             "an Amplitude export (zip of gzipped JSON lines, or .json.gz): event_type, "
             'event_time, user_id/device_id, $insert_id; signups from "Sign Up"',
         ),
+        "mixpanel": (
+            mixpanel.convert_mixpanel,
+            "a Mixpanel Raw Event Export (JSON lines): event, properties.distinct_id, "
+            'properties.time (epoch s), properties.$insert_id; signups from "Sign Up"',
+        ),
         "posthog": (
             posthog.convert_posthog,
             "a PostHog event export (CSV or JSON lines): event, distinct_id, timestamp, "
-            'uuid; signups from "user signed up"',
+            'uuid (or id); signups from "user signed up"',
         ),
         "segment": (
             segment.convert_segment,
@@ -56,6 +61,11 @@ def adapters() -> dict[str, tuple[Converter, str]]:
             "Badges as usage events",
         ),
     }
+
+
+def reads_folders_whole(name: str) -> bool:
+    """True for an adapter whose export is a folder (read as one), not a folder of files."""
+    return name == "stackexchange"
 
 
 def converter(name: str) -> Converter:

@@ -19,7 +19,7 @@ from etl.adapters.canonical import (
 from etl.adapters.readers import ExportShape, first_line, read_json_lines, stage_table
 from etl.errors import InputError, UsageError
 from etl.mapping import MappingSpec
-from etl.sources import discover
+from etl.sources import input_files, read_hint
 
 
 def each_file(source: Path, adapter: str, convert_one: Callable[[Path], list[Path]]) -> list[Path]:
@@ -28,10 +28,7 @@ def each_file(source: Path, adapter: str, convert_one: Callable[[Path], list[Pat
         raise UsageError(f"{source} does not exist; give a {adapter} export file or folder")
     if not source.is_dir():
         return convert_one(source)
-    files = discover([source])
-    if not files:
-        raise InputError(f"{adapter} adapter: the folder {source} holds no export files")
-    return [out for path in files for out in convert_one(path)]
+    return [out for path in input_files([source]) for out in convert_one(path)]
 
 
 def split_for(
@@ -64,9 +61,11 @@ def convert_json_lines(
             return []
         return write_canonical(con, rows, split, folder, source.name)
     except duckdb.Error as exc:
+        error = first_line(exc)
+        advice = read_hint(error) or f"expected {shape.expected}"
         raise InputError(
             f"{shape.adapter} adapter: cannot read {source.name} as {shape.description}: "
-            f"{first_line(exc)}; expected {shape.expected}"
+            f"{error}; {advice}"
         ) from exc
     finally:
         con.close()
@@ -98,8 +97,11 @@ def convert_table(
         found = {name: column for name, column in chosen.items() if column}
         return write_canonical(con, table.rows(found), split, folder, source.name)
     except duckdb.Error as exc:
+        error = first_line(exc)
+        hint = read_hint(error)
         raise InputError(
-            f"{shape.adapter} adapter: cannot read {source.name}: {first_line(exc)}"
+            f"{shape.adapter} adapter: cannot read {source.name}: {error}"
+            + (f"; {hint}" if hint else "")
         ) from exc
     finally:
         con.close()

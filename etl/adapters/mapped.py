@@ -2,10 +2,11 @@
 Uptake's: the conversion behind `signup_events`, `deletion_events` and constants.
 
 The file's columns are read through `[columns]` (an unmapped Uptake column is read from a
-column of the same name). A file with a signup time column is a signups file; otherwise it
-is an events file, and each row whose event name is in `signup_events` becomes a signup
-row (not also a usage event: one input row, one output row), each row in
-`deletion_events` an `account_deleted` event. Constants fill a column the file lacks, or
+column of the same name); a dotted name reaches into nested JSON or structs
+(`user_id = "properties.distinct_id"`). A file with a signup time column is a signups
+file; otherwise it is an events file, and each row whose event name is in `signup_events`
+becomes a signup row (not also a usage event: one input row, one output row), each row
+in `deletion_events` an `account_deleted` event. Constants fill a column the file lacks, or
 its blanks."""
 
 from __future__ import annotations
@@ -72,13 +73,20 @@ def _resolve(table: StagedTable, spec: MappingSpec) -> dict[str, str]:
             if found is None:
                 raise InputError(
                     f"{_where(spec)}: columns.{column} = {spec.columns[column]!r}, but "
-                    f"{table.path.name} has no such column; columns found: "
-                    f"{', '.join(table.columns) or 'none'}"
+                    f"{table.path.name} has no such column{_nested_hint(spec.columns[column])}; "
+                    f"columns found: {', '.join(table.columns) or 'none'}"
                 )
             chosen[column] = found
         elif (found := table.find([column])) is not None:
             chosen[column] = found
     return chosen
+
+
+def _nested_hint(key: str) -> str:
+    if "." not in key:
+        return ""
+    head = key.partition(".")[0]
+    return f" (nor one named {head!r} holding nested JSON for a dotted path)"
 
 
 def _check_required(

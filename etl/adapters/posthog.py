@@ -2,11 +2,12 @@
 as written by PostHog's event export and its S3 batch exports.
 
 Columns (keys): `event` (the event name), `distinct_id` (the user), `timestamp` (ISO 8601,
-with an offset or naive UTC), `uuid` (the event id); the signup's country is
-`properties.$geoip_country_code` in JSON lines. An event named in `signup_events` (default
-"user signed up", PostHog's own example name) is the user's signup instead of a usage
-event; one named in `deletion_events` (default none) is a deletion. `$identify`,
-`$pageview` and the other `$` events load as usage events under their own names."""
+with an offset or naive UTC), `uuid` (the event id; `id` in the CSV export of PostHog's
+UI); the signup's country is `properties.$geoip_country_code` in JSON lines.
+An event named in `signup_events` (default "user signed up", PostHog's own example name)
+is the user's signup instead of a usage event; one named in `deletion_events` (default
+none) is a deletion. `$identify`, `$pageview` and the other `$` events load as usage
+events under their own names."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from etl.sources import detect_format
 SHAPE = ExportShape(
     adapter="posthog",
     description="a PostHog event export",
-    expected="CSV columns or JSON lines with event, distinct_id, timestamp and uuid",
+    expected="CSV columns or JSON lines with event, distinct_id, timestamp and uuid (or id)",
     fields={
         "user_id": ("distinct_id",),
         "ts": ("timestamp",),
         "event_type": ("event",),
-        "event_id": ("uuid",),
+        "event_id": ("uuid", "id"),
         "country": ('$.properties."$geoip_country_code"',),
     },
     signature=("distinct_id",),

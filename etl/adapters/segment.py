@@ -9,7 +9,10 @@ storage destinations.
   call's name (`identify`, `page`, ...): every line loads somewhere, and the
   `activity_event_types` setting decides which types count as activity.
 - The user is `userId`, else `anonymousId` (an anonymous visitor is a user of its own);
-  the time is `timestamp` (ISO 8601 with an offset); `messageId` is the event id. The
+  the time is `timestamp` (ISO 8601 with an offset); a message without one gets the time
+  Segment itself computes (`receivedAt - (sentAt - originalTimestamp)`, which corrects the
+  device's clock skew), else `originalTimestamp`, else `sentAt`, else `receivedAt`;
+  `messageId` is the event id. The
   signup's channel is `context.campaign.source`, its country `context.location.country`;
   other `properties`, `traits` and `context` are not read."""
 
@@ -28,7 +31,7 @@ SHAPE = ExportShape(
     "timestamp and messageId",
     fields={
         "user_id": ("userId", "anonymousId"),
-        "ts": ("timestamp",),
+        "ts": ("timestamp", "originalTimestamp", "sentAt", "receivedAt"),
         "event_type": ("event",),
         "event_id": ("messageId",),
         "channel": ("$.context.campaign.source",),
@@ -38,6 +41,7 @@ SHAPE = ExportShape(
     signup_events=("Signed Up",),
     deletion_events=("Account Deleted",),
     call_type="type",
+    skew_corrected_ts=("originalTimestamp", "sentAt", "receivedAt"),
 )
 
 

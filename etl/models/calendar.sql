@@ -4,10 +4,10 @@
 -- Why: ICU conversions cost ~200 ns a row and ICU date_trunc('hour') merges the repeated
 -- hour when clocks fall back; adding the hour's offset is exact and cheap, and the rare
 -- hour whose offset changes inside it (`uniform` false) falls back to ICU per row.
--- user_key: the fixed-width key of a (platform, user) in the derived tables (user_hours,
--- user_days) and the per-user sort: the 128-bit MD5 of platform, 0x1f, stored user id.
--- MD5 is stable across versions (hash() is not), so stored keys stay valid (migration 005);
--- a key names its platform, so joins and sorts need no platform string.
+-- user_key: a fixed-width key of a string id in a namespace: the 128-bit MD5 of namespace,
+-- 0x1f, id. Only person ids use it (overlap.sql): accounts carry their dense integer key
+-- `ukey` from ingest (the user dictionary, migration 006), which the derived tables
+-- (user_hours, user_days) and the per-user sort use as `uid`.
 -- Parameters (DuckDB variables): tz, week_start (ISO 1=Mon..7=Sun), activity_types,
 -- range_start, range_end (UTC hours covered by tz_hours).
 

@@ -17,8 +17,9 @@
 -- name: people
 -- person_users: the accounts of people on two or more platforms (one person may hold
 -- several on a platform); person_signups: each such person's earliest signup per platform.
--- `person` is the person_id's fixed-width key, made as an account's uid is (user_key), so
--- the joins here and in migration.sql and migrant_activity.sql compare a number, not text.
+-- `person` is the person_id's fixed-width key (user_key) and `uid` the account's stored
+-- integer key (ukey), so the joins here and in migration.sql and migrant_activity.sql
+-- compare numbers, not text.
 CREATE OR REPLACE TEMP TABLE person_users AS
 WITH linked AS (
     SELECT person_id
@@ -28,7 +29,7 @@ WITH linked AS (
     HAVING min(platform) < max(platform)  -- two platforms or more
 )
 SELECT user_key('person', s.person_id) AS person, s.platform,
-       user_key(s.platform, s.user_id) AS uid, s.signup_ts
+       s.ukey AS uid, s.signup_ts
 FROM signups AS s
 JOIN linked AS l USING (person_id)
 WHERE s.file_id <= getvariable('wm_new');

@@ -6,7 +6,7 @@
 
 -- name: everyone
 CREATE OR REPLACE TEMP VIEW scope_signups AS
-SELECT s.platform, user_key(s.platform, s.user_id) AS uid, s.signup_ts,
+SELECT s.platform, s.ukey AS uid, s.signup_ts,
        local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel
 FROM signups AS s
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
@@ -22,10 +22,10 @@ WHERE batch <= getvariable('scope_wm');
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
-SELECT s.platform, user_key(s.platform, s.user_id) AS uid, s.signup_ts,
+SELECT s.platform, s.ukey AS uid, s.signup_ts,
        local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel, s.file_id
 FROM signups AS s
-SEMI JOIN touched AS t ON t.platform = s.platform AND t.user_id = s.user_id
+SEMI JOIN touched AS t ON t.uid = s.ukey
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('wm_new');
 CREATE OR REPLACE TEMP TABLE touched_user_days AS

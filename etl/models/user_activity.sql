@@ -1,46 +1,36 @@
 -- Derived activity tables, maintained from the raw rows of one batch.
 -- What: user_hours (platform, uid, UTC hour, first_ts, last_ts) from activity
 -- events, and user_days (distinct local days per user) from user_hours.
--- Grain: user x UTC hour; user x local day. uid = user_key(platform, user_id).
+-- Grain: user x UTC hour; user x local day. uid = the user's dense integer key (ukey,
+-- assigned at ingest; it names its platform).
 -- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new.
 -- A UTC hour spans at most two local days, and every event of a user-hour lies between
 -- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
 
 -- name: append_hours
--- Grouped by the user id string first: keying the (fewer) user-hours costs less than
--- keying every event.
+-- Grouped by the stored integer key: no user id string is read.
 INSERT INTO user_hours
-SELECT platform, user_key(platform, user_id) AS uid, hour, first_ts, last_ts,
+SELECT any_value(platform) AS platform, ukey AS uid, date_trunc('hour', event_ts) AS hour,
+       min(event_ts) AS first_ts, max(event_ts) AS last_ts,
        getvariable('wm_new') AS batch
-FROM (
-    SELECT
-        platform,
-        user_id,
-        date_trunc('hour', event_ts) AS hour,
-        min(event_ts) AS first_ts,
-        max(event_ts) AS last_ts
-    FROM events
-    WHERE file_id > getvariable('wm_old')
-      AND file_id <= getvariable('wm_new')
-      AND is_activity(event_type)
-    GROUP BY ALL
-);
+FROM events
+WHERE file_id > getvariable('wm_old')
+  AND file_id <= getvariable('wm_new')
+  AND is_activity(event_type)
+GROUP BY ukey, date_trunc('hour', event_ts);
 
 -- name: touched
--- The batch's users (activity events or signups), with their key.
+-- The batch's users (activity events or signups), by key.
 CREATE OR REPLACE TEMP TABLE touched AS
-SELECT platform, user_id, user_key(platform, user_id) AS uid
-FROM (
-    SELECT platform, user_id
-    FROM events
-    WHERE file_id > getvariable('wm_old')
-      AND file_id <= getvariable('wm_new')
-      AND is_activity(event_type)
-    UNION
-    SELECT platform, user_id
-    FROM signups
-    WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new')
-);
+SELECT ukey AS uid
+FROM events
+WHERE file_id > getvariable('wm_old')
+  AND file_id <= getvariable('wm_new')
+  AND is_activity(event_type)
+UNION
+SELECT ukey
+FROM signups
+WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 
 -- name: append_days
 -- Most hours lie inside one local day (tz_hours.day); only an hour that straddles local

@@ -17,7 +17,7 @@ from etl.publish import publish_snapshot
 from etl.refresh import model_sql
 from etl.spark import ENGINE
 from etl.spark.lake import RUNS
-from etl.spark.models import SparkModels, conform, path_exists
+from etl.spark.models import SparkModels, conform, has_parquet
 from etl.spark.session import is_local, require_spark, spark_session
 
 
@@ -90,7 +90,7 @@ def read_runs(spark: Any, lake: str) -> pa.Table:
     """The run ledger exported with the lake, or an empty ledger."""
     schema = runs_schema()
     path = f"{lake.rstrip('/')}/{RUNS}"
-    if not path_exists(spark, path):
+    if not has_parquet(spark, path):
         return schema.empty_table()
     frame = spark.read.parquet(path).select(*schema.names).orderBy("run_id")
     return conform(frame.toArrow(), schema)

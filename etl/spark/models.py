@@ -29,18 +29,22 @@ log = logging.getLogger(__name__)
 # Raw views have every column the model SQL reads; a missing stream is an empty view.
 RAW_SCHEMAS = {
     "signups": "platform STRING, user_id STRING, signup_ts TIMESTAMP, channel STRING, "
-    "country STRING, person_id STRING, event_id STRING, file_id BIGINT",
+    "country STRING, person_id STRING, event_id STRING, file_id BIGINT, ukey STRING",
     "events": "platform STRING, user_id STRING, event_ts TIMESTAMP, event_type STRING, "
-    "event_id STRING, file_id BIGINT",
+    "event_id STRING, file_id BIGINT, ukey STRING",
     "deletions": "platform STRING, user_id STRING, deleted_ts TIMESTAMP, event_id STRING, "
     "file_id BIGINT",
 }
 # Tables the full rebuild starts from empty (read by append_days before they exist).
 EMPTY_VIEWS = {
     "user_days": "platform STRING, uid STRING, day DATE, batch BIGINT",
-    "touched": "platform STRING, user_id STRING, uid STRING",
+    "touched": "uid STRING",
     "declared_t0": "platform STRING, t0 TIMESTAMP",
 }
+# The user key the models group and join on: DuckDB stores a dense integer per user (the user
+# dictionary, assigned at ingest); the lake holds user ids only, so Spark keys a user by the
+# platform and user id string itself (the same grouping: one key per (platform, user)).
+KEYED_STREAMS = ("signups", "events")
 # Every raw row is in the one "batch" of a full rebuild: file_id 1, watermarks 0 -> 1.
 FULL_BATCH = 1
 # Timestamps cross to Python as UTC text: PySpark turns TIMESTAMP values into datetimes of
@@ -138,13 +142,16 @@ class SparkModels:
 
         for stream, (ts, columns) in STREAMS.items():
             path = f"{lake.rstrip('/')}/{stream}"
-            if path_exists(self.spark, path):
+            if has_parquet(self.spark, path):
                 frame = self.spark.read.parquet(path).select(
                     F.col("platform").cast("string"),
                     *(F.col(c).cast("timestamp") if c == ts else F.col(c) for c in columns),
                     F.lit(FULL_BATCH).cast("bigint").alias("file_id"),
                 )
-            else:
+                if stream in KEYED_STREAMS:
+                    key = F.concat(F.col("platform"), F.lit("\x1f"), F.col("user_id"))
+                    frame = frame.withColumn("ukey", key)
+            else:  # no such stream in the lake (e.g. no account deletions): an empty view
                 frame = self.spark.createDataFrame([], RAW_SCHEMAS[stream])
             self.register(stream, frame)
         for name, ddl in EMPTY_VIEWS.items():
@@ -220,9 +227,17 @@ def merged(delta: Any, table: CountTable) -> Any:
     return sums.where(nonzero)
 
 
-def path_exists(spark: Any, path: str) -> bool:
-    """Whether a lake path exists, through Hadoop's file system (local, hdfs://, s3a://)."""
+def has_parquet(spark: Any, path: str) -> bool:
+    """Whether a lake path holds any Parquet file, through Hadoop's file system (local,
+    hdfs://, s3a://). A stream with no rows (a dump without account deletions) writes a
+    folder with no files, which Spark cannot read a schema from."""
     jvm = spark.sparkContext._jvm
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    return bool(fs.exists(hadoop_path))
+    if not fs.exists(hadoop_path):
+        return False
+    files = fs.listFiles(hadoop_path, True)
+    while files.hasNext():
+        if str(files.next().getPath().getName()).endswith(".parquet"):
+            return True
+    return False
