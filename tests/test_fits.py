@@ -18,7 +18,7 @@ import pytest
 from etl.errors import UsageError
 from etl.fits import fit_all, format_forecasts
 from etl.fits.models import BASS, BURST_INFLOW, EXPONENTIAL, GOMPERTZ, LOGISTIC, GrowthModel
-from etl.fits.series import choose_grain, preferred_grain
+from etl.fits.series import choose_grain, preferred_grain, reporting_step
 
 MILESTONES = (1_000, 10_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 100_000_000)
 LAUNCH = datetime(2025, 3, 1, 13, 0)  # mid-afternoon, so the diurnal cycle starts mid-phase
@@ -261,6 +261,18 @@ def test_hours_without_any_signup_do_not_break_the_fit() -> None:
 # -- grain ---------------------------------------------------------------------------------
 
 
+def test_reporting_step_of_shares_survives_interpolated_years() -> None:
+    """Whole percents of a million (10,000 per point) with a few values interpolated
+    between survey years (10.67%, 12.33%) are reported in 1% steps; exact signup totals are
+    reported in steps of 1, even when they happen to be mostly even."""
+    percents = np.array([10, 10.67, 12.33, 14, 16, 18, 19, 20, 22, 24, 27, 30, 33, 37, 40])
+    percents = np.r_[percents, np.arange(41, 99), np.full(40, 99)]
+    assert reporting_step(np.round(percents * 10_000)) == 10_000
+    rng = np.random.default_rng(3)
+    signups = np.cumsum(rng.poisson(40, size=200)).astype(float)
+    assert reporting_step(signups) == 1
+
+
 def test_grain_follows_the_span_of_the_data() -> None:
     assert preferred_grain(1) == "minute"
     assert preferred_grain(30) == "hour"
@@ -323,22 +335,8 @@ SATURATED = (
     "Colour TV",
     "Refrigerator",
     "Radio",
-    pytest.param(
-        "Electric power",
-        marks=pytest.mark.xfail(
-            reason="issue 21: under the negative-binomial likelihood the profile of the "
-            "ceiling is flat (over-dispersion ~2 in 1% steps: the S-curves miss this "
-            "series' shape), so the ceiling is reported as not identifiable",
-            strict=False,
-        ),
-    ),
-    pytest.param(
-        "Stove",
-        marks=pytest.mark.xfail(
-            reason="issue 21: as Electric power (over-dispersion ~2.3 in 1% steps)",
-            strict=False,
-        ),
-    ),
+    "Electric power",
+    "Stove",
 )
 BEFORE_INFLECTION = (("Refrigerator", 1934), ("Stove", 1928), ("Electric power", 1915))
 
@@ -350,8 +348,7 @@ def owid_fits(growth_data: Path) -> tuple[pa.Table, pa.Table]:
 
 @functools.cache  # one fit for all OWID tests (growth_data is function-scoped)
 def fit_owid(growth_data: Path) -> tuple[pa.Table, pa.Table]:
-    names = [p.values[0] if hasattr(p, "values") else p for p in SATURATED]
-    frames = [owid_signups(growth_data, str(name)) for name in names]
+    frames = [owid_signups(growth_data, name) for name in SATURATED]
     frames += [owid_signups(growth_data, name, until) for name, until in BEFORE_INFLECTION]
     return fit_all(pl.concat(frames), (1_000_000,))
 

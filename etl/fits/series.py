@@ -26,6 +26,10 @@ MIN_SEASON_CYCLES = 3
 SMOOTHING_WINDOW = 5
 # Smallest seasonal factor, as a share of the mean factor (see seasonal_factors).
 SEASON_FLOOR = 0.02
+# Share of the distinct reported totals (beyond chance) that must be whole multiples of a
+# step for the series to count as reported in that step (see reporting_step).
+REPORTED_SHARE = 0.85
+_STEP_LADDER = tuple(float(m * 10**e) for e in range(10) for m in (1, 2, 5))[1:]
 
 
 @dataclass(frozen=True)
@@ -172,15 +176,29 @@ def likelihood_counts(cumulative: Array, first: float) -> Array:
     return np.asarray(np.diff(running))
 
 
-def reporting_step(increments: Array) -> float:
-    """The step a total is reported in: the greatest common divisor of the increments
-    (10,000 for a share of households rounded to 1% of a million, 1 for signups). A count
-    likelihood must see counts of that step, or a rounded plateau (0, 0, +1 step, 0)
-    looks like wild over-dispersion."""
-    steps = np.abs(increments[increments != 0])
-    if steps.size == 0 or not np.all(steps == np.round(steps)):
+def reporting_step(totals: Array) -> float:
+    """The step a total is reported in: the largest unit of a 1-2-5 ladder that nearly
+    every distinct reported total is a whole multiple of (1 for exact signups; 10,000 for a
+    share of households given in whole percent of a million). A public series reported in
+    whole or half percent still carries a few values interpolated between survey years
+    (10.67%, 12.33%), so the rule asks for REPORTED_SHARE of the totals, beyond what chance
+    gives (a share 1/s of arbitrary integers are multiples of s), not for all of them: the
+    greatest common divisor of the increments fell to 0.01% on such a series, and a count
+    likelihood fed 100 "counts" per 1% step reads a rounded plateau (0, 0, +1 step, 0) as
+    wild over-dispersion, which leaves the ceiling unidentified and the level adrift."""
+    levels = np.unique(np.abs(totals[totals != 0]))
+    if levels.size < MIN_POINTS or not np.all(levels == np.round(levels)):
         return 1.0
-    return float(max(np.gcd.reduce(steps.astype(np.int64)), 1))
+    typical_move = float(np.median(np.abs(np.diff(levels))))
+    best = 1.0
+    for step in _STEP_LADDER:
+        if step > typical_move:
+            break
+        share = float(np.mean(np.mod(levels, step) == 0))
+        beyond_chance = (share - 1.0 / step) / (1.0 - 1.0 / step)
+        if beyond_chance >= REPORTED_SHARE:
+            best = step
+    return best
 
 
 def dispersion_guess(counts: Array, season: Array) -> float:
@@ -228,7 +246,7 @@ def build_series(platform: str, rows: pl.DataFrame) -> FitSeries | None:
     t0 = _naive_utc(starts[0]) - timedelta(seconds=float(elapsed[0] * DAY_S))
     epoch_s = np.array([_naive_utc(s).replace(tzinfo=UTC).timestamp() for s in starts])
     season = _season(increments, t_end - t_start, epoch_s, grain)
-    step = reporting_step(increments)
+    step = reporting_step(cumulative)
     counts = likelihood_counts(cumulative, first_bucket) / step
     before = float(cumulative[-1]) - float(increments.sum())
     level_term = 0 < before <= float(increments.sum())
