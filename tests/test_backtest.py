@@ -304,8 +304,10 @@ def test_stack_exchange_forecast_of_later_user_counts(
     rows = site_backtest(growth_data, site, days)
     check_sane(rows)
     print("\n" + format_backtests(rows))
-    # The nearest target (1.25x) was reached in the data on both sites at every cutoff.
-    assert rows[0].actual is not None and rows[0].error_days is not None
+    # The nearest target (1.25x) was reached in the data on both sites at every cutoff; it
+    # has a forecast unless the fit says it is too early to give one.
+    assert rows[0].actual is not None
+    assert rows[0].too_early or rows[0].error_days is not None
 
 
 @pytest.mark.parametrize(

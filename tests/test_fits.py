@@ -399,6 +399,10 @@ def test_bluesky_and_mastodon_give_sane_forecasts(growth_data: Path) -> None:
         rows = rows_of(forecasts, platform)
         assert rows and all(r["users"] > current for r in rows)
         for row in rows:
+            if row["p_never"] is None:  # withheld: "too early to forecast", nothing else
+                assert params["too_early"] and row["model"] == "ensemble", row
+                assert row["eta"] is None and row["eta_low"] is None and row["eta_high"] is None
+                continue
             assert 0.0 <= row["p_never"] <= 1.0
             times = [row[k] for k in ("eta_low", "eta", "eta_high") if row[k] is not None]
             assert times == sorted(times)
@@ -502,3 +506,34 @@ def test_ensemble_fitted_at_end_is_within_10_percent_of_measured(
         assert row["measured_at_end"] > 0
     (ensemble,) = rows_of(fits, case.name, "ensemble")
     assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)
+
+
+def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> None:
+    """The viral preset's rate peaks in its first hours; a day in, the ensemble says so
+    (read from the data alone), never "before the inflection point"."""
+    from etl.fits.backtest_suite import simulated_cases
+
+    case = simulated_cases("viral", seeds=(1,))[-1]  # cut at 24 h
+    fits, _ = fit_all(case.rows, (50_000_000,))
+    (headline,) = rows_of(fits, case.name, "ensemble")
+    params = json.loads(headline["params"])
+    assert params["past_peak"] is True
+    assert "before the inflection" not in params["note"]
+    if not headline["ceiling_identified"]:
+        assert "past its peak" in params["note"]
+
+
+def test_too_early_when_the_forecasting_models_do_not_follow_the_data(
+    owid_fits: tuple[pa.Table, pa.Table],
+) -> None:
+    """Electric power to 1915: the S-curves follow the yearly shares but cannot pin their
+    ceiling, the models without one miss the measured total; the headline is withheld."""
+    fits, forecasts = owid_fits
+    (headline,) = rows_of(fits, "Electric power to 1915", "ensemble")
+    params = json.loads(headline["params"])
+    assert params["too_early"] is True and "too early to forecast" in params["note"]
+    off = abs(headline["fitted_at_end"] / headline["measured_at_end"] - 1)
+    assert off > 0.10
+    for row in rows_of(forecasts, "Electric power to 1915", "ensemble"):
+        assert row["eta"] is None and row["p_never"] is None
+    assert "too early to forecast" in format_forecasts(fits, forecasts, "Electric power to 1915")

@@ -206,7 +206,8 @@ def backtest(
                 forecast=_naive(row["eta"]),
                 low=_naive(row["eta_low"]),
                 high=_naive(row["eta_high"]),
-                p_never=float(row["p_never"]),
+                # A withheld forecast ("too early") has no P(never).
+                p_never=float(row["p_never"] or 0.0),
                 actual=actual(int(row["users"])),
                 data_end=data_end,
                 too_early=too_early,
@@ -242,9 +243,11 @@ def format_backtests(rows: Sequence[BacktestRow]) -> str:
         error = f"{r.error_days:+.1f}" if r.error_days is not None else "-"
         relative = f"{r.relative_error:.2f}" if r.relative_error is not None else "-"
         mark = {True: " (in)", False: " (out)", None: ""}[r.inside]
+        forecast, interval = _day(r.forecast), f"{_day(r.low)} to {_day(r.high)}{mark}"
+        if r.too_early:
+            forecast, interval = "too early", "-"
         lines.append(
             f"| {r.series} | {r.cutoff:%Y-%m-%d} ({r.users_at_cutoff:,}) | {r.target:,} "
-            f"| {_day(r.forecast)} | {_day(r.low)} to {_day(r.high)}{mark} | {actual} "
-            f"| {error} | {relative} |"
+            f"| {forecast} | {interval} | {actual} | {error} | {relative} |"
         )
     return "\n".join(lines)
