@@ -357,9 +357,8 @@ def build_forecast(
 ) -> go.Figure:
     """Measured curve, best model's fitted curve, the headline forecast line and band."""
     text = caption(
-        "Cumulative signups (measured) with the lowest-AIC model fitted to per-period signups "
-        "over the fitted window; dotted: the headline (ensemble) median forecast through "
-        "its ETAs; band: forecast interval of the time to each next milestone",
+        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups;"
+        " dotted: headline median forecast through its ETAs; band: interval",
         definitions,
     )
     if fits.is_empty():
@@ -392,7 +391,9 @@ def build_forecast(
         if params.get("too_early"):
             points = points.clear()
         xs += _add_band(fig, platform, points, colour)
-        etas += points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
+        ahead = points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
+        etas += ahead
+        xs += [hours for hours, _ in ahead]  # the forecast line ends inside the plot
         for item in _fit_traces(platform, fit, curve, points, colour):
             fig.add_trace(item)
         notes.append(
