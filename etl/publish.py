@@ -39,6 +39,8 @@ EXTRA_SCHEMAS = {
             ("n_points", pa.int64()),
             ("fitted_until", UTC_TIME),
             ("ceiling_identified", pa.bool_()),
+            ("measured_at_end", pa.float64()),
+            ("fitted_at_end", pa.float64()),
         ]
     ),
     "forecasts": pa.schema(

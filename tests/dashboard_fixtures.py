@@ -406,6 +406,10 @@ def migrant_activity_table() -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None).with_columns(pl.col("day").cast(pl.Int32))
 
 
+# Cumulative users at the watermark (the fits' measured_at_end), rounded.
+MEASURED_AT_END = {"viral": 20_180_000.0, "steady": 7_380_000.0}
+
+
 def fits_table() -> pl.DataFrame:
     """Fits in the format of etl/fits: `parameters` per day since t0, plus an ensemble row."""
     viral_burst = (10_000_000 - 20_000.0 * 7) / (1 - math.exp(-7 / 5.5))
@@ -459,6 +463,8 @@ def fits_table() -> pl.DataFrame:
             "n_points": 330 if platform == "viral" else 24,
             "fitted_until": WATERMARK,
             "ceiling_identified": platform == "viral" and model == "logistic",
+            "measured_at_end": MEASURED_AT_END[platform],
+            "fitted_at_end": MEASURED_AT_END[platform] * (0.98 if model == "logistic" else 1.03),
         }
         for platform, model, aic, rmse, weight, params in rows
     ]
@@ -474,6 +480,8 @@ def fits_table() -> pl.DataFrame:
                 "n_points": 330 if platform == "viral" else 24,
                 "fitted_until": WATERMARK,
                 "ceiling_identified": platform == "viral",
+                "measured_at_end": MEASURED_AT_END[platform],
+                "fitted_at_end": MEASURED_AT_END[platform] * 1.01,
             }
         )
     return pl.DataFrame(records, infer_schema_length=None)

@@ -409,3 +409,40 @@ def test_long_minute_series_are_thinned_to_the_screen_keeping_the_peak() -> None
         assert thin["hours"][0] == hours[0] and thin["hours"][-1] == hours[-1]
         assert thin["hours"].is_sorted()
     assert thin_series(frame.head(100), "hours", "signups", log=True).height == 100
+
+
+def test_forecast_curves_start_at_one_user_and_etas_sit_on_the_forecast_line(
+    inputs: ChartInputs,
+) -> None:
+    fig = build_chart("forecast", inputs, ViewOptions(log=True))
+    fitted = [t for t in fig.data if " fit: " in str(t.name)]
+    assert fitted and all(min(t.y) >= 1.0 for t in fitted)
+    assert fig.layout.yaxis.range[0] >= 0  # log10(1 user): no milli-user ticks
+    markers = next(t for t in fig.data if t.name == "steady forecast ETA")
+    line = next(t for t in fig.data if t.name == "steady forecast (median)")
+    for x, y in zip(markers.x, markers.y, strict=True):
+        assert (x, y) in set(zip(line.x, line.y, strict=True))
+
+
+def test_milestone_labels_keep_a_label_height_apart() -> None:
+    assert forecasts.labelled_milestones([10_000_000, 12_000_000, 50_000_000], log=True) == [
+        10_000_000,
+        50_000_000,
+    ]
+    linear = forecasts.labelled_milestones([1_000_000, 5_000_000, 50_000_000, 51_000_000], False)
+    assert linear == [1_000_000, 5_000_000, 50_000_000]
+
+
+def test_forecast_subtitle_says_too_early_and_past_the_peak() -> None:
+    empty = pl.DataFrame(
+        schema={"users": pl.Int64, "p_never": pl.Float64, "eta_h": pl.Float64}
+        | {"eta_low_h": pl.Float64, "eta_high_h": pl.Float64}
+    )
+    withheld = {"too_early": True, "too_early_reason": "the models fit poorly"}
+    text = forecasts.describe_forecast("owid", empty, False, withheld)
+    assert text == "owid: too early to forecast (the models fit poorly)"
+    past = forecasts.describe_forecast("viral", empty, False, {"past_peak": True})
+    assert "past its peak" in past and "before the inflection" not in past
+    long = "viral: " + "; ".join(f"{n}M in ~3.0 days after t0 (1 h to 9 days)" for n in (1, 2, 3))
+    lines = forecasts.wrap_subtitle(long + " · " + forecasts.CEILING_NOTE).split("<br>")
+    assert len(lines) > 1 and all(len(line) <= forecasts.SUBTITLE_WIDTH for line in lines)

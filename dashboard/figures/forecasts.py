@@ -21,6 +21,7 @@ import polars as pl
 from dashboard.figures.common import (
     HOUR,
     Definitions,
+    add_hline,
     add_milestone_lines,
     caption,
     colour_of,
@@ -34,15 +35,22 @@ from dashboard.figures.common import (
     trace,
     users_axis,
 )
-from dashboard.figures.launch_race import race_curve
+from dashboard.figures.launch_race import Curve, race_curve
 
 TITLE = "Forecast: fitted growth and time to the next milestones"
 ENSEMBLE = "ensemble"
 UNIT_HOURS = {"s": 1 / HOUR, "second": 1 / HOUR, "h": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0}
 CEILING_NOTE = "ceiling not yet identifiable (before the inflection point)"
+PAST_PEAK_NOTE = "past its peak; ceiling not yet identifiable"
+TOO_EARLY = "too early to forecast"
+# Milestone labels closer than this to the one below them are left out (the line stays):
+# a fifth of a decade on a log axis, 5% of the highest value on a linear one.
+LABEL_GAP_DECADES = 0.2
+LABEL_GAP_SHARE = 0.05
+SUBTITLE_WIDTH = 110  # characters per subtitle line, so exports do not cut it off
 
-Curve = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
-MODELS: dict[str, Curve] = {
+ModelCurve = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
+MODELS: dict[str, ModelCurve] = {
     "logistic": lambda t, p: (
         p["ceiling"] / (1 + np.exp(-p["rate_per_day"] * (t - p["inflection_day"])))
     ),
@@ -154,8 +162,22 @@ def forecast_points(
     )
 
 
-def describe_forecast(platform: str, points: pl.DataFrame, ceiling_identified: bool) -> str:
-    """'steady: 10M in ~28.0 days after t0 (26.2 days to 31.7 days); 50M ...'"""
+def ceiling_note(params: Mapping[str, Any], identified: bool) -> str:
+    """'' when identified; else where the launch stands: past its peak (the signup rate
+    peaked and has fallen, read from the data alone) or before the inflection point."""
+    if identified:
+        return ""
+    return PAST_PEAK_NOTE if params.get("past_peak") else CEILING_NOTE
+
+
+def describe_forecast(
+    platform: str, points: pl.DataFrame, ceiling_identified: bool, params: Mapping[str, Any]
+) -> str:
+    """'steady: 10M in ~28.0 days after t0 (26.2 days to 31.7 days); 50M ...', or
+    'viral: too early to forecast (...)' when the fit withheld its forecast."""
+    if params.get("too_early"):
+        reason = params.get("too_early_reason")
+        return f"{platform}: {TOO_EARLY}" + (f" ({reason})" if reason else "")
     parts = []
     for row in points.iter_rows(named=True):
         users, never = format_users(row["users"]), row["p_never"] or 0.0
@@ -165,8 +187,60 @@ def describe_forecast(platform: str, points: pl.DataFrame, ceiling_identified: b
         low = format_duration(row["eta_low_h"]) if row["eta_low_h"] is not None else "?"
         high = format_duration(row["eta_high_h"]) if row["eta_high_h"] is not None else "never"
         parts.append(f"{users} in ~{format_duration(row['eta_h'])} after t0 ({low} to {high})")
-    note = "" if ceiling_identified else f" · {CEILING_NOTE}"
-    return f"{platform}: " + ("; ".join(parts) or "no forecast") + note
+    note = ceiling_note(params, ceiling_identified)
+    return f"{platform}: " + ("; ".join(parts) or "no forecast") + (f" · {note}" if note else "")
+
+
+def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
+    """Break a platform's forecast sentence after '; ' and ' · ' into lines of at most
+    about `width` characters (a subtitle does not wrap by itself)."""
+    lines: list[str] = []
+    pieces = text.replace(" · ", " ·\0").replace("; ", ";\0").split("\0")
+    for piece in pieces:
+        if lines and len(lines[-1]) + 1 + len(piece) <= width:
+            lines[-1] += " " + piece
+        else:
+            lines.append(piece)
+    return "<br>".join(lines)
+
+
+def labelled_milestones(targets: Sequence[int], log: bool) -> list[int]:
+    """The milestones whose labels fit: each at least a label's height above the last
+    labelled one."""
+    top = max(targets, default=0)
+    labelled: list[int] = []
+    for users in sorted(targets):
+        if labelled and _label_gap(labelled[-1], users, log, top) < 1.0:
+            continue
+        labelled.append(users)
+    return labelled
+
+
+def _label_gap(below: int, users: int, log: bool, top: float) -> float:
+    """How many label heights lie between two milestone lines."""
+    if log:
+        return math.log10(users / below) / LABEL_GAP_DECADES
+    return (users - below) / (LABEL_GAP_SHARE * top)
+
+
+def fitted_curve(
+    model: str, params_json: str, start_h: float, end_h: float
+) -> tuple[list[float], list[float]]:
+    """The model over the fitted window, clipped at 1 user (a log axis would otherwise
+    reach down to milli-users before the first signup)."""
+    grid = list(np.geomspace(max(start_h, 1 / 60), max(end_h, 2 / 60), 200))
+    values = evaluate_model(model, params_json, grid) or []
+    kept = [(x, y) for x, y in zip(grid, values, strict=False) if y >= 1.0]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
+def forecast_path(
+    points: pl.DataFrame, end_h: float, end_users: float
+) -> tuple[list[float], list[float]]:
+    """From the last measured total through every headline ETA: the ETA markers sit on
+    the drawn forecast line (a single model's curve, unanchored, need not pass them)."""
+    ahead = points.filter(pl.col("eta_h").is_not_null()).sort("users")
+    return [end_h, *ahead["eta_h"].to_list()], [end_users, *ahead["users"].to_list()]
 
 
 def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) -> list[float]:
@@ -214,6 +288,62 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
     return low + high
 
 
+def _fit_traces(
+    platform: str, fit: Mapping[str, Any], curve: Curve, points: pl.DataFrame, colour: str
+) -> list[dict[str, Any]]:
+    """The best model over the fitted window and the headline forecast line beyond it."""
+    end_h, end_users = curve.hours[-1], curve.cumulative[-1]
+    x, y = fitted_curve(str(fit["model"]), str(fit["params"]), min(curve.hours), end_h)
+    traces = []
+    if x:
+        traces.append(
+            trace(
+                "scatter",
+                x=x,
+                y=y,
+                mode="lines",
+                name=f"{platform} fit: {fit['model']}",
+                legendgroup=platform,
+                line={"color": colour, "width": 2, "dash": "dash"},
+                hovertemplate=f"{platform} {fit['model']}: %{{y:,.0f}} at %{{x:.1f}} h"
+                "<extra>fitted</extra>",
+            )
+        )
+    path_x, path_y = forecast_path(points, end_h, end_users)
+    if len(path_x) > 1:
+        traces.append(
+            trace(
+                "scatter",
+                x=path_x,
+                y=path_y,
+                mode="lines",
+                name=f"{platform} forecast (median)",
+                legendgroup=platform,
+                line={"color": colour, "width": 2, "dash": "dot"},
+                hoverinfo="skip",
+            )
+        )
+    return traces
+
+
+def _add_milestones(
+    fig: go.Figure, targets: Sequence[int], log: bool, axis_range: Any, markers: Any
+) -> None:
+    labelled = labelled_milestones(targets, log)
+    add_milestone_lines(fig, labelled, log=log, axis_range=axis_range, markers=markers)
+    for users in set(targets) - set(labelled):
+        add_hline(fig, users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
+
+
+def _users_range(values: Sequence[float], log: bool) -> dict[str, Any]:
+    """A log axis starts at a whole decade of at least 1 user: no ticks below one user."""
+    positive = [v for v in values if v and v > 0]
+    if not log or not positive:
+        return {}
+    low = math.floor(math.log10(max(min(positive), 1.0)))
+    return {"range": [low, math.log10(max(positive)) + 0.15]}
+
+
 def build_forecast(
     signups: pl.DataFrame,
     fits: pl.DataFrame,
@@ -225,10 +355,10 @@ def build_forecast(
     colours: Mapping[str, str],
     log: bool = False,
 ) -> go.Figure:
-    """Measured curve, best model's fitted curve and forecast band per platform."""
+    """Measured curve, best model's fitted curve, the headline forecast line and band."""
     text = caption(
-        "Cumulative signups (measured) with the lowest-AIC model fitted to per-period signups; "
-        "band: forecast interval of the time to each next milestone",
+        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups;"
+        " dotted: headline median forecast through its ETAs; band: interval",
         definitions,
     )
     if fits.is_empty():
@@ -240,6 +370,7 @@ def build_forecast(
     )
     fig = new_figure()
     xs: list[float] = []
+    ys: list[float] = []
     ends: list[tuple[float, float]] = []  # where each measured curve ends
     etas: list[tuple[float, float]] = []  # (hours, users) of each forecast ETA marker
     notes = []
@@ -250,37 +381,30 @@ def build_forecast(
             measured_curve(curve.hours, curve.cumulative, platform=platform, colour=colour)
         )
         xs += curve.hours
+        ys += curve.cumulative
         ends += list(zip(curve.hours[-1:], curve.cumulative[-1:], strict=True))
-        if fit is None or platform not in launches:
+        if fit is None or platform not in launches or not curve.hours:
             continue
-        points = forecast_points(forecasts, platform, fit["model"], launches[platform])
-        xs += _add_band(fig, platform, points, colour)
-        etas += points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
-        span = max(xs) if xs else 24.0
-        grid = list(np.geomspace(max(min(curve.hours, default=1 / 60), 1 / 60), span, 200))
-        fitted = evaluate_model(str(fit["model"]), str(fit["params"]), grid)
-        if fitted is not None:
-            fig.add_trace(
-                trace(
-                    "scatter",
-                    x=grid,
-                    y=fitted,
-                    mode="lines",
-                    name=f"{platform} fit: {fit['model']}",
-                    legendgroup=platform,
-                    line={"color": colour, "width": 2, "dash": "dash"},
-                    hovertemplate=f"{platform} {fit['model']}: %{{y:,.0f}} at %{{x:.1f}} h"
-                    "<extra>fitted</extra>",
-                )
-            )
         headline = headline_fit(fits, platform) or fit
-        notes.append(describe_forecast(platform, points, bool(headline["ceiling_identified"])))
+        params = fit_params(str(headline["params"]))
+        points = forecast_points(forecasts, platform, fit["model"], launches[platform])
+        if params.get("too_early"):
+            points = points.clear()
+        xs += _add_band(fig, platform, points, colour)
+        ahead = points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
+        etas += ahead
+        xs += [hours for hours, _ in ahead]  # the forecast line ends inside the plot
+        for item in _fit_traces(platform, fit, curve, points, colour):
+            fig.add_trace(item)
+        notes.append(
+            describe_forecast(platform, points, bool(headline["ceiling_identified"]), params)
+        )
+    ys += [users for _, users in etas]
     positive = [x for x in xs if x and x > 0] or [1.0]
     axis = elapsed_axis(log, min(positive), max(positive))
     targets = sorted({int(users) for _, users in etas})
-    add_milestone_lines(fig, targets, log=log, axis_range=axis["range"], markers=[*etas, *ends])
+    _add_milestones(fig, targets, log, axis["range"], [*etas, *ends])
     fig.update_xaxes(axis)
-    fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
-    return style_figure(
-        fig, title=TITLE, subtitle="<br>".join(notes) or None, caption_text=text, height=560
-    )
+    fig.update_yaxes({**users_axis(log, "Cumulative signups (users)"), **_users_range(ys, log)})
+    subtitle = "<br>".join(wrap_subtitle(note) for note in notes)
+    return style_figure(fig, title=TITLE, subtitle=subtitle or None, caption_text=text, height=560)

@@ -11,18 +11,22 @@ are left out. Models are fitted to per-bucket increments, never to the cumulativ
 
 Models (time in days since t0): logistic, gompertz, bass (m, p, q), exponential (early
 phase) and burst_inflow, A(1 - e^{-kt}) + bt. Positive parameters are fitted as logs,
-within bounds scaled to the data, from several starts, with scipy's least_squares and a
-soft_l1 loss. On hourly data an hour-of-day profile (day-of-week on daily data),
-estimated once per platform and shrunk to 1 when it is noise, multiplies every model's
-prediction, so a diurnal cycle is not mistaken for growth or decline. Residuals are
-scaled by a model-free noise scale, so one AICc compares all models.
+within bounds scaled to the data, from several starts, by maximum likelihood under a
+negative binomial (variance mu + a mu^2, a fitted per model; etl/fits/likelihood.py), with
+scipy's least_squares on deviance residuals. On hourly data an hour-of-day profile
+(day-of-week on daily data), estimated once per platform and shrunk to 1 when it is
+noise, multiplies every model's prediction, so a diurnal cycle is not mistaken for growth
+or decline. AICc comes from the same likelihood the fit maximises, on the same counts for
+every model.
 
 `fits`, one row per platform and model plus one `ensemble` row:
-- `aic` holds AICc (small-sample corrected, from the robust sum of squares; null on
-  `ensemble`); `params` JSON carries `akaike_weight`, the fitted `parameters` (rates per
+- `aic` holds AICc (small-sample corrected, from the negative-binomial log-likelihood; null
+  on `ensemble`); `params` JSON carries `akaike_weight`, the fitted `parameters` (rates per
   day, times in days since t0), the residual check (lag-1 autocorrelation, runs test),
   the identifiability evidence and `note`, and, only when identified, `ceiling`,
   `ceiling_low`, `ceiling_high` (total users, 80% interval).
+- `measured_at_end` / `fitted_at_end`: cumulative users at `fitted_until`, observed and
+  per the model (ensemble: weighted mean of its usable models).
 - `rmse` is in signups per bucket of the chosen grain; `n_points` counts the buckets fitted;
   `fitted_until` is the end of the last complete bucket.
 - `ceiling_identified` is true only when the ceiling is not at a bound, the inflection

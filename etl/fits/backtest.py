@@ -16,6 +16,7 @@ cutoff (`relative_targets`), the same for every series, so nothing is tuned to o
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from etl.fits import fit_all
 
@@ -144,6 +146,7 @@ class BacktestRow:
     p_never: float
     actual: datetime | None  # None: not reached by the end of the data
     data_end: datetime
+    too_early: bool = False  # the fit withheld its forecast: "too early to forecast"
 
     @property
     def horizon_days(self) -> float | None:
@@ -188,7 +191,8 @@ def backtest(
     the users at the cutoff) and compare the headline forecast with `actual`."""
     users = int(rows.filter(pl.col("platform") == platform)["cumulative"].max())  # type: ignore[arg-type]
     goals = tuple(targets) or relative_targets(users)
-    _, forecasts = fit_all(rows, goals, seed=seed)
+    fits, forecasts = fit_all(rows, goals, seed=seed)
+    too_early = _too_early(fits, platform)
     result = []
     for row in forecasts.to_pylist():
         if row["platform"] != platform or row["model"] != "ensemble":
@@ -202,12 +206,21 @@ def backtest(
                 forecast=_naive(row["eta"]),
                 low=_naive(row["eta_low"]),
                 high=_naive(row["eta_high"]),
-                p_never=float(row["p_never"]),
+                # A withheld forecast ("too early") has no P(never).
+                p_never=float(row["p_never"] or 0.0),
                 actual=actual(int(row["users"])),
                 data_end=data_end,
+                too_early=too_early,
             )
         )
     return result
+
+
+def _too_early(fits: pa.Table, platform: str) -> bool:
+    for row in fits.to_pylist():
+        if row["platform"] == platform and row["model"] == "ensemble":
+            return bool(json.loads(row["params"]).get("too_early", False))
+    return False
 
 
 def _naive(value: datetime | None) -> datetime | None:
@@ -215,7 +228,7 @@ def _naive(value: datetime | None) -> datetime | None:
 
 
 def _day(value: datetime | None, open_end: str = "never") -> str:
-    return f"{value:%Y-%m-%d}" if value is not None else open_end
+    return f"{value:%Y-%m-%d %H:%M}" if value is not None else open_end
 
 
 def format_backtests(rows: Sequence[BacktestRow]) -> str:
@@ -230,9 +243,11 @@ def format_backtests(rows: Sequence[BacktestRow]) -> str:
         error = f"{r.error_days:+.1f}" if r.error_days is not None else "-"
         relative = f"{r.relative_error:.2f}" if r.relative_error is not None else "-"
         mark = {True: " (in)", False: " (out)", None: ""}[r.inside]
+        forecast, interval = _day(r.forecast), f"{_day(r.low)} to {_day(r.high)}{mark}"
+        if r.too_early:
+            forecast, interval = "too early", "-"
         lines.append(
             f"| {r.series} | {r.cutoff:%Y-%m-%d} ({r.users_at_cutoff:,}) | {r.target:,} "
-            f"| {_day(r.forecast)} | {_day(r.low)} to {_day(r.high)}{mark} | {actual} "
-            f"| {error} | {relative} |"
+            f"| {forecast} | {interval} | {actual} | {error} | {relative} |"
         )
     return "\n".join(lines)

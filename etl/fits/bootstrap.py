@@ -1,11 +1,12 @@
 """Parametric bootstrap: simulate the series from a fitted model and refit, many times.
 
-The simulated noise has the fit's robust residual scale and its lag-1 autocorrelation
-(an AR(1) process), because real signup series have runs of good and bad days and
-independent noise would make the intervals too narrow. All draws are refitted together
-by a vectorised Levenberg-Marquardt with the same robust loss (iteratively reweighted),
-started at the original fit: a loop of scipy calls would cost about 100x more, and the
-ETL fits on every pass.
+The simulated noise has the fitted negative-binomial variance (mu + a mu^2, times the
+spread of the Pearson residuals) and their lag-1 autocorrelation (an AR(1) process),
+because real signup series have runs of good and bad days and independent noise would
+make the intervals too narrow. All draws are refitted together by a vectorised
+Levenberg-Marquardt on the same deviance residuals (at the fit's over-dispersion), started
+at the original fit: a loop of scipy calls would cost about 100x more, and the ETL fits on
+every pass.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from etl.fits.fitting import FitResult, predicted_increments
+from etl.fits.fitting import FitResult, expected_counts, fit_residuals
+from etl.fits.likelihood import MIN_MEAN
 from etl.fits.models import Array
 from etl.fits.series import FitSeries, robust_sd
 
@@ -22,10 +24,9 @@ TOLERANCE = 1e-6  # relative cost decrease at which a draw counts as converged
 MAX_AUTOCORRELATION = 0.95
 
 
-def robust_cost(residuals: Array, loss_scale: float) -> Array:
-    """soft_l1 cost per draw: sum of 2 f^2 (sqrt(1 + (r/f)^2) - 1), ~ sum r^2 when small."""
-    z = (residuals / loss_scale) ** 2
-    return np.asarray(2.0 * loss_scale**2 * (np.sqrt(1.0 + z) - 1.0).sum(axis=-1))
+def deviance_cost(residuals: Array) -> Array:
+    """The deviance of each draw: the sum of its squared deviance residuals."""
+    return np.asarray(np.square(residuals).sum(axis=-1))
 
 
 def residual_sd(fit: FitResult) -> float:
@@ -35,20 +36,21 @@ def residual_sd(fit: FitResult) -> float:
 def simulated_series(
     fit: FitResult, series: FitSeries, draws: int, rng: np.random.Generator
 ) -> Array:
-    """(draws, n) increments: the fit's prediction plus AR(1) noise on its scale."""
+    """(draws, n) counts (in steps of the series' resolution): the fit's prediction plus
+    AR(1) noise with its variance."""
     rho = float(np.clip(fit.lag1_autocorrelation, 0.0, MAX_AUTOCORRELATION))
     innovation = np.sqrt(1.0 - rho**2)
-    shocks = rng.standard_normal((draws, series.n_points))
+    shocks = rng.standard_normal((draws, series.counts.size))
     shocks[:, 0] /= innovation  # start the AR(1) in its stationary distribution
     noise: Array = lfilter([innovation], [1.0, -rho], shocks, axis=1)
-    expected = predicted_increments(fit.model, series, fit.params)
-    simulated: Array = expected + residual_sd(fit) * series.noise_scale * noise
-    return simulated if series.increments.min() < 0 else np.maximum(simulated, 0.0)
+    expected = np.maximum(expected_counts(fit.model, series, fit.params), MIN_MEAN)
+    sd = np.sqrt(expected + fit.dispersion * expected**2)
+    simulated: Array = expected + residual_sd(fit) * sd * noise
+    return np.maximum(simulated, 0.0)
 
 
 def _batch_residuals(fit: FitResult, series: FitSeries, x: Array, observed: Array) -> Array:
-    predicted = predicted_increments(fit.model, series, fit.model.to_natural(x))
-    return np.asarray((predicted - observed) / series.noise_scale)
+    return fit_residuals(fit.model, series, x, observed, fit.dispersion)
 
 
 def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base: Array) -> Array:
@@ -63,17 +65,15 @@ def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base
     return np.stack(columns)
 
 
-def _normal_equations(jac: Array, residuals: Array, loss_scale: float) -> tuple[Array, Array]:
-    """J'WJ and J'Wr per draw, with soft_l1 weights (iteratively reweighted least squares).
-    A loop over the few parameter pairs beats a batched matmul of tiny matrices."""
-    weights = 1.0 / np.sqrt(1.0 + (residuals / loss_scale) ** 2)
-    weighted = jac * weights
+def _normal_equations(jac: Array, residuals: Array) -> tuple[Array, Array]:
+    """J'J and J'r per draw. A loop over the few parameter pairs beats a batched matmul
+    of tiny matrices."""
     n_params = jac.shape[0]
     normal = np.empty((residuals.shape[0], n_params, n_params))
     for i in range(n_params):
         for j in range(i, n_params):
-            normal[:, i, j] = normal[:, j, i] = np.einsum("bn,bn->b", weighted[i], jac[j])
-    gradient = np.einsum("pbn,bn->bp", weighted, residuals)
+            normal[:, i, j] = normal[:, j, i] = np.einsum("bn,bn->b", jac[i], jac[j])
+    gradient = np.einsum("pbn,bn->bp", jac, residuals)
     return normal, gradient
 
 
@@ -85,19 +85,19 @@ def _damped_step(normal: Array, gradient: Array, damping: Array) -> Array:
 
 
 def refit_draws(fit: FitResult, series: FitSeries, observed: Array) -> Array:
-    """Fit-space parameters (draws, p) minimising the robust loss for every draw."""
+    """Fit-space parameters (draws, p) minimising the deviance for every draw."""
     lower, upper = fit.bounds.lower, fit.bounds.upper
     x = np.tile(fit.x, (observed.shape[0], 1))
     damping = np.full(observed.shape[0], 1e-3)
     residuals = _batch_residuals(fit, series, x, observed)
-    cost = robust_cost(residuals, series.loss_scale)
+    cost = deviance_cost(residuals)
     converged = np.zeros(observed.shape[0], dtype=bool)
     for _ in range(ITERATIONS):
         jac = _jacobian(fit, series, x, observed, residuals)
-        normal, gradient = _normal_equations(jac, residuals, series.loss_scale)
+        normal, gradient = _normal_equations(jac, residuals)
         candidate = np.clip(x + _damped_step(normal, gradient, damping), lower, upper)
         candidate_res = _batch_residuals(fit, series, candidate, observed)
-        candidate_cost = robust_cost(candidate_res, series.loss_scale)
+        candidate_cost = deviance_cost(candidate_res)
         better = np.isfinite(candidate_cost) & (candidate_cost < cost)
         gain = np.where(better, (cost - candidate_cost) / np.maximum(cost, 1e-300), 0.0)
         x[better], residuals[better], cost[better] = (

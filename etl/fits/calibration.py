@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import norm
 
-from etl.fits.forecast import HORIZON_SPANS, eta_days
+from etl.fits.forecast import HORIZON_SPANS, ceiling_total, eta_days
 from etl.fits.models import Array
 from etl.fits.series import FitSeries
 
@@ -45,6 +45,9 @@ CHECKS_PER_TRUNCATION = 3
 CALIBRATION_DRAWS = 20
 # A truncation needs as many buckets as a ceiling needs (forecast.MIN_POINTS_FOR_CEILING).
 MIN_POINTS = 12
+# A ceiling identified on a truncation is "overtaken" when the platform later passed it by
+# more than this share of its users.
+OVERTAKEN_SHARE = 0.05
 # The widening factor exp(spread * z) on this many quantiles of a standard normal.
 GRID = 41
 _Z = norm.ppf((np.arange(GRID) + 0.5) / GRID)
@@ -70,6 +73,9 @@ class Calibration:
     checks: tuple[Check, ...] = ()
     errors: dict[str, tuple[float, ...]] = field(default_factory=dict)
     reason: str = ""  # why the interval is not calibrated; empty when it is
+    # Models whose ceiling, identified on a truncation, lay below the users the platform
+    # had at the end of the window: the data identified a wrong ceiling once already.
+    overtaken: tuple[str, ...] = ()
 
     @property
     def calibrated(self) -> bool:
@@ -127,6 +133,7 @@ def calibrate(
     what followed."""
     checks: list[Check] = []
     horizons: list[float] = []
+    overtaken: set[str] = set()
     for stream, share in enumerate(TRUNCATIONS, start=1):
         n_cut = int(share * series.n_points)
         if n_cut < MIN_POINTS:
@@ -136,6 +143,7 @@ def calibrate(
             continue
         early = series.head(n_cut)
         outcomes = fit_outcomes(early, targets, seed, CALIBRATION_DRAWS, stream)
+        overtaken |= _overtaken_ceilings(outcomes, early, series.cumulative_at_end)
         cut = early.fitted_until
         floor = 0.5 * float(np.median(series.t_end - series.t_start))
         for target in targets:
@@ -154,13 +162,27 @@ def calibrate(
             )
             horizons.append(HORIZON_SPANS * early.span_days)
     if not checks:
-        return Calibration(reason=_too_little(series))
+        return Calibration(reason=_too_little(series), overtaken=tuple(sorted(overtaken)))
     names = list(checks[0].forecast_wait)
     errors = {
         name: tuple(c.log_ratio(name, h) for c, h in zip(checks, horizons, strict=True))
         for name in names
     }
-    return Calibration(tuple(checks), errors)
+    return Calibration(tuple(checks), errors, overtaken=tuple(sorted(overtaken)))
+
+
+def _overtaken_ceilings(
+    outcomes: Sequence[ModelOutcome], early: FitSeries, reached: float
+) -> set[str]:
+    """Models whose ceiling the truncation identified clearly below the users reached
+    later (by more than OVERTAKEN_SHARE of them: a plateau's wobble does not count)."""
+    return {
+        o.name
+        for o in outcomes
+        if o.identifiability.identified
+        and float(ceiling_total(o.fit.model, o.fit.params, early))
+        < (1.0 - OVERTAKEN_SHARE) * reached
+    }
 
 
 def _point_eta(outcome: ModelOutcome, series: FitSeries, target: int) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -124,7 +124,15 @@ def fit_platform(series: FitSeries, milestones: Sequence[int], seed: int) -> Pla
     ahead = next_milestones(series.current_total, milestones)
     outcomes = fit_outcomes(series, ahead, seed, BOOTSTRAP_DRAWS)
     calibration = calibrate(series, seed, fit_outcomes, pooled_median)
-    return PlatformFit(series, outcomes, ahead, seed, calibration)
+    checked = tuple(_mark_overtaken(o, calibration.overtaken) for o in outcomes)
+    return PlatformFit(series, checked, ahead, seed, calibration)
+
+
+def _mark_overtaken(outcome: ModelOutcome, overtaken: Sequence[str]) -> ModelOutcome:
+    if outcome.name not in overtaken:
+        return outcome
+    identifiability = replace(outcome.identifiability, overtaken_in_history=True)
+    return replace(outcome, identifiability=identifiability)
 
 
 def usable_weights(outcomes: Sequence[ModelOutcome]) -> dict[str, float]:
@@ -151,12 +159,16 @@ def pooled_median(outcomes: Sequence[ModelOutcome], users: int) -> float:
 
 
 def _summarise(users: int, point: float, draws: Array, weights: Array) -> MilestoneForecast:
+    """The interval, stretched to hold the point forecast: a fitted curve's ETA can fall
+    just outside the percentiles of its refitted draws."""
     never = float(weights[~np.isfinite(draws)].sum() / weights.sum())
+    low = weighted_quantile(draws, weights, INTERVAL[0])
+    high = weighted_quantile(draws, weights, INTERVAL[1])
     return MilestoneForecast(
         users=users,
         eta_days=point,
-        low_days=weighted_quantile(draws, weights, INTERVAL[0]),
-        high_days=weighted_quantile(draws, weights, INTERVAL[1]),
+        low_days=min(low, point),
+        high_days=max(high, point),
         p_never=never,
     )
 

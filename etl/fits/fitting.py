@@ -1,24 +1,29 @@
-"""Fitting one model to one series: bounds, several starts, a robust loss, AICc and the
-residual check.
+"""Fitting one model to one series: bounds, several starts, the negative-binomial
+likelihood (etl/fits/likelihood.py), AICc and the residual check.
 
-Residuals are (predicted - observed) / noise scale, where the prediction is the model's
-increment over each bucket times the seasonal factor, and the noise scale comes from the
-series (not the model), so the robust sum of squares of every model is on one footing and
-AICc can compare them.
+The prediction is the model's increment over each bucket times the seasonal factor; the
+fit minimises the NB deviance of the counts by least squares on deviance residuals, with
+the over-dispersion re-estimated by maximum likelihood once the curve is close, and AICc
+is computed from that same likelihood, with the over-dispersion counted as a parameter.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
 
+from etl.fits.likelihood import (
+    deviance_residuals,
+    fit_dispersion,
+    log_likelihood,
+    pearson_residuals,
+)
 from etl.fits.models import Array, GrowthModel
 from etl.fits.series import FitSeries
 
-LOSS = "soft_l1"
+LIKELIHOOD = "negative binomial (variance mu + a mu^2)"
 # A parameter within this distance (in fit space) of a bound is "at the bound".
 BOUND_TOLERANCE = 1e-3
 
@@ -33,10 +38,12 @@ class Bounds:
 class FitResult:
     model: GrowthModel
     x: Array  # fitted parameters in fit space
-    robust_rss: float  # 2 x least_squares cost: the RSS with outliers discounted
+    dispersion: float  # NB over-dispersion a (variance mu + a mu^2), fitted
+    deviance: float  # NB deviance at x and `dispersion`: the least-squares cost x 2
+    log_likelihood: float
     aicc: float
     rmse: float  # in signups per bucket
-    residuals: Array  # scaled by the noise scale
+    residuals: Array  # Pearson residuals: (y - mu) / sd
     at_bound: tuple[bool, ...]
     bounds: Bounds
 
@@ -57,21 +64,34 @@ def predicted_increments(model: GrowthModel, series: FitSeries, params: Array) -
     return np.asarray(rise * series.season)
 
 
-def scaled_residuals(model: GrowthModel, series: FitSeries, x: Array, observed: Array) -> Array:
-    with np.errstate(over="ignore", invalid="ignore"):
-        predicted = predicted_increments(model, series, model.to_natural(x))
-        scaled = (predicted - observed) / series.noise_scale
+def expected_counts(model: GrowthModel, series: FitSeries, params: Array) -> Array:
+    """The means of `series.counts`: the users before the window (with a level term),
+    then each bucket's increment, in steps of the series' resolution."""
+    increments = predicted_increments(model, series, params)
+    if series.level_term:
+        start = model.cumulative(series.boundaries[:1], params)
+        increments = np.concatenate([start, increments], axis=-1)
+    return np.asarray(increments / series.resolution)
+
+
+def fit_residuals(
+    model: GrowthModel, series: FitSeries, x: Array, observed: Array, dispersion: float
+) -> Array:
+    """Deviance residuals of fit-space parameters x (a batch broadcasts); `observed` is in
+    steps of the series' resolution, like `series.counts`."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        predicted = expected_counts(model, series, model.to_natural(x))
+        residuals = deviance_residuals(predicted, observed, dispersion)
     # Keep absurd trial points finite (and their squares too) so the solver just rejects them.
-    return np.nan_to_num(np.clip(scaled, -1e150, 1e150), nan=1e150)
+    return np.nan_to_num(np.clip(residuals, -1e150, 1e150), nan=1e150)
 
 
-def aicc(robust_rss: float, n_points: int, n_params: int) -> float:
-    """Small-sample AIC of a least-squares fit; the noise variance counts as a parameter."""
+def aicc(log_lik: float, n_points: int, n_params: int) -> float:
+    """Small-sample AIC from the log-likelihood; the over-dispersion counts as a parameter."""
     k = n_params + 1
     if n_points - k - 1 <= 0:
         return float("inf")
-    rss = max(robust_rss, 1e-300)
-    return n_points * math.log(rss / n_points) + 2 * k + 2 * k * (k + 1) / (n_points - k - 1)
+    return -2.0 * log_lik + 2 * k + 2 * k * (k + 1) / (n_points - k - 1)
 
 
 def akaike_weights(scores: Array) -> Array:
@@ -211,11 +231,12 @@ def solve(
     x0: Array,
     bounds: Bounds,
     *,
+    dispersion: float,
     fixed: dict[int, float] | None = None,
-    loss: str = LOSS,
 ) -> tuple[Array, float]:
-    """One least-squares run; `fixed` pins parameters (index -> fit-space value), which is
-    how the profile check holds the ceiling. Returns (x, robust RSS)."""
+    """One least-squares run on deviance residuals at a given over-dispersion; `fixed`
+    pins parameters (index -> fit-space value), which is how the profile check holds the
+    ceiling. Returns (x, deviance)."""
     pinned = fixed or {}
     free = np.array([i not in pinned for i in range(x0.size)])
     template = x0.copy()
@@ -225,15 +246,13 @@ def solve(
     def residuals(free_x: Array) -> Array:
         x = template.copy()
         x[free] = free_x
-        return scaled_residuals(model, series, x, series.increments)
+        return fit_residuals(model, series, x, series.counts, dispersion)
 
     start = _clip_inside(template, bounds)[free]
     result = least_squares(
         residuals,
         start,
         bounds=(bounds.lower[free], bounds.upper[free]),
-        loss=loss,
-        f_scale=series.loss_scale,
         x_scale="jac",
         # Parameters to ~6 digits are plenty for AICc and forecasts; the ETL pays per step.
         ftol=1e-6,
@@ -242,41 +261,58 @@ def solve(
     )
     x = template.copy()
     x[free] = result.x
-    return x, robust_rss(scaled_residuals(model, series, x, series.increments), series.loss_scale)
+    deviance = fit_residuals(model, series, x, series.counts, dispersion)
+    return x, float(np.dot(deviance, deviance))
 
 
 def _start_cost(model: GrowthModel, series: FitSeries, x: Array, bounds: Bounds) -> float:
-    residuals = scaled_residuals(model, series, _clip_inside(x, bounds), series.increments)
+    inside = _clip_inside(x, bounds)
+    residuals = fit_residuals(model, series, inside, series.counts, series.dispersion)
     return float(np.dot(residuals, residuals))
 
 
-def robust_rss(residuals: Array, loss_scale: float) -> float:
-    """The RSS with soft_l1 discounting (2 x least_squares' cost); ~RSS for small residuals."""
-    z = (residuals / loss_scale) ** 2
-    return float(2.0 * loss_scale**2 * (np.sqrt(1.0 + z) - 1.0).sum(axis=-1))
+def _mean(model: GrowthModel, series: FitSeries, x: Array) -> Array:
+    """Expected counts per bucket, in steps of the series' resolution."""
+    return expected_counts(model, series, model.to_natural(x))
 
 
 def fit_model(model: GrowthModel, series: FitSeries, *, quick: bool = False) -> FitResult:
-    """The best of several starts. Each start first runs with a plain squared loss: far
-    from the optimum almost every point looks like an outlier to a robust loss, whose
-    flat gradients then stall. The best of those is refined with the robust loss.
+    """The best of several starts at the series' model-free over-dispersion, then the
+    model's own over-dispersion (maximum likelihood) and one refinement at it.
     `quick` (the calibration refits) runs only the start that fits best as it is."""
     bounds = model_bounds(model, series)
     starts = [model.to_fit_space(start) for start in starting_points(model, series)]
     if quick:
         starts = [min(starts, key=lambda x: _start_cost(model, series, x, bounds))]
-    rough = [solve(model, series, start, bounds, loss="linear") for start in starts]
-    best_rough, _ = min(rough, key=lambda run: run[1])
-    x, rss = solve(model, series, best_rough, bounds)
-    residuals = scaled_residuals(model, series, x, series.increments)
-    error = residuals * series.noise_scale
+    runs = [solve(model, series, start, bounds, dispersion=series.dispersion) for start in starts]
+    best, _ = min(runs, key=lambda run: run[1])
+    dispersion = fit_dispersion(_mean(model, series, best), series.counts)
+    x, _ = solve(model, series, best, bounds, dispersion=dispersion)
+    dispersion = fit_dispersion(_mean(model, series, x), series.counts)
+    return _result(model, series, x, dispersion, bounds)
+
+
+def _rmse(model: GrowthModel, series: FitSeries, x: Array) -> float:
+    """In signups per bucket."""
+    error = predicted_increments(model, series, model.to_natural(x)) - series.increments
+    return float(np.sqrt(np.mean(error**2)))
+
+
+def _result(
+    model: GrowthModel, series: FitSeries, x: Array, dispersion: float, bounds: Bounds
+) -> FitResult:
+    mu = _mean(model, series, x)
+    deviance = fit_residuals(model, series, x, series.counts, dispersion)
+    log_lik = log_likelihood(mu, series.counts, dispersion)
     return FitResult(
         model=model,
         x=x,
-        robust_rss=rss,
-        aicc=aicc(rss, series.n_points, len(model.param_names)),
-        rmse=float(np.sqrt(np.mean(error**2))),
-        residuals=residuals,
+        dispersion=dispersion,
+        deviance=float(np.dot(deviance, deviance)),
+        log_likelihood=log_lik,
+        aicc=aicc(log_lik, series.counts.size, len(model.param_names)),
+        rmse=_rmse(model, series, x),
+        residuals=pearson_residuals(mu, series.counts, dispersion),
         at_bound=_at_bounds(x, bounds),
         bounds=bounds,
     )

@@ -26,9 +26,15 @@ MAX_DRAWS_AT_BOUND = 0.10
 MIN_POINTS_FOR_CEILING = 12
 # Chi-square(1) at 95%: doubling the ceiling must cost at least this much.
 PROFILE_THRESHOLD = 3.84
-# The growth rate at the end of the data must have fallen below this share of its peak
-# (a logistic then stands at 72% of its ceiling).
-PEAK_DECLINE = 0.8
+# A ceiling needs the growth rate at the end of the data to have fallen below this share
+# of its peak, in the fitted curve and in the data (a logistic then stands at 93% of its
+# ceiling). Only just past the peak, an S-curve puts the ceiling where the first decline
+# points, and a launch's slower tail (the viral preset's 4-day tail after its 3-hour
+# burst) is not in the data yet: at 0.8, fits 1-2 hours into that launch "identified"
+# ceilings it passed within the hour.
+PEAK_DECLINE = 0.25
+# A rate that has fallen below this share of its peak has passed the peak (model-free).
+PAST_PEAK = 0.8
 # Pace at the start and at the end of the window: the median rate over this share of the
 # buckets (at least SURGE_MIN_BUCKETS), so one odd bucket does not decide.
 SURGE_EDGE_SHARE = 0.1
@@ -77,6 +83,7 @@ class Identifiability:
     profile_flat: bool = True
     interval_bounded: bool = False
     surge_on_earlier_growth: bool = False
+    overtaken_in_history: bool = False
 
     @property
     def identified(self) -> bool:
@@ -87,6 +94,7 @@ class Identifiability:
             and not self.profile_flat
             and self.interval_bounded
             and not self.surge_on_earlier_growth
+            and not self.overtaken_in_history
         )
 
     @property
@@ -109,13 +117,18 @@ class Identifiability:
                 "a surge on earlier growth: the pace is still at least the window's starting"
                 " pace, yet the ceiling is closer to the last value than the users at the start"
             )
+        if self.overtaken_in_history:
+            reasons.append(
+                "the same model fitted on an earlier part of the window identified a ceiling"
+                " that the platform passed later in the window"
+            )
         return "ceiling not yet identifiable (" + "; ".join(reasons) + ")"
 
 
-def _effective_points(fit: FitResult, n_points: int) -> float:
-    # Autocorrelated residuals carry less information than their count suggests.
+def _information_share(fit: FitResult) -> float:
+    """Effective points per point under AR(1) residuals: (1 - rho) / (1 + rho)."""
     rho = float(np.clip(fit.lag1_autocorrelation, 0.0, 0.95))
-    return n_points * (1.0 - rho) / (1.0 + rho)
+    return (1.0 - rho) / (1.0 + rho)
 
 
 def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
@@ -124,8 +137,17 @@ def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
     pinned_ceiling = fit.x[0] + np.log(2.0)  # the ceiling is the first, log-space parameter
     if pinned_ceiling > fit.bounds.upper[0]:
         return True
-    _, rss = solve(fit.model, series, fit.x, fit.bounds, fixed={0: float(pinned_ceiling)})
-    worse = _effective_points(fit, series.n_points) * np.log(max(rss, 1e-300) / fit.robust_rss)
+    _, deviance = solve(
+        fit.model,
+        series,
+        fit.x,
+        fit.bounds,
+        dispersion=fit.dispersion,
+        fixed={0: float(pinned_ceiling)},
+    )
+    # The deviance difference at a fixed over-dispersion is the likelihood-ratio statistic;
+    # autocorrelated residuals carry less information than their count suggests.
+    worse = _information_share(fit) * (deviance - fit.deviance)
     return bool(worse < PROFILE_THRESHOLD)
 
 
@@ -154,7 +176,23 @@ def past_the_peak(fit: FitResult, series: FitSeries) -> bool:
     if peak_day >= series.fitted_until:
         return False
     peak = _rate(fit.model, fit.params, peak_day)
-    return _rate(fit.model, fit.params, series.fitted_until) <= PEAK_DECLINE * peak
+    fitted_decline = _rate(fit.model, fit.params, series.fitted_until) <= PEAK_DECLINE * peak
+    return fitted_decline and observed_decline(series) <= PEAK_DECLINE
+
+
+def observed_decline(series: FitSeries) -> float:
+    """The pace at the end of the window over the peak of the smoothed, deseasoned rate
+    (1.0 when the peak is at the end): model-free."""
+    rate = series.increments / series.season / (series.t_end - series.t_start)
+    smooth = np.convolve(rate, np.ones(5) / 5, mode="same")
+    peak = float(smooth.max())
+    _, late = edge_rates(series)
+    return min(late / peak, 1.0) if peak > 0 else 1.0
+
+
+def rate_past_peak(series: FitSeries) -> bool:
+    """The signup rate peaked inside the window and has clearly fallen since."""
+    return observed_decline(series) <= PAST_PEAK
 
 
 def edge_rates(series: FitSeries) -> tuple[float, float]:

@@ -55,7 +55,8 @@ def _forecast_line(fit_end: datetime, row: dict[str, Any]) -> str:
 
 def _ceiling_line(params: dict[str, Any], identified: bool) -> str:
     if not identified:
-        return "  ceiling not yet identifiable"
+        past = " (past its peak)" if params.get("past_peak") else ""
+        return f"  ceiling not yet identifiable{past}"
     low, high = params.get("ceiling_low"), params.get("ceiling_high")
     interval = f" ({format_users(low)} to {format_users(high)})" if low and high else ""
     return f"  ceiling about {format_users(params['ceiling'])}{interval}"
@@ -71,6 +72,14 @@ def _calibration_lines(params: dict[str, Any]) -> list[str]:
             f"{calibration['checks']} forecasts from earlier truncations"
         ]
     return []
+
+
+def _headline_lines(
+    params: dict[str, Any], end: datetime, forecasts: list[dict[str, Any]]
+) -> list[str]:
+    if params.get("too_early"):
+        return [f"  too early to forecast: {params.get('too_early_reason') or 'see the note'}"]
+    return [_forecast_line(end, r) for r in forecasts if r["model"] == ENSEMBLE]
 
 
 def _model_line(row: dict[str, Any]) -> str:
@@ -98,7 +107,7 @@ def _platform_block(
         f"intervals {params['interval']}",
         _ceiling_line(params, bool(headline["ceiling_identified"])),
         *_calibration_lines(params),
-        *(_forecast_line(end, r) for r in forecasts if r["model"] == ENSEMBLE),
+        *_headline_lines(params, end, forecasts),
         f"    {'model':<13} {'weight':>6} {'AICc':>10} {'RMSE':>10} {'ceiling':>9}  note",
         *(_model_line(r) for r in fits if r["model"] != ENSEMBLE),
     ]

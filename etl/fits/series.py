@@ -1,10 +1,9 @@
 """From the snapshot's `signups` rows of one platform to the series a model is fitted to.
 
 The fit uses per-period increments (cumulative differences between consecutive complete
-buckets, so an empty bucket that the rollup left out folds into the next one), a seasonal
-profile (hour of day on hourly data, day of week on daily data) that multiplies every
-model's prediction, and a noise scale per point that does not depend on the model, so that
-the AICc of different models is computed on the same weighted data.
+buckets, so an empty bucket that the rollup left out folds into the next one) as counts
+for a negative-binomial likelihood, and a seasonal profile (hour of day on hourly data,
+day of week on daily data) that multiplies every model's prediction.
 """
 
 from __future__ import annotations
@@ -25,9 +24,12 @@ SEASON_LENGTH = {"hour": 24, "day": 7}
 MIN_POINTS = 8
 MIN_SEASON_CYCLES = 3
 SMOOTHING_WINDOW = 5
-LEVEL_WINDOW = 9
 # Smallest seasonal factor, as a share of the mean factor (see seasonal_factors).
 SEASON_FLOOR = 0.02
+# Share of the distinct reported totals (beyond chance) that must be whole multiples of a
+# step for the series to count as reported in that step (see reporting_step).
+REPORTED_SHARE = 0.85
+_STEP_LADDER = tuple(float(m * 10**e) for e in range(10) for m in (1, 2, 5))[1:]
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,15 @@ class FitSeries:
     t_end: Array
     increments: Array  # signups in (t_start, t_end]
     season: Array  # multiplicative seasonal factor of each point (1.0: none)
-    noise_scale: Array  # expected noise of each point, up to one common factor
-    loss_scale: float  # residual size where the robust loss starts to discount a point
+    counts: Array  # the increments the likelihood sees, in steps of `resolution`: >= 0
+    resolution: float  # the step the totals are reported in (1 for exact counts)
+    # The window shows most of the platform's history, which did not start at zero (at
+    # most as many users before it as in it, e.g. a survey's first share): the users before
+    # its first bucket are one more count the model must explain (C at the window's start),
+    # so a curve cannot start at millions where the data start near zero. `counts` then
+    # begins with that count. A launch counted from its first signup has none.
+    level_term: bool
+    dispersion: float  # model-free over-dispersion estimate: the fit's starting value
     cumulative_at_end: float  # observed cumulative total at the last complete bucket
     current_total: float  # observed total including an incomplete last bucket
     seasonal_amplitude: float  # max |factor - 1|; 0 when no cycle was modelled
@@ -76,7 +85,7 @@ class FitSeries:
 
     def head(self, n: int) -> FitSeries:
         """The series as it was after its first n increments (same seasonal profile and
-        noise model: a calibration refit must see the data exactly as the full fit does)."""
+        counts: a calibration refit must see the data exactly as the full fit does)."""
         level = float(self.cumulative[n - 1])
         return replace(
             self,
@@ -84,7 +93,7 @@ class FitSeries:
             t_end=self.t_end[:n],
             increments=self.increments[:n],
             season=self.season[:n],
-            noise_scale=self.noise_scale[:n],
+            counts=self.counts[: n + int(self.level_term)],
             cumulative_at_end=level,
             current_total=level,
             boundaries=self.boundaries[: n + 1],
@@ -159,37 +168,45 @@ def _rolling_median(values: Array, window: int) -> Array:
     return np.asarray(np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1))
 
 
-def _noise_power(deviation: Array, level: Array) -> float:
-    """How noise grows with the level: 0.5 for Poisson counts, 1 for multiplicative noise
-    (real series are usually in between); the slope of log|deviation| on log(level)."""
-    usable = (deviation > 0) & (level > 0)
-    if usable.sum() < 10 or np.log(level[usable]).std() < 0.5:
-        return 0.5
-    slope = np.polyfit(np.log(level[usable]), np.log(deviation[usable]), 1)[0]
-    return float(np.clip(slope, 0.0, 1.0))
+def likelihood_counts(cumulative: Array, first: float) -> Array:
+    """Increments of the running maximum of the cumulative curve. A count likelihood needs
+    counts >= 0; a dip in a public total (a re-count, a survey's wobble) is measurement
+    noise, so the curve is held at its high until the data pass it again."""
+    running = np.maximum.accumulate(np.r_[cumulative[0] - max(first, 0.0), cumulative])
+    return np.asarray(np.diff(running))
 
 
-def noise_model(increments: Array, season: Array) -> tuple[Array, float]:
-    """Per-point noise scale from a model-free smoother, and the robust loss scale."""
-    deseasoned = increments / season
-    smooth = _rolling_median(deseasoned, SMOOTHING_WINDOW)
-    # The level is the typical size of nearby increments, so a local dip (negative
-    # increments in a survey series) does not get a tiny noise scale and a huge weight.
-    typical = _rolling_median(np.abs(deseasoned), LEVEL_WINDOW)
-    level = np.maximum(typical, _level_floor(typical))
-    power = _noise_power(np.abs(deseasoned - smooth), level)
-    scale = (level * season) ** power
-    spread = robust_sd((increments - smooth * season) / scale)
-    # The smoother follows the data more closely than any model will, so widen a bit.
-    return scale, 2.0 * spread if spread > 0 else 1.0
+def reporting_step(totals: Array) -> float:
+    """The step a total is reported in: the largest unit of a 1-2-5 ladder that nearly
+    every distinct reported total is a whole multiple of (1 for exact signups; 10,000 for a
+    share of households given in whole percent of a million). A public series reported in
+    whole or half percent still carries a few values interpolated between survey years
+    (10.67%, 12.33%), so the rule asks for REPORTED_SHARE of the totals, beyond what chance
+    gives (a share 1/s of arbitrary integers are multiples of s), not for all of them: the
+    greatest common divisor of the increments fell to 0.01% on such a series, and a count
+    likelihood fed 100 "counts" per 1% step reads a rounded plateau (0, 0, +1 step, 0) as
+    wild over-dispersion, which leaves the ceiling unidentified and the level adrift."""
+    levels = np.unique(np.abs(totals[totals != 0]))
+    if levels.size < MIN_POINTS or not np.all(levels == np.round(levels)):
+        return 1.0
+    typical_move = float(np.median(np.abs(np.diff(levels))))
+    best = 1.0
+    for step in _STEP_LADDER:
+        if step > typical_move:
+            break
+        share = float(np.mean(np.mod(levels, step) == 0))
+        beyond_chance = (share - 1.0 / step) / (1.0 - 1.0 / step)
+        if beyond_chance >= REPORTED_SHARE:
+            best = step
+    return best
 
 
-def _level_floor(smooth: Array) -> float:
-    """The smallest level a point's noise is scaled by. A plateau of exact repeats
-    (interpolated survey data) or a quiet tail must not get near-infinite weight."""
-    positive = smooth[smooth > 0]
-    typical_low = float(np.quantile(positive, 0.1)) if positive.size else 1.0
-    return max(1.0, 0.5 * typical_low)
+def dispersion_guess(counts: Array, season: Array) -> float:
+    """Negative-binomial over-dispersion (variance mu + a mu^2) against a model-free
+    smoother, by moments: the starting value of each model's own estimate."""
+    smooth = np.maximum(_rolling_median(counts / season, SMOOTHING_WINDOW) * season, 1.0)
+    excess = ((counts - smooth) ** 2 - smooth) / smooth**2
+    return float(np.clip(np.median(excess), 1e-4, 10.0))
 
 
 def robust_sd(values: Array) -> float:
@@ -229,7 +246,12 @@ def build_series(platform: str, rows: pl.DataFrame) -> FitSeries | None:
     t0 = _naive_utc(starts[0]) - timedelta(seconds=float(elapsed[0] * DAY_S))
     epoch_s = np.array([_naive_utc(s).replace(tzinfo=UTC).timestamp() for s in starts])
     season = _season(increments, t_end - t_start, epoch_s, grain)
-    scale, loss_scale = noise_model(increments, season)
+    step = reporting_step(cumulative)
+    counts = likelihood_counts(cumulative, first_bucket) / step
+    before = float(cumulative[-1]) - float(increments.sum())
+    level_term = 0 < before <= float(increments.sum())
+    if level_term:
+        counts = np.r_[max(before, 0.0) / step, counts]
     return FitSeries(
         platform=platform,
         grain=grain,
@@ -238,8 +260,10 @@ def build_series(platform: str, rows: pl.DataFrame) -> FitSeries | None:
         t_end=t_end,
         increments=increments,
         season=season,
-        noise_scale=scale,
-        loss_scale=loss_scale,
+        counts=counts,
+        resolution=step,
+        level_term=level_term,
+        dispersion=dispersion_guess(counts[int(level_term) :], season),
         cumulative_at_end=float(cumulative[-1]),
         current_total=float(at_grain["cumulative"].max()),  # type: ignore[arg-type]
         seasonal_amplitude=float(np.abs(season - 1.0).max()),

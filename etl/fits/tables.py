@@ -21,8 +21,14 @@ from etl.fits.engine import (
     ensemble_forecasts,
     model_forecasts,
 )
-from etl.fits.fitting import LOSS, predicted_increments, runs_test_z
-from etl.fits.forecast import HORIZON_SPANS, INTERVAL, ceiling_total, weighted_quantile
+from etl.fits.fitting import LIKELIHOOD, predicted_increments, runs_test_z
+from etl.fits.forecast import (
+    HORIZON_SPANS,
+    INTERVAL,
+    ceiling_total,
+    rate_past_peak,
+    weighted_quantile,
+)
 from etl.fits.series import MIN_POINTS, FitSeries
 
 UTC_TIME = pa.timestamp("us", tz="UTC")
@@ -36,6 +42,10 @@ FITS_SCHEMA = pa.schema(
         ("n_points", pa.int64()),
         ("fitted_until", UTC_TIME),
         ("ceiling_identified", pa.bool_()),
+        # Cumulative users at `fitted_until`: observed, and per the fitted curve (ensemble:
+        # the weighted mean of the usable models), so a drawn curve can be checked.
+        ("measured_at_end", pa.float64()),
+        ("fitted_at_end", pa.float64()),
     ]
 )
 FORECASTS_SCHEMA = pa.schema(
@@ -56,6 +66,12 @@ CALIBRATED_TEXT = (
     "forecast error on earlier truncations of the window)"
 )
 NOT_IDENTIFIABLE = "ceiling not yet identifiable"
+PAST_PEAK_NOTE = "past its peak (the signup rate peaked and has fallen since)"
+BEFORE_PEAK_NOTE = "before the inflection point"
+TOO_EARLY = "too early to forecast"
+# A forecast needs models that follow the data: the ensemble's cumulative total at the end
+# of the window within this share of the measured one (the issue's own standard).
+FOLLOW_TOLERANCE = 0.10
 # Below this Akaike weight the ensemble warns that its models fit poorly.
 POOR_FIT_WEIGHT = 0.01
 
@@ -100,8 +116,7 @@ def _series_params(platform: PlatformFit) -> dict[str, Any]:
         "grain": series.grain,
         "time_unit": "day",
         "criterion": "AICc",
-        "loss": LOSS,
-        "loss_scale": _number(series.loss_scale),
+        "likelihood": LIKELIHOOD,
         "seasonal_profile": _season_text(series),
         "seasonal_amplitude": _number(series.seasonal_amplitude),
         "interval": CALIBRATED_TEXT if platform.calibration.calibrated else INTERVAL_TEXT,
@@ -137,6 +152,8 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
     params: dict[str, Any] = {
         "parameters": {name: _number(value) for name, value in natural.items()},
         "akaike_weight": _number(outcome.weight),
+        "dispersion": _number(fit.dispersion),
+        "log_likelihood": _number(fit.log_likelihood),
         "in_ensemble": outcome.usable,
         "note": ident.note,
         "residuals": _residual_check(outcome),
@@ -168,13 +185,34 @@ def _usable_weight(platform: PlatformFit) -> float:
     return sum(o.weight for o in platform.outcomes if o.usable)
 
 
+def too_early_reason(platform: PlatformFit) -> str | None:
+    """Why the data cannot say when the next milestones come, or None when they can: the
+    models that may forecast (no ceiling, or an identified one) do not follow the measured
+    curve (their weighted total at the end of the window misses the measured one by more
+    than FOLLOW_TOLERANCE), so a forecast from them would start from a curve the data do
+    not show. The rule reads only the fitted window, never what came after it."""
+    measured = platform.series.cumulative_at_end
+    fitted = _ensemble_total(platform)
+    if measured <= 0 or abs(fitted / measured - 1.0) <= FOLLOW_TOLERANCE:
+        return None
+    return (
+        f"the models that could forecast end the fitted window at {fitted / measured:.0%} "
+        "of the measured total, and those that follow the data cannot pin their ceiling yet"
+    )
+
+
+def _ceiling_note(platform: PlatformFit, identified: bool) -> str:
+    if identified:
+        return "ceiling identified"
+    stage = PAST_PEAK_NOTE if rate_past_peak(platform.series) else BEFORE_PEAK_NOTE
+    return f"{NOT_IDENTIFIABLE} ({stage})"
+
+
 def _ensemble_note(platform: PlatformFit, identified: bool) -> str:
-    note = "ceiling identified" if identified else NOT_IDENTIFIABLE
-    if _usable_weight(platform) < POOR_FIT_WEIGHT:
-        note += (
-            "; the models usable for forecasting fit poorly, so read the forecast as the"
-            " current pace only"
-        )
+    note = _ceiling_note(platform, identified)
+    reason = too_early_reason(platform)
+    if reason is not None:
+        note += f"; {TOO_EARLY}: {reason}"
     if not platform.calibration.calibrated:
         note += "; interval not calibrated (too little history)"
     return note
@@ -183,6 +221,7 @@ def _ensemble_note(platform: PlatformFit, identified: bool) -> str:
 def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
     weights = platform.ensemble_weights()
     identified, draws, shares = ensemble_ceiling(platform)
+    reason = too_early_reason(platform)
     params: dict[str, Any] = {
         "basis": "Akaike-weighted mixture of the models' bootstrap draws; models whose "
         "ceiling the data cannot identify yet are left out",
@@ -190,6 +229,9 @@ def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
         "excluded": [o.name for o in platform.outcomes if not o.usable],
         "best_model": min(platform.outcomes, key=lambda o: o.fit.aicc).name,
         "note": _ensemble_note(platform, identified),
+        "past_peak": rate_past_peak(platform.series),
+        "too_early": reason is not None,
+        "too_early_reason": reason,
         "usable_weight": _number(_usable_weight(platform)),
         "calibration": platform.calibration.summary(),
         **_series_params(platform),
@@ -210,6 +252,26 @@ def _ensemble_rmse(platform: PlatformFit) -> float:
     return float(np.sqrt(np.mean((predicted - series.increments) ** 2)))
 
 
+def fitted_total(outcome: ModelOutcome, series: FitSeries) -> float:
+    """Cumulative users at the end of the window per the model: its predicted increments
+    (seasonal factor included, as the counts it is fitted to) added to the users before the
+    window, which the model explains only with a level term (else: the observed ones)."""
+    model, params = outcome.fit.model, outcome.fit.params
+    gained = float(predicted_increments(model, series, params).sum())
+    if series.level_term:
+        return float(model.cumulative(series.boundaries[:1], params)[0]) + gained
+    return series.cumulative_at_end - series.growth + gained
+
+
+def _ensemble_total(platform: PlatformFit) -> float:
+    weights = platform.ensemble_weights()
+    return sum(
+        weights[o.name] * fitted_total(o, platform.series)
+        for o in platform.outcomes
+        if o.name in weights
+    )
+
+
 def _fit_row(
     platform: PlatformFit, model: str, params: dict[str, Any], **values: Any
 ) -> dict[str, Any]:
@@ -219,6 +281,7 @@ def _fit_row(
         "params": json.dumps(params, sort_keys=True),
         "n_points": platform.series.n_points,
         "fitted_until": _when(platform.series, platform.series.fitted_until),
+        "measured_at_end": platform.series.cumulative_at_end,
         **values,
     }
 
@@ -235,6 +298,27 @@ def _forecast_row(series: FitSeries, model: str, row: MilestoneForecast) -> dict
     }
 
 
+def _withheld_row(series: FitSeries, users: int) -> dict[str, Any]:
+    """A headline forecast the data cannot give ("too early to forecast"): no time and no
+    P(never), as opposed to a null `eta` with a P(never), which says "never"."""
+    return {
+        "platform": series.platform,
+        "model": ENSEMBLE,
+        "users": users,
+        "eta": None,
+        "eta_low": None,
+        "eta_high": None,
+        "p_never": None,
+    }
+
+
+def _ensemble_forecast_rows(platform: PlatformFit) -> list[dict[str, Any]]:
+    series = platform.series
+    if too_early_reason(platform) is not None:
+        return [_withheld_row(series, users) for users in platform.milestones]
+    return [_forecast_row(series, ENSEMBLE, f) for f in ensemble_forecasts(platform)]
+
+
 def add_platform(rows: TableRows, platform: PlatformFit) -> None:
     series = platform.series
     identified, _, _ = ensemble_ceiling(platform)
@@ -246,9 +330,10 @@ def add_platform(rows: TableRows, platform: PlatformFit) -> None:
             aic=None,
             rmse=_ensemble_rmse(platform),
             ceiling_identified=identified,
+            fitted_at_end=_ensemble_total(platform),
         )
     )
-    rows.forecasts += [_forecast_row(series, ENSEMBLE, f) for f in ensemble_forecasts(platform)]
+    rows.forecasts += _ensemble_forecast_rows(platform)
     for outcome in platform.outcomes:
         rows.fits.append(
             _fit_row(
@@ -258,6 +343,7 @@ def add_platform(rows: TableRows, platform: PlatformFit) -> None:
                 aic=_number(outcome.fit.aicc),
                 rmse=outcome.fit.rmse,
                 ceiling_identified=outcome.identifiability.identified,
+                fitted_at_end=fitted_total(outcome, series),
             )
         )
         rows.forecasts += [
@@ -277,5 +363,7 @@ def add_unfitted(rows: TableRows, platform: str, n_points: int) -> None:
             "n_points": n_points,
             "fitted_until": None,
             "ceiling_identified": False,
+            "measured_at_end": None,
+            "fitted_at_end": None,
         }
     )
