@@ -116,6 +116,7 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
         ("Retention mode", RETENTION_MODE_LABELS.get(mode, mode)),
         ("Activity event types", _text(raw.get("activity_event_types"), "all")),
         ("Never activity", _text(raw.get("inactive_event_types"), "none")),
+        ("Signups", _signup_sources(raw.get("signups"))),
         ("Launch t0", "declared in settings, else the first signup"),
         ("Time to N users", "exact time of the N-th signup minus t0; not reached is censored"),
         ("WAU / MAU", "distinct users over the trailing 7 / 30 days (not sums of DAU)"),
@@ -302,6 +303,17 @@ def key_numbers(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[Tab
 
 def _when(value: Any) -> str:
     return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else str(value or "")
+
+
+def _signup_sources(sources: Any) -> str:
+    """Where each platform's signups come from: signup events, or derived from usage."""
+    if not isinstance(sources, dict) or not sources:
+        return "signup events"
+    derived = "; ".join(
+        f"{name}: first event" if source == "first-seen" else f"{name}: {source.split(':', 1)[1]}"
+        for name, source in sorted(sources.items())
+    )
+    return f"signup events; derived from usage for {derived}"
 
 
 def _text(value: Any, default: str) -> str:

@@ -62,6 +62,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         source_timezone=args.tz or (spec.timezone if spec else settings.source_timezone),
         adapter=args.adapter,
         replace=args.replace,
+        signups=args.signups,
     )
     result = ingest_and_publish(
         settings,
@@ -122,6 +123,7 @@ def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
     import etl.spark as engine
     from etl.ingest import IngestOptions
     from etl.pipeline import execute_pass, inbox_files
+    from etl.publish import warehouse_signup_sources
     from etl.warehouse import connect, writer_lock
 
     if args.keep_raw_days is not None:
@@ -145,16 +147,19 @@ def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
         return _report(args, _spark_summary(result.summary(), master), result.exit_code)
     result.status = "ok" if result.status == "noop" else result.status
     with writer_lock(settings):  # one writer of the lake and serving/ at a time
-        if exported:
-            started = time.perf_counter()
-            con = connect(settings, read_only=True)
-            try:
+        con = connect(settings, read_only=True)
+        try:
+            sources = warehouse_signup_sources(con)
+            if exported:
+                started = time.perf_counter()
                 engine.export_lake(con, Path(lake))
-            finally:
-                con.close()
-            result.steps["export_lake"] = time.perf_counter() - started
+                result.steps["export_lake"] = time.perf_counter() - started
+        finally:
+            con.close()
         started = time.perf_counter()
-        result.snapshot = engine.run_spark_pass(settings, now, master, lake=lake)
+        result.snapshot = engine.run_spark_pass(
+            settings, now, master, lake=lake, signup_sources=sources
+        )
         result.steps["spark"] = time.perf_counter() - started
     if write_report is not None:
         write_report(settings)
@@ -315,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="load the files again even if loaded before: their earlier rows are removed first "
         "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
+    )
+    ingest.add_argument(
+        "--signups",
+        metavar="first-seen[:COLUMN]",
+        help="no signup events in these files: each user's signup is their first event "
+        "(first-seen), or the time in COLUMN of the events (first-seen:user_creation_time); "
+        "recorded for the files' platforms, so later runs derive new users the same way",
     )
     ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
     ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")

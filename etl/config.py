@@ -47,6 +47,9 @@ def parse_duration(text: str, key: str = "duration") -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+FIRST_SEEN = "first-seen"
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Display and definition settings of one compared platform."""
@@ -55,6 +58,9 @@ class PlatformSettings:
     label: str | None = None
     colour: str | None = None
     t0: datetime | None = None  # declared launch time (UTC, naive); else the first signup
+    # None: signups come from the signup stream; "first-seen": each user's first event;
+    # "first-seen:<column>": the time in that column of the events, else the first event.
+    signups: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,10 @@ class Settings:
             "milestones": list(self.milestones),
             "t0": {name: p.t0.isoformat() if p.t0 else None for name, p in self.platforms.items()},
         }
+
+    def signup_sources(self) -> dict[str, str]:
+        """Platforms whose signups are derived from usage, by settings."""
+        return {name: p.signups for name, p in self.platforms.items() if p.signups}
 
 
 def _check_timezone(key: str, value: str, source: str) -> str:
@@ -256,11 +266,11 @@ def _platforms_from_toml(table: Any, source: str) -> dict[str, PlatformSettings]
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise ConfigError(f"[platforms.{name}] in {source} must be a table")
-        unknown = set(entry) - {"label", "colour", "color", "t0"}
+        unknown = set(entry) - {"label", "colour", "color", "t0", "signups"}
         if unknown:
             raise ConfigError(
                 f"[platforms.{name}] in {source} has unknown keys {sorted(unknown)}; "
-                "valid keys: label, colour, t0"
+                "valid keys: label, colour, t0, signups"
             )
         t0 = _parse_t0(name, entry["t0"], source) if "t0" in entry else None
         platforms[name] = PlatformSettings(
@@ -268,8 +278,25 @@ def _platforms_from_toml(table: Any, source: str) -> dict[str, PlatformSettings]
             label=entry.get("label"),
             colour=entry.get("colour", entry.get("color")),
             t0=t0,
+            signups=check_signup_source(
+                entry.get("signups"), f"[platforms.{name}] signups in {source}"
+            ),
         )
     return platforms
+
+
+def check_signup_source(value: Any, where: str) -> str | None:
+    """None, "first-seen" or "first-seen:<column>" (see PlatformSettings.signups)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text == FIRST_SEEN or (text.startswith(FIRST_SEEN + ":") and text[len(FIRST_SEEN) + 1 :]):
+        return text
+    raise ConfigError(
+        f"{where} = {value!r}: expected 'first-seen' (each user's signup is their first "
+        "event) or 'first-seen:COLUMN' (the time in that column of the events, e.g. "
+        "first-seen:user_creation_time)"
+    )
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from etl.config import Settings
+from etl.config import Settings, check_signup_source
 from etl.errors import InputError, UsageError
 from etl.privacy import (
     PSEUDONYM_MACRO,
@@ -88,6 +88,8 @@ class IngestOptions:
     adapter: str | None = None
     # Load the files even if loaded before, removing their earlier rows first (`--replace`).
     replace: bool = False
+    # first-seen[:column]: derive each user's signup from the events (see PlatformSettings).
+    signups: str | None = None
 
     def as_text(self) -> str:
         """The options a file was loaded with, as the ledger keeps them (JSON)."""
@@ -98,11 +100,13 @@ class IngestOptions:
                 "map": dict(self.mapping),
                 "tz": self.source_timezone,
                 "adapter": self.adapter,
+                "signups": self.signups,
             },
             sort_keys=True,
         )
 
     def __post_init__(self) -> None:
+        check_signup_source(self.signups, "--signups")
         unknown = sorted(set(self.mapping) - set(CANONICAL_COLUMNS))
         if unknown:
             raise UsageError(
@@ -137,6 +141,8 @@ class FileOutcome:
     platform_constant: str | None = None
     # The path the user gave (an export an adapter converted into this file, or the file).
     source_path: Path | None = None
+    # Signups derived from this file's events (first-seen platforms; not rows of the file).
+    signups_derived: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -265,6 +271,38 @@ class _Batch:
     future_limit: datetime
     key: PseudonymKey | None = None
     tombstones: bool = False  # any erased users to keep out
+    first_seen: FirstSeen | None = None
+
+
+@dataclass(frozen=True)
+class FirstSeen:
+    """Where signups are derived from the events: every row of this ingest (`--signups`)
+    or the rows of some platforms (settings, or recorded by an earlier `--signups`), with
+    the column holding each user's creation time, if any."""
+
+    every_row: bool
+    platforms: tuple[str, ...]
+    columns: tuple[str, ...]
+    inactive_types: tuple[str, ...]
+
+    @staticmethod
+    def resolve(
+        con: duckdb.DuckDBPyConnection, settings: Settings, options: IngestOptions
+    ) -> FirstSeen | None:
+        sources = {
+            **{str(p): str(s) for p, s in con.execute("SELECT * FROM signup_sources").fetchall()},
+            **settings.signup_sources(),
+        }
+        if not sources and not options.signups:
+            return None
+        given = [*sources.values(), *([options.signups] if options.signups else [])]
+        columns = tuple(dict.fromkeys(s.split(":", 1)[1] for s in given if ":" in s))
+        return FirstSeen(
+            bool(options.signups), tuple(sorted(sources)), columns, settings.inactive_event_types
+        )
+
+    def column_in(self, types: Mapping[str, str]) -> str | None:
+        return next((c for c in self.columns if c in types), None)
 
 
 def ingest_files(
@@ -288,6 +326,12 @@ def ingest_files(
         install_pseudonym_macro(con, key)
     tombstones = bool(scalar(con, "SELECT count(*) FROM tombstones"))
     batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
+    batch.first_seen = FirstSeen.resolve(con, settings, options)
+    if batch.first_seen is not None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _run_first_seen "
+            "(platform VARCHAR, user_id VARCHAR, ts TIMESTAMP, file_id BIGINT)"
+        )
     for number, planned in enumerate(plan, start=1):
         report("ingest", number - 1, len(plan), planned.outcome.path.name)
         started = time.perf_counter()
@@ -302,6 +346,8 @@ def ingest_files(
     # Each file was deduplicated within itself; rows repeating an earlier file of this run
     # or a stored row are found once for the whole run (see _dedupe_across_files).
     _dedupe_across_files(con, result.loaded_files)
+    if batch.first_seen is not None:
+        derive_first_seen_signups(con, result.loaded_files, options)
     assign_run_user_keys(con, result.loaded_files)
     for outcome in result.files:
         record_file(con, outcome, run_id, now, options)
@@ -448,6 +494,8 @@ def _load_source(
         outcome.rows_loaded = _load_signups(con, outcome)
     else:
         outcome.rows_loaded = _load_events(con, outcome)
+        if batch.first_seen is not None:
+            _collect_first_seen(con, batch.first_seen, outcome)
     outcome.rows_duplicate = outcome.rows_read - outcome.rows_quarantined - outcome.rows_loaded
 
 
@@ -596,7 +644,8 @@ def _build_canonical(
             {_text(resolved, "event_id", trim)} AS c_event_id,
             {_text(resolved, "channel", trim)} AS c_channel,
             {_text(resolved, "country", trim)} AS c_country,
-            {_text(resolved, "person_id", trim)} AS c_person_id
+            {_text(resolved, "person_id", trim)} AS c_person_id,
+            {_first_seen_expression(batch, types)} AS c_first_seen
         FROM "{_STAGE}"
         """
     )
@@ -609,12 +658,95 @@ def _build_canonical(
         checked AS ({erased})
         SELECT _row, c_platform AS platform, s_user_id AS user_id, c_ts AS ts,
                c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
-               c_country AS country, s_person_id AS person_id,
+               c_country AS country, s_person_id AS person_id, c_first_seen AS first_seen_ts,
                CASE {" ".join(_reason_cases(stream, types))} END AS reason
                {_event_identity(stream)}
         FROM checked
         """
     )
+
+
+def _first_seen_expression(batch: _Batch, types: Mapping[str, str]) -> str:
+    """The user's creation time from the file's column named by `first-seen:<column>`
+    (an untyped NULL when there is none)."""
+    column = batch.first_seen.column_in(types) if batch.first_seen else None
+    if column is None:
+        return "NULL::TIMESTAMP"
+    return timestamp_expression(
+        column,
+        types[column],
+        "getvariable('ingest_zone')",
+        naive_is_utc=batch.options.source_timezone == "UTC",
+    )
+
+
+def _collect_first_seen(
+    con: duckdb.DuckDBPyConnection, first_seen: FirstSeen, outcome: FileOutcome
+) -> None:
+    """Each user's earliest time in this file (their creation time when the file has it,
+    else their first event; deletions and inactive event types do not count), for the
+    platforms whose signups are derived."""
+    con.execute(
+        """
+        INSERT INTO _run_first_seen
+        SELECT platform, user_id, min(coalesce(first_seen_ts, ts)), ?
+        FROM _valid
+        WHERE NOT is_deletion AND NOT list_contains(?, event_type)
+          AND (? OR list_contains(?, platform))
+        GROUP BY platform, user_id
+        """,
+        [
+            outcome.file_id,
+            list(first_seen.inactive_types),
+            first_seen.every_row,
+            list(first_seen.platforms),
+        ],
+    )
+
+
+def derive_first_seen_signups(
+    con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome], options: IngestOptions
+) -> None:
+    """Signups for the run's users of first-seen platforms: each user's earliest time over
+    the run's files becomes their signup, unless a stored signup is as early (the earliest
+    signup wins, as for signup rows; a later stored one is replaced, which restates
+    history). A derived signup belongs to the file of that earliest event. `--signups` is
+    recorded for the run's platforms, so later passes derive their new users the same way."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _first_seen AS
+        SELECT platform, user_id, min(ts) AS ts, arg_min(file_id, ts) AS file_id
+        FROM _run_first_seen GROUP BY platform, user_id
+        """
+    )
+    replaced = con.execute(
+        "DELETE FROM signups AS s USING _first_seen AS f "
+        "WHERE s.platform = f.platform AND s.user_id = f.user_id AND f.ts < s.signup_ts"
+    ).fetchall()[0][0]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _first_seen_new AS SELECT f.* FROM _first_seen AS f "
+        "ANTI JOIN signups AS s USING (platform, user_id)"
+    )
+    con.execute(
+        "INSERT INTO signups (platform, user_id, signup_ts, file_id) "
+        "SELECT platform, user_id, ts, file_id FROM _first_seen_new"
+    )
+    counts = con.execute(
+        "SELECT file_id, count(*) FROM _first_seen_new GROUP BY file_id"
+    ).fetchall()
+    by_id = {f.file_id: f for f in loaded}
+    for file_id, derived in counts:
+        by_id[int(file_id)].signups_derived += int(derived)
+    if replaced and loaded:
+        loaded[0].signups_replaced += int(replaced)  # tells the refresh to restate in full
+    if options.signups:
+        con.execute(
+            "INSERT OR REPLACE INTO signup_sources SELECT DISTINCT platform, ? FROM _first_seen",
+            [options.signups],
+        )
+    con.execute("DROP TABLE _first_seen")
+    con.execute("DROP TABLE _first_seen_new")
+    con.execute("DROP TABLE _run_first_seen")
 
 
 def _stored_ids(batch: _Batch) -> str:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from etl.config import check_signup_source
 from etl.errors import ConfigError, InputError
 from etl.ingest import CANONICAL_COLUMNS, FileOutcome, IngestOptions
 from etl.sources import FORMATS, content_hash, empty_file_reason, input_files
@@ -54,6 +55,7 @@ _KEYS = (
     "deletion_events",
     "columns",
     "constants",
+    "signups",
 )
 
 
@@ -69,6 +71,7 @@ class MappingSpec:
     timezone: str = "UTC"
     adapter: str | None = None
     format: str | None = None
+    signups: str | None = None  # first-seen[:column]: signups derived from the events
     path: Path | None = None  # the file it was read from, for messages
 
     @property
@@ -96,6 +99,7 @@ class MappingSpec:
             format=self.format,
             mapping=dict(self.columns),
             source_timezone=source_timezone or self.timezone,
+            signups=self.signups,
         )
 
     def fingerprint(self) -> str:
@@ -149,6 +153,7 @@ def parse_mapping(raw: Mapping[str, Any], path: Path) -> MappingSpec:
         timezone=_timezone(raw.get("timezone", "UTC"), where),
         adapter=_adapter(raw.get("adapter"), where),
         format=_format(raw.get("format"), where),
+        signups=check_signup_source(raw.get("signups"), f"{where}: signups"),
         path=path,
     )
 
@@ -287,7 +292,12 @@ def prepare_inputs(
     if spec is not None and not spec.needs_conversion and adapter is None:
         mapped = spec.ingest_options(options.platform, _flag_timezone(options))
         plain = Conversion(files=input_files(paths))
-        return plain, replace(mapped, mapping={**mapped.mapping, **options.mapping})
+        return plain, replace(
+            mapped,
+            mapping={**mapped.mapping, **options.mapping},
+            replace=options.replace,
+            signups=options.signups or mapped.signups,
+        )
     sources = _export_sources(paths, adapter)
     if spec is None:
         assert adapter is not None
@@ -299,7 +309,11 @@ def prepare_inputs(
         partial(convert_with_mapping, out_dir=scratch, spec=spec, platform=options.platform),
     )
     # Converted files hold Uptake's columns with UTC times: nothing left to map.
-    return mapped_files, IngestOptions(platform=options.platform or spec.platform)
+    return mapped_files, IngestOptions(
+        platform=options.platform or spec.platform,
+        replace=options.replace,
+        signups=options.signups or spec.signups,
+    )
 
 
 def _export_sources(paths: Sequence[Path], adapter: str | None) -> list[Path]:

@@ -78,6 +78,9 @@ class RunResult:
             f"{counts['rows_read']:,} rows read = {counts['rows_loaded']:,} loaded + "
             f"{counts['rows_duplicate']:,} duplicate + {counts['rows_quarantined']:,} quarantined"
         )
+        derived = self.total("signups_derived")
+        if derived:
+            line += f"; {derived:,} signups derived from the users' first events"
         if rejected:
             line += f"; {len(rejected)} file(s) rejected (see `uptake status`)"
         if self.snapshot:
@@ -90,6 +93,7 @@ class RunResult:
             "files": [f.as_dict() for f in self.files],
             **counts,
             "files_rejected": len(rejected),
+            "signups_derived": derived,
             "steps": {k: round(v, 3) for k, v in self.steps.items()},
             "snapshot": str(self.snapshot) if self.snapshot else None,
             "error": self.error,

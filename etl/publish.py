@@ -86,6 +86,11 @@ def data_watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def warehouse_signup_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Platforms whose signups an ingest derived from usage (`--signups first-seen`)."""
+    return {str(p): str(s) for p, s in con.execute("SELECT * FROM signup_sources").fetchall()}
+
+
 def build_manifest(
     settings: Settings,
     *,
@@ -95,7 +100,11 @@ def build_manifest(
     watermark: datetime | None,
     tables: Mapping[str, pa.Table],
     engine: str = ENGINE,
+    signup_sources: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The manifest; definitions.signups names the platforms whose signups are derived
+    from usage (first-seen[:column]); every other platform's come from signup events."""
+    signup_sources = {**(signup_sources or {}), **settings.signup_sources()}
     return {
         "id": snapshot,
         "created": iso_utc(now),
@@ -103,7 +112,7 @@ def build_manifest(
         "engine": engine,
         "watermark": iso_utc(watermark),
         "row_counts": {name: table.num_rows for name, table in tables.items()},
-        "definitions": settings.definitions(),
+        "definitions": {**settings.definitions(), "signups": dict(sorted(signup_sources.items()))},
         "colours": {n: p.colour for n, p in settings.platforms.items() if p.colour},
         "labels": {n: p.label for n, p in settings.platforms.items() if p.label},
     }
@@ -157,6 +166,7 @@ def publish_snapshot(
     tables: Mapping[str, pa.Table] | None = None,
     watermark: datetime | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
+    signup_sources: Mapping[str, str] | None = None,
 ) -> Path:
     """Write serving/<id>/ (every contract table + manifest.json), make it CURRENT, prune
     old snapshots; returns the new snapshot's folder. One sequence for every engine:
@@ -164,11 +174,13 @@ def publish_snapshot(
     serving tables, run ledger and watermark are read from the warehouse); another engine
     passes `con=None` with the serving tables and `runs` it computed (`tables`) and its
     data `watermark`. `extra_tables` (fits, forecasts) are written empty when absent;
-    `manifest_extra` adds engine-specific keys to the manifest."""
+    `manifest_extra` adds engine-specific keys to the manifest; `signup_sources` are the
+    warehouse's derived-signup platforms (read from `con` when it is given)."""
     if tables is None:
         if con is None:
             raise ValueError("publish_snapshot needs a DuckDB connection or the tables")
         tables, watermark = serving_tables(con), data_watermark(con)
+        signup_sources = warehouse_signup_sources(con)
     given = {**tables, **extra_or_empty(extra_tables)}
     missing = [name for name in CONTRACT_TABLES if name not in given]
     if missing:
@@ -185,6 +197,7 @@ def publish_snapshot(
         watermark=watermark,
         tables=ordered,
         engine=engine,
+        signup_sources=signup_sources,
     )
     manifest.update(manifest_extra or {})
     staged = serving / f".tmp-{snapshot}"

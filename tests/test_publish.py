@@ -42,7 +42,7 @@ def test_publish_writes_every_table_manifest_and_current(con, settings, clock) -
     assert manifest["engine"] == "duckdb" and manifest["run_id"] == 1
     assert manifest["created"] == "2026-11-01T12:00:00Z"
     assert manifest["watermark"] == "2024-01-03T08:00:00Z"
-    assert manifest["definitions"] == settings.definitions()
+    assert manifest["definitions"] == {**settings.definitions(), "signups": {}}  # no first-seen
     assert set(manifest["row_counts"]) == set(CONTRACT_TABLES)
     for name in CONTRACT_TABLES:
         assert read_table(snapshot, name).num_rows == manifest["row_counts"][name]

@@ -6,6 +6,7 @@ Importing this package needs neither pyspark nor sqlglot; calling the engine wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +28,10 @@ def run_spark_pass(
     *,
     lake: Path | str,
     session: Any = None,
+    signup_sources: Mapping[str, str] | None = None,
 ) -> Path:
     """See etl.spark.engine.run_spark_pass (imported late: it needs sqlglot)."""
     require_spark()
     from etl.spark.engine import run_spark_pass as run
 
-    return run(settings, now, master, lake=lake, session=session)
+    return run(settings, now, master, lake=lake, session=session, signup_sources=signup_sources)

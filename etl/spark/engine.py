@@ -4,6 +4,7 @@ switch as the DuckDB engine (etl/publish.py's writers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ def run_spark_pass(
     *,
     lake: Path | str,
     session: Any = None,
+    signup_sources: Mapping[str, str] | None = None,
 ) -> Path:
     """Rebuild every snapshot table from the lake with Spark (full rebuild; Spark has no
     incremental path) and publish it; returns the new snapshot's folder. `session` (or
@@ -58,6 +60,7 @@ def run_spark_pass(
             tables={**tables, RUNS: runs},
             watermark=watermark,
             manifest_extra={"spark_master": used if is_local(used) else "cluster"},
+            signup_sources=signup_sources,
         )
     finally:
         if session is None:
