@@ -182,6 +182,33 @@ def test_activation_windows_are_exact(con, settings, clock) -> None:  # type: ig
     assert (first["signups"], first["activated_24h"], first["activated_7d"]) == (4, 1, 2)
 
 
+def test_cohorts_before_the_first_usage_event_are_unobservable(con, settings, clock) -> None:  # type: ignore[no-untyped-def]
+    """A long history whose usage export starts later (the incumbent's): before the first
+    usage event nobody's activity was recorded, so those cells are blank, not 'not
+    retained'; from the bucket holding the first event on, they are observed."""
+    add_signups(con, [("a", "old", "2020-03-02 10:00"), ("a", "new", "2020-03-10 10:00")], 1)
+    days = ("2020-03-10 12:00", "2020-03-11 09:00", "2020-03-20 09:00")
+    add_events(con, [("a", "new", day) for day in days], 2)
+    refresh(con, settings, clock)
+    cells = {
+        (r["cohort_start"].day, r["period"]): (r["retained"], r["observable"])
+        for r in served(con, "retention")
+        if r["cohort_grain"] == "day" and r["period"] <= 1
+    }
+    assert cells[(2, 0)] == cells[(2, 1)] == (None, False)  # before 10 March
+    assert cells[(10, 0)] == (1, True) and cells[(10, 1)] == (1, True)
+    weeks = {
+        (r["cohort_start"].day, r["period"]): (r["retained"], r["observable"])
+        for r in served(con, "retention")
+        if r["cohort_grain"] == "week" and r["period"] <= 1
+    }
+    # the old user's week (2 March) was before usage; its period 1 is the week of 9 March,
+    # which holds the first event: observed, and the old user was not active
+    assert weeks[(2, 0)] == (None, False) and weeks[(2, 1)] == (0, True)
+    activation = {r["cohort_day"].day: r["activated_24h"] for r in served(con, "activation")}
+    assert activation[2] is None and activation[10] == 1
+
+
 def test_activation_not_observable_is_null(con, settings, clock) -> None:  # type: ignore[no-untyped-def]
     add_signups(con, [("a", "u1", "2024-01-01 10:30")], 1)
     add_events(con, [("a", "u1", "2024-01-02 20:00")], 2)

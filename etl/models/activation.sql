@@ -19,7 +19,10 @@ GROUP BY ALL;
 -- name: serve
 WITH cohorts AS (
     SELECT c.platform, CAST(local_of(c.cohort_start) AS DATE) AS cohort_day, c.users,
-           k.watermark
+           k.watermark,
+           -- a cohort day before the day of the platform's first usage event: unobservable
+           coalesce(c.cohort_start >= utc_start(CAST(CAST(local_of(k.first_event) AS DATE)
+                                                     AS TIMESTAMP)), false) AS recorded
     FROM c_cohorts AS c
     JOIN platform_clock AS k USING (platform)
     WHERE c.cohort_grain = 'day'
@@ -28,9 +31,9 @@ WITH cohorts AS (
     FROM cohorts
 )
 SELECT w.platform, w.cohort_day, w.users AS signups,
-       CASE WHEN w.cohort_end + INTERVAL 24 HOUR <= w.watermark
+       CASE WHEN w.recorded AND w.cohort_end + INTERVAL 24 HOUR <= w.watermark
             THEN coalesce(a.activated_24h, 0) END AS activated_24h,
-       CASE WHEN w.cohort_end + INTERVAL 7 DAY <= w.watermark
+       CASE WHEN w.recorded AND w.cohort_end + INTERVAL 7 DAY <= w.watermark
             THEN coalesce(a.activated_7d, 0) END AS activated_7d
 FROM windows AS w
 LEFT JOIN c_activation AS a USING (platform, cohort_day)

@@ -58,8 +58,10 @@ ORDER BY c.platform;
 
 -- name: clock
 -- The data watermark of each platform: its latest signup or event. Buckets and periods
--- that end after it are incomplete.
+-- that end after it are incomplete. first_event: the platform's first usage event; before
+-- it, nobody's activity was recorded (a long history whose usage export starts later), so
+-- retention and activation there are unobservable, not 0.
 CREATE OR REPLACE TEMP TABLE platform_clock AS
-SELECT p.platform, p.t0, greatest(c.last_signup, c.last_event) AS watermark
+SELECT p.platform, p.t0, greatest(c.last_signup, c.last_event) AS watermark, c.first_event
 FROM m_platforms AS p
 JOIN c_platform AS c USING (platform);

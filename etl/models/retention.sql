@@ -4,8 +4,10 @@
 -- cap_day, cap_week); hour cohorts are served for the first hour_cohort_days after t0.
 --   retained           users of the cohort active in that period ("on")
 --   retained_or_after  users active in that period or any later one ("on or after")
---   observable         the period has ended by the platform's data watermark; when false
---                      both counts are null (blank, not 0)
+--   observable         the period has ended by the platform's data watermark and starts
+--                      no earlier than the bucket (of the cohort grain) holding the
+--                      platform's first usage event (before it activity was not recorded:
+--                      left-censored); when false both counts are null (blank, not 0)
 -- Counts kept: retained per period and last_here, the number of users whose last active
 -- period (capped) is this one; retained_or_after is its suffix sum.
 -- Parameters: sign, cap_hour, cap_day, cap_week, hour_cohort_days, week_start.
@@ -80,7 +82,12 @@ GROUP BY platform, grain, cohort, period;
 -- name: serve
 WITH cohorts AS (
     SELECT c.platform, c.cohort_grain, c.cohort_start, c.users, k.watermark,
-           CAST(local_of(c.cohort_start) AS DATE) AS cohort_day
+           CAST(local_of(c.cohort_start) AS DATE) AS cohort_day,
+           CASE c.cohort_grain
+               WHEN 'hour' THEN utc_start(date_trunc('hour', local_of(k.first_event)))
+               WHEN 'day' THEN utc_start(CAST(CAST(local_of(k.first_event) AS DATE) AS TIMESTAMP))
+               ELSE utc_start(CAST(week_of(CAST(local_of(k.first_event) AS DATE)) AS TIMESTAMP))
+           END AS usage_start
     FROM c_cohorts AS c
     JOIN platform_clock AS k USING (platform)
     WHERE c.cohort_grain <> 'hour'
@@ -115,8 +122,13 @@ WITH cohorts AS (
     FROM started
 )
 SELECT platform, cohort_grain, cohort_start, users AS cohort_size, period,
-       CASE WHEN period_end <= watermark THEN retained END AS retained,
-       CASE WHEN period_end <= watermark THEN or_after END AS retained_or_after,
-       period_end <= watermark AS observable
-FROM summed
+       CASE WHEN observable THEN retained END AS retained,
+       CASE WHEN observable THEN or_after END AS retained_or_after,
+       observable
+FROM (
+    SELECT *,
+           period_end <= watermark AND coalesce(period_start >= usage_start, false)
+               AS observable
+    FROM summed
+)
 ORDER BY platform, cohort_grain, cohort_start, period;
