@@ -95,7 +95,16 @@ class FakeSparkPass:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, settings: Any, now: datetime, master: str, *, lake: str) -> Path:
+    def __call__(
+        self,
+        settings: Any,
+        now: datetime,
+        master: str,
+        *,
+        lake: str,
+        signup_sources: dict[str, str] | None = None,
+    ) -> Path:
+        assert signup_sources == {}  # read from the warehouse: no first-seen platform here
         self.calls.append({"now": now, "master": master, "lake": lake})
         assert (Path(lake) / "signups" / "platform=a").is_dir()
         assert (Path(lake) / "runs" / "runs.parquet").is_file()
