@@ -40,9 +40,15 @@ from dashboard.data import (
     load_reported_milestones,
     reference_milestones_path,
 )
-from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
+from dashboard.errors import (
+    ChromiumMissingError,
+    ExportError,
+    ExportTimeoutError,
+    InvalidExportError,
+)
 from dashboard.figures.common import RETENTION_MODE_LABELS, caption_of
 from dashboard.suppression import SuppressedInputs, note_suppression, suppressed_by
+from dashboard.validation import check_payload
 from etl.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -640,15 +646,29 @@ def chart_bytes(
     is the dashboard graph's zoom (plotly relayoutData), applied to images and HTML."""
     fmt = check_format(fmt)
     if fmt == "csv":
-        return chart_csv(inputs, chart, options).encode()
+        return checked(chart, fmt, chart_csv(inputs, chart, options).encode())
     fig = apply_relayout(shared_chart(inputs, chart, options), relayout)
     if fmt == "html":
-        return figure_html(fig, width=width, height=height).encode()
+        return checked(chart, fmt, figure_html(fig, width=width, height=height).encode())
     image = image_of(fig, fmt, width, height, scale)
     if renderer is not None:
-        return next(renderer.render_many([image]))
+        return checked(chart, fmt, next(renderer.render_many([image])), image)
     with StaticRenderer() as own:
-        return next(own.render_many([image]))
+        return checked(chart, fmt, next(own.render_many([image])), image)
+
+
+def checked(chart: str, fmt: str, payload: bytes, image: StaticImage | None = None) -> bytes:
+    """`payload` if it is a valid `fmt` file; else InvalidExportError naming the chart (and
+    the image size, the usual cause: Chromium cannot draw a PNG beyond its canvas limit)."""
+    try:
+        check_payload(fmt, payload)
+    except InvalidExportError as error:
+        size = f" at {image.width}x{image.height} px" if image is not None else ""
+        raise InvalidExportError(
+            f"{chart}: {error}{size}; nothing was written. Try a smaller --height or "
+            "--scale, a narrower time range, or SVG."
+        ) from None
+    return payload
 
 
 def export_charts(
@@ -675,19 +695,42 @@ def export_charts(
     view = options or view_for(inputs, platforms)
     for chart in charts:
         check_chart(chart)
+    failed: list[str] = []
     if fmt not in STATIC_FORMATS:
         for chart, out in zip(charts, outs, strict=True):
-            payload = chart_bytes(inputs, chart, fmt, view, width=width, height=height)
+            try:
+                payload = chart_bytes(inputs, chart, fmt, view, width=width, height=height)
+            except InvalidExportError as error:
+                failed.append(str(error))
+                continue
             yield _write_file(Path(out), payload)
+        _raise_failed(failed, len(charts))
         return
-    images = (
-        image_of(shared_chart(inputs, chart, view), fmt, width, height, scale) for chart in charts
-    )
+    built: list[StaticImage] = []  # each image as the generator hands it to the browser
+
+    def images() -> Iterator[StaticImage]:
+        for chart in charts:
+            built.append(image_of(shared_chart(inputs, chart, view), fmt, width, height, scale))
+            yield built[-1]
+
     with contextlib.ExitStack() as stack:
         if renderer is None:
             renderer = stack.enter_context(StaticRenderer())
-        for out, payload in zip(outs, renderer.render_many(images), strict=True):
-            yield _write_file(Path(out), payload)
+        drawn = zip(charts, outs, renderer.render_many(images()), strict=True)
+        for index, (chart, out, payload) in enumerate(drawn):
+            try:
+                yield _write_file(Path(out), checked(chart, fmt, payload, built[index]))
+            except InvalidExportError as error:  # the others are still written
+                failed.append(str(error))
+    _raise_failed(failed, len(charts))
+
+
+def _raise_failed(failed: Sequence[str], total: int) -> None:
+    """One line for the charts whose files were not valid (the others were written)."""
+    if len(failed) == 1 and total == 1:
+        raise InvalidExportError(failed[0])
+    if failed:
+        raise InvalidExportError(f"{len(failed)} of {total} exports failed: " + " | ".join(failed))
 
 
 def export_chart(

@@ -26,7 +26,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.errors import ExportError, ExportTimeoutError
+from dashboard.errors import ExportError, ExportTimeoutError, InvalidExportError
 from dashboard.export import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_WIDTH,
@@ -34,6 +34,7 @@ from dashboard.export import (
     StaticImage,
     StaticRenderer,
     chart_inputs,
+    checked,
     find_chromium,
     view_for,
 )
@@ -45,6 +46,7 @@ from dashboard.figures.milestones import milestone_table
 from dashboard.figures.retention import average_curve
 from dashboard.figures.velocity import velocity_stats
 from dashboard.suppression import note_suppression, suppressed_by, suppression_note
+from dashboard.validation import check_payload
 from etl.config import Settings
 
 RETENTION_DAYS = (1, 7, 30)
@@ -385,6 +387,7 @@ def svg_chart(
         svg = drawn.get(id(fig))
         if svg is None:
             svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=_height(fig))
+        checked(name, "svg", svg)
         data = base64.b64encode(svg).decode()
         alt = escape(str(fig.layout.title.text or name))
         return (
@@ -505,6 +508,10 @@ def build_report(
 
 
 def _write_text(out: Path, text: str) -> None:
+    try:
+        check_payload("html", text.encode())
+    except InvalidExportError as error:
+        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     pending = out.with_name(out.name + ".part")
     pending.write_text(text, encoding="utf-8")
     pending.replace(out)
@@ -528,8 +535,13 @@ def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> P
             source.resolve().as_uri(),
         ]
         _run_browser(command, timeout_s)
-    if not pending.exists() or not pending.read_bytes()[:5] == b"%PDF-":
+    if not pending.exists():
         raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
+    try:
+        check_payload("pdf", pending.read_bytes())
+    except InvalidExportError as error:
+        pending.unlink()
+        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     pending.replace(out)
     return out
 

@@ -25,7 +25,12 @@ from dashboard_fixtures import publish_fixture_snapshot
 from polars.testing import assert_frame_equal
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
+from dashboard.errors import (
+    ChromiumMissingError,
+    ExportError,
+    ExportTimeoutError,
+    InvalidExportError,
+)
 from dashboard.export import (
     CHART_DATA,
     StaticRenderer,
@@ -34,6 +39,7 @@ from dashboard.export import (
 )
 from dashboard.export_cli import output_path, register_export
 from dashboard.figures.common import caption_of
+from dashboard.validation import check_payload
 from etl.config import Settings, load_settings
 from etl.errors import UptakeError
 
@@ -133,6 +139,8 @@ def test_static_formats_of_every_chart(
 
     svg = export_chart(inputs, chart, out / f"{chart}.svg", **size).read_text()
     text = " ".join(ET.fromstring(svg).itertext())
+    for fmt, payload in (("png", png), ("pdf", pdf), ("svg", svg.encode())):
+        check_payload(fmt, payload)  # magic bytes and a parse of the whole file
     assert str(figures[chart].layout.title.text) in text
     for part in TITLE_OF_EVERY_CAPTION:
         assert part in text, (chart, part)
@@ -143,6 +151,8 @@ def test_csv_is_the_snapshot_rows_behind_the_chart(
     chart: str, inputs: ChartInputs, figures: dict[str, go.Figure], out: Path
 ) -> None:
     path = export_chart(inputs, chart, out / f"{chart}.csv")
+    check_payload("csv", path.read_bytes())
+    check_payload("html", export_chart(inputs, chart, out / f"{chart}.html").read_bytes())
     table, rows = EXPECTED_ROWS[chart]
     expected = inputs.table(table).filter(rows)
     assert expected.height > 0
@@ -548,3 +558,54 @@ def test_download_buttons_in_the_running_app(home: Path, offline_browser: Any) -
     finally:
         context.close()
         server.shutdown()
+
+
+def _broken(fmt: str, good: bytes) -> list[bytes]:
+    """Payloads a renderer or a cut-off write could hand back instead of a `fmt` file."""
+    common = [b"", good[:3], good[: len(good) // 2]]
+    specific = {
+        "png": [good[:-12], good[:40] + b"\0" + good[41:]],  # no IEND; a corrupt IHDR CRC
+        "svg": [b"<svg></svg>", good.replace(b"</svg>", b"", 1)],
+        "pdf": [good.replace(b"/Type /Page", b"/Type /Pxge"), good[:-7]],
+        "html": [good.replace(b"</body>", b""), b"<html><body>x</body></html>"],
+        "csv": [b"# a comment only\n", b"a,b\n1,2\n3\n", b"\xff\xfe,\n"],
+    }
+    return common + specific[fmt]
+
+
+def test_check_payload_accepts_real_files_and_refuses_broken_ones(
+    inputs: ChartInputs, renderer: StaticRenderer, out: Path
+) -> None:
+    for fmt in ("png", "svg", "pdf", "html", "csv"):
+        good = export_chart(
+            inputs, "runs", out / f"check.{fmt}", width=WIDTH, height=HEIGHT, renderer=renderer
+        ).read_bytes()
+        check_payload(fmt, good)
+        for bad in _broken(fmt, good):
+            if fmt == "csv" and bad == good[: len(good) // 2]:
+                continue  # half a CSV can still be a CSV: its header and whole rows
+            with pytest.raises(InvalidExportError) as caught:
+                check_payload(fmt, bad)
+            assert fmt.upper() in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_png_beyond_chromiums_canvas_is_refused_not_written(
+    home: Path, inputs: ChartInputs, renderer: StaticRenderer, tmp_path: Path
+) -> None:
+    """Chromium hands back 3 bytes for a PNG taller than its canvas; that is an error with
+    a non-zero exit and one line, and no file, never a 3-byte 'PNG' and exit 0."""
+    target = tmp_path / "runs.png"
+    with pytest.raises(InvalidExportError) as caught:
+        export_chart(inputs, "runs", target, height=72_000, renderer=renderer)
+    assert "runs: the PNG (3 bytes) is not valid" in str(caught.value)
+    assert caught.value.exit_code == 4
+    assert not target.exists() and not list(tmp_path.iterdir())
+
+    cli = Path(sys.executable).with_name("uptake")
+    command = [str(cli), "--home", str(home), "export", "runs", "--height", "72000"]
+    done = subprocess.run(
+        [*command, "--out", str(target)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 4, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "not valid" in done.stderr
+    assert not target.exists()
