@@ -47,6 +47,7 @@ from dashboard.errors import (
     InvalidExportError,
 )
 from dashboard.figures.common import RETENTION_MODE_LABELS, caption_of
+from dashboard.figures.retention import heatmap_rows
 from dashboard.suppression import SuppressedInputs, note_suppression, suppressed_by
 from dashboard.validation import check_payload
 from etl.config import Settings
@@ -84,11 +85,15 @@ def _of_platforms(i: ChartInputs, o: ViewOptions, _: pl.DataFrame) -> pl.Expr:
     return pl.col("platform").is_in(i.platforms(o))
 
 
-def _heatmap_platform(i: ChartInputs, o: ViewOptions) -> str:
-    chosen = i.platforms(o)
-    if o.heatmap_platform in chosen:
-        return str(o.heatmap_platform)
-    return chosen[0] if chosen else ""
+def _of_pairs(i: ChartInputs, o: ViewOptions, other: str) -> pl.Expr:
+    both = i.pair_platforms(o)
+    return pl.col("platform").is_in(both) & pl.col(other).is_in(both)
+
+
+def _heatmap_cohorts(i: ChartInputs, o: ViewOptions, t: pl.DataFrame) -> pl.Expr:
+    """The cohorts the heatmap draws (a long history: its latest week cohorts)."""
+    rows = heatmap_rows(t, i.heatmap_platform(o), o.cohort_grain)
+    return (pl.col("cohort_grain") == rows.grain) & pl.col("cohort_start").is_in(rows.cohorts)
 
 
 CHART_DATA: dict[str, ChartData] = {
@@ -115,10 +120,7 @@ CHART_DATA: dict[str, ChartData] = {
     ),
     "retention-heatmap": ChartData(
         "retention",
-        lambda i, o, t: (
-            (pl.col("platform") == _heatmap_platform(i, o))
-            & (pl.col("cohort_grain") == o.cohort_grain)
-        ),
+        lambda i, o, t: (pl.col("platform") == i.heatmap_platform(o)) & _heatmap_cohorts(i, o, t),
         "retained users per cohort and period (blank: not yet observable)",
     ),
     "retention-curves": ChartData(
@@ -134,17 +136,17 @@ CHART_DATA: dict[str, ChartData] = {
     ),
     "overlap": ChartData(
         "overlap",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("other_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "other_platform"),
         "people on both platforms of each ordered pair, who was first, signup lag",
     ),
     "migration-share": ChartData(
         "migration",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "from_platform"),
         "migrants per day and flow, and their share of the day's signups",
     ),
     "migrant-activity": ChartData(
         "migrant_activity",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "from_platform"),
         "migrants active on the old platform, the new one, both or neither, by day",
     ),
     "runs": ChartData("runs", lambda i, o, t: pl.lit(True), "ETL runs behind the snapshot"),

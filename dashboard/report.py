@@ -159,7 +159,12 @@ def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
         ("peak_at", "Bucket start (UTC)"),
         ("half_life", "Half-life"),
     ]
-    return Table(rows, columns, "Complete buckets only; half-life: peak until below half.")
+    return Table(
+        rows,
+        columns,
+        "Complete buckets only; half-life: from the peak hour until the hourly rate falls "
+        "below half of it (the same at every grain).",
+    )
 
 
 def engagement_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:

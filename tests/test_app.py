@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_fixtures import build_tables, publish_fixture_snapshot, publish_tables
+from dashboard_fixtures import (
+    build_tables,
+    publish_demo_shaped_snapshot,
+    publish_fixture_snapshot,
+    publish_tables,
+)
 from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
+from dashboard.pages import PAGES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
@@ -95,7 +101,7 @@ def test_home_page_draws_the_race_of_both_platforms(tab: Any, published: str) ->
     drawn = figure(tab, "launch-race")
     assert {"viral (measured)", "steady (measured)"} <= set(drawn["names"])
     assert drawn["layout"]["xaxis"]["type"] == "log"
-    assert "21x faster to its milestone" in drawn["layout"]["title"]["subtitle"]["text"]
+    assert "Same milestone, 1M: viral in 25 min" in drawn["layout"]["title"]["subtitle"]["text"]
     expect(tab.locator("#snapshot-meta")).to_contain_text(
         "data as of 2026-10-15 00:00 UTC", timeout=TIMEOUT_MS
     )
@@ -423,3 +429,47 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     assert context.cached("runs", DEFAULT_VIEW) is not None
     assert all(key[0] == "second" for key in context._figures)
     assert len(context._figures) <= CACHE_SIZE
+
+
+@pytest.fixture(scope="module")
+def demo_shaped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Two month-old launches beside a ten-year incumbent, as `uptake demo` publishes."""
+    home = tmp_path_factory.mktemp("demo-home")
+    publish_demo_shaped_snapshot(home)
+    yield from serve(home)
+
+
+MAX_PAGE_PX = 4_000
+
+
+@pytest.mark.browser
+def test_every_page_of_the_demo_shape_is_readable(tab: Any, demo_shaped: str) -> None:
+    """At 1440x900, every page (the incumbent's heatmap included) is under 4,000 px tall,
+    and in the default view the launches' traces span the time axes (no ten-year axis)."""
+    heights = {}
+    for page in PAGES:
+        tab.goto(demo_shaped + page.PATH)
+        for name in page.CHARTS:
+            figure(tab, name)
+        heights[page.PATH] = tab.evaluate("() => document.documentElement.scrollHeight")
+    tab.goto(demo_shaped + "/retention?heatmap-platform=incumbent")
+    drawn = figure(tab, "retention-heatmap")
+    assert "week cohorts" in drawn["layout"]["title"]["subtitle"]["text"]
+    heights["/retention?heatmap-platform=incumbent"] = tab.evaluate(
+        "() => document.documentElement.scrollHeight"
+    )
+    assert max(heights.values()) < MAX_PAGE_PX, heights
+    tab.goto(demo_shaped + "/engagement")
+    for name in ("active-users", "stickiness"):
+        drawn = figure(tab, name)
+        assert not any("incumbent" in (n or "") for n in drawn["names"]), name
+        xs = tab.evaluate(
+            f"() => document.querySelector('#chart-{name} .js-plotly-plot').data"
+            ".filter(t => (t.x || []).length > 1).map(t => [Math.min(...t.x), Math.max(...t.x)])"
+        )
+        axis = drawn["layout"]["xaxis"]["range"]
+        for low, high in xs:  # each trace spans a visible share of its axis
+            assert (high - low) / (axis[1] - axis[0]) > 0.3, (name, low, high, axis)
+    placeholder = tab.locator("#platforms").inner_text()
+    assert "incumbent" in placeholder
+    assert tab.console_errors == []

@@ -7,7 +7,12 @@ from pathlib import Path
 import plotly.graph_objects as go
 import polars as pl
 import pytest
-from dashboard_fixtures import STEADY_1M_HOURS, VIRAL_10M_HOURS, publish_fixture_snapshot
+from dashboard_fixtures import (
+    STEADY_1M_HOURS,
+    VIRAL_10M_HOURS,
+    publish_demo_shaped_snapshot,
+    publish_fixture_snapshot,
+)
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
 from dashboard.data import REFERENCE_MILESTONES, SnapshotReader, load_reported_milestones
@@ -83,9 +88,8 @@ def test_launch_race_markers_sit_at_the_exact_milestone_times(inputs: ChartInput
 
 def test_launch_race_headline_states_the_comparison(inputs: ChartInputs) -> None:
     subtitle = race(inputs).layout.title.subtitle.text
-    assert subtitle.startswith(
-        "viral reached 10M in 7.0 h; steady reached 1M in 6.1 days: 21x faster to its milestone"
-    )
+    # two different milestones: no ratio between them; the like-for-like one follows
+    assert subtitle.startswith("viral reached 10M in 7.0 h; steady reached 1M in 6.1 days<br>")
     assert "Same milestone, 1M: viral in 25 min, steady in 6.1 days" in subtitle
 
 
@@ -409,3 +413,130 @@ def test_long_minute_series_are_thinned_to_the_screen_keeping_the_peak() -> None
         assert thin["hours"][0] == hours[0] and thin["hours"][-1] == hours[-1]
         assert thin["hours"].is_sorted()
     assert thin_series(frame.head(100), "hours", "signups", log=True).height == 100
+
+
+# --- a demo-shaped snapshot: two month-old launches beside a ten-year incumbent ---------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> ChartInputs:
+    home = tmp_path_factory.mktemp("demo-home")
+    publish_demo_shaped_snapshot(home)
+    snapshot = SnapshotReader(home / "serving").current()
+    assert snapshot is not None
+    return ChartInputs(snapshot)
+
+
+def test_the_default_view_compares_the_launches_and_says_what_it_left_out(
+    demo: ChartInputs,
+) -> None:
+    view = ViewOptions()
+    assert demo.hidden_platforms(view) == ["incumbent"]
+    assert demo.platforms(view) == ["steady", "viral"]
+    for name in ("launch-race", "velocity", "active-users", "stickiness", "lifecycle"):
+        fig = build_chart(name, demo, view)
+        assert not any("incumbent" in str(t.name or "") for t in fig.data), name
+        text = caption_of(fig)
+        assert "incumbent (10.8 years of history) not shown" in text, (name, text)
+        assert "choose it under Platforms" in text
+    # the x axes span the launches' month, not ten years
+    active = build_chart("active-users", demo, view)
+    days = [x for t in active.data for x in (t.x or ())]
+    assert max(days) < 40
+
+
+def test_choosing_the_long_history_opts_in(demo: ChartInputs) -> None:
+    view = ViewOptions(platforms=("incumbent", "viral"))
+    assert demo.hidden_platforms(view) == []
+    fig = build_chart("launch-race", demo, view)
+    assert "incumbent (measured)" in {t.name for t in fig.data}
+    assert "not shown" not in caption_of(fig)
+
+
+def test_migration_charts_keep_the_long_history_as_a_side_of_each_pair(demo: ChartInputs) -> None:
+    assert demo.pair_platforms(ViewOptions()) == ["incumbent", "steady", "viral"]
+    assert demo.pair_platforms(ViewOptions(platforms=("viral",))) == ["viral"]
+
+
+def test_the_heatmap_of_a_long_history_is_bounded(demo: ChartInputs) -> None:
+    """3,937 daily cohorts once drew a 72,000 px heatmap: now the latest 40 week cohorts,
+    a readable height, and a subtitle that says so."""
+    view = ViewOptions(heatmap_platform="incumbent")
+    assert demo.heatmap_platform(view) == "incumbent"  # pickable though hidden by default
+    fig = build_chart("retention-heatmap", demo, view)
+    [heat] = fig.data
+    assert len(heat.y) == retention.MAX_HEATMAP_ROWS
+    assert fig.layout.height <= 1000
+    subtitle = fig.layout.title.subtitle.text
+    assert "3,937 day cohorts drawn as week cohorts" in subtitle
+    assert "the latest 40 of 563 week cohorts" in subtitle
+    assert heat.y[-1] == "2026-10-12"  # the latest week cohort is drawn
+    assert "week" in fig.layout.yaxis.title.text
+
+
+def test_the_time_range_limits_the_heatmap_rows(demo: ChartInputs) -> None:
+    view = ViewOptions(heatmap_platform="incumbent", window_hours=30 * 24)
+    fig = build_chart("retention-heatmap", demo, view)
+    [heat] = fig.data
+    assert 0 < len(heat.y) <= 31 and heat.y[0] == "2016-01-04"  # day cohorts from t0 on
+    assert not fig.layout.title.subtitle.text
+    # a launch's 25 daily cohorts stay daily
+    fig = build_chart("retention-heatmap", demo, ViewOptions())
+    assert len(fig.data[0].y) == 25 and fig.layout.height < 1000
+
+
+def test_default_heatmap_is_a_launch_not_the_long_history(demo: ChartInputs) -> None:
+    assert demo.heatmap_platform(ViewOptions()) == "steady"
+
+
+def test_ratios_are_readable_and_bounded() -> None:
+    assert launch_race.format_ratio(2.14) == "2.1x"
+    assert launch_race.format_ratio(21.4) == "21x"
+    assert launch_race.format_ratio(999.6) == "1,000x"
+    assert launch_race.format_ratio(552_898.0) == "over 1,000x"
+
+
+def test_not_reached_is_censored_at_each_platforms_own_data(demo: ChartInputs) -> None:
+    """A platform whose data ended earlier is censored where its own data ends."""
+    from datetime import timedelta
+
+    platforms = demo.table("platforms").with_columns(
+        last_event=pl.when(pl.col("platform") == "steady")
+        .then(pl.col("t0") + timedelta(days=10))
+        .otherwise(pl.col("last_event"))
+    )
+    observed = milestones.observed_hours(platforms, demo.definitions.watermark)
+    assert observed["steady"] == pytest.approx(240.0)
+    fig = milestones.build_milestone_dots(
+        demo.table("milestones"),
+        platforms,
+        ["steady", "viral"],
+        demo.definitions,
+        demo.colours,
+    )
+    pending = next(t for t in fig.data if t.name == "steady: not reached yet")
+    assert pending.x[0] == pytest.approx(240.0)
+    assert pending.text[0] == "not reached yet (> 10.0 days)"
+
+
+def test_half_life_is_one_number_per_platform_whatever_the_grain(inputs: ChartInputs) -> None:
+    signups = inputs.table("signups")
+    for platform in ("viral", "steady"):
+        lives = {
+            velocity.velocity_stats(signups, platform, g).half_life_hours for g in velocity.GRAINS
+        }  # type: ignore[union-attr]
+        assert len(lives) == 1, (platform, lives)
+
+
+def test_the_launch_day_is_drawn_from_t0_not_dropped(inputs: ChartInputs) -> None:
+    """viral's t0 is 12:00: its first day bucket starts 12 h before t0 and holds most of its
+    launch; the day grain draws it at t0 (linear) or inside its time after t0 (log)."""
+    first_day = (
+        inputs.table("signups")
+        .filter((pl.col("platform") == "viral") & (pl.col("grain") == "day"))
+        .sort("bucket_start")["signups"][0]
+    )
+    for log, x0 in ((False, 0.0), (True, 6.0)):
+        fig = build_chart("velocity", inputs, ViewOptions(grain="day", log=log))
+        viral = next(t for t in fig.data if t.name == "viral")
+        assert viral.x[0] == pytest.approx(x0) and viral.y[0] == first_day > 9_000_000

@@ -118,20 +118,28 @@ def _is_power_of_ten(users: int) -> bool:
     return users >= 10 and 10 ** round(math.log10(users)) == users
 
 
+MAX_RATIO = 1000.0  # beyond it a ratio says nothing more than "far faster"
+
+
 def format_ratio(ratio: float) -> str:
-    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+    """2.14 -> '2.1x', 21.4 -> '21x', 1234.5 -> '1,235x', 552898 -> 'over 1,000x'."""
+    if ratio > MAX_RATIO:
+        return f"over {MAX_RATIO:,.0f}x"
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def headline(milestones: pl.DataFrame, platforms: Sequence[str]) -> str:
-    """'viral reached 10M in 7.0 h; steady reached 1M in 6.1 days: 21x faster to its milestone'"""
+    """'viral reached 10M in 7.0 h; steady reached 1M in 6.1 days'. A ratio only when both
+    reached the same milestone: the times to two different milestones do not compare (the
+    like-for-like ratio is `shared_milestone_note`'s)."""
     marks = headline_milestones(milestones, platforms)
     if not marks:
         return "No platform has reached a milestone yet."
     text = "; ".join(
         f"{m.platform} reached {format_users(m.users)} in {format_duration(m.hours)}" for m in marks
     )
-    if len(marks) >= 2 and marks[0].hours > 0:
-        text += f": {format_ratio(marks[1].hours / marks[0].hours)} faster to its milestone"
+    if len(marks) >= 2 and marks[0].hours > 0 and marks[0].users == marks[1].users:
+        text += f": {format_ratio(marks[1].hours / marks[0].hours)} faster"
     return text
 
 
