@@ -98,7 +98,9 @@ def _heatmap_cohorts(i: ChartInputs, o: ViewOptions, t: pl.DataFrame) -> pl.Expr
 
 CHART_DATA: dict[str, ChartData] = {
     "launch-race": ChartData(
-        "signups", _of_platforms, "signups per bucket, every grain (the curve joins them)"
+        "signups",
+        lambda i, o, t: _of_platforms(i, o, t) & (pl.col("grain") == "hour"),
+        "signups and cumulative signups per hour (one grain: the rows sum without overlap)",
     ),
     "milestones": ChartData("milestones", _of_platforms, "time from t0 to each milestone"),
     "velocity": ChartData(
@@ -153,11 +155,32 @@ CHART_DATA: dict[str, ChartData] = {
 }
 
 
+# The columns a chart's CSV is sorted by, where the table has them: platform(s), then time.
+SORT_COLUMNS = (
+    "platform",
+    "other_platform",
+    "from_platform",
+    "grain",
+    "cohort_grain",
+    "bucket_start",
+    "day",
+    "cohort_start",
+    "cohort_day",
+    "period",
+    "channel",
+    "users",
+    "model",
+    "started_at",
+)
+
+
 def chart_rows(inputs: ChartInputs, chart: str, options: ViewOptions) -> pl.DataFrame:
-    """The snapshot rows the chart draws in this view, in the snapshot's order."""
+    """The snapshot rows the chart draws in this view, sorted by platform and time."""
     spec = CHART_DATA[check_chart(chart)]
     table = inputs.table(spec.table, options)  # inside the view's time range, if any
-    return table.filter(spec.rows(inputs, options, table))
+    rows = table.filter(spec.rows(inputs, options, table))
+    keys = [c for c in SORT_COLUMNS if c in rows.columns]
+    return rows.sort(keys, maintain_order=True) if keys else rows
 
 
 def definition_lines(inputs: ChartInputs, options: ViewOptions, fig: go.Figure) -> list[str]:

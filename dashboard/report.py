@@ -116,6 +116,7 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
         ("Reporting timezone", d.timezone),
         ("Weeks start", d.week_start.capitalize()),
         ("Retention mode", RETENTION_MODE_LABELS.get(mode, mode)),
+        ("Time range", inputs.definitions_for(options).time_range or "all data"),
         ("Activity event types", _text(raw.get("activity_event_types"), "all")),
         ("Launch t0", "declared in settings, else the first signup"),
         ("Time to N users", "exact time of the N-th signup minus t0; not reached is censored"),
@@ -127,17 +128,17 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
     )
 
 
-def milestone_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
-    rows = milestone_table(inputs.table("milestones"), platforms)
+def milestone_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
+    rows = milestone_table(inputs.table("milestones", options), platforms)
     columns = [("milestone", "Users"), *[(p, p) for p in platforms], ("ratio", "Ratio")]
     return Table(rows, columns, "Exact time from t0 to the N-th signup.")
 
 
-def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+def velocity_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
     rows = []
     for platform in platforms:
         for grain in VELOCITY_GRAINS:
-            stats = velocity_stats(inputs.table("signups"), platform, grain)
+            stats = velocity_stats(inputs.table("signups", options), platform, grain)
             if stats is None:
                 continue
             half = stats.half_life_hours
@@ -167,8 +168,8 @@ def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
     )
 
 
-def engagement_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
-    active = inputs.table("active")
+def engagement_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
+    active = inputs.table("active", options)
     rows = []
     for platform in platforms:
         own = active.filter(pl.col("platform") == platform).sort("day")
@@ -206,7 +207,7 @@ def retention_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequenc
     mode = inputs.mode(options)
     rows = []
     for platform in platforms:
-        curve = average_curve(inputs.table("retention"), platform, "day", mode)
+        curve = average_curve(inputs.table("retention", options), platform, "day", mode)
         shares = {int(r["period"]): r for r in curve.iter_rows(named=True)}
         row: Row = {"platform": platform}
         for day in RETENTION_DAYS:
@@ -296,9 +297,9 @@ def key_numbers(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[Tab
         "summary": [platform_rows(inputs, chosen)],
         "definitions": [definition_rows(inputs, options)],
         "launch-race": [],
-        "milestones": [milestone_rows(inputs, chosen)],
-        "velocity": [velocity_rows(inputs, chosen)],
-        "engagement": [engagement_rows(inputs, chosen)],
+        "milestones": [milestone_rows(inputs, options, chosen)],
+        "velocity": [velocity_rows(inputs, options, chosen)],
+        "engagement": [engagement_rows(inputs, options, chosen)],
         "retention": [retention_rows(inputs, options, chosen)],
         "forecasts": [forecast_rows(inputs, chosen), model_rows(inputs, chosen)],
         "migration": [],
@@ -457,7 +458,9 @@ def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> 
     d = inputs.definitions
     title = f"Uptake report: {', '.join(chosen) or 'no platforms'}"
     watermark = f"{_when(d.watermark)} UTC" if d.watermark else "unknown"
-    launch = headline(inputs.table("milestones"), chosen)
+    launch = headline(inputs.table("milestones", options), chosen)
+    span = inputs.definitions_for(options).time_range
+    scope = f" · time range: {escape(span)}" if span else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n{script}\n</head>\n<body>\n"
@@ -465,7 +468,7 @@ def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> 
         f'<p class="lead">{escape(launch)}</p>'
         f'<p class="muted">Data watermark {escape(watermark)} · reporting timezone '
         f"{escape(d.timezone)} · weeks start {escape(d.week_start.capitalize())} · "
-        f"snapshot {escape(inputs.snapshot.id)}{_suppression_text(inputs)}</p></header>\n"
+        f"snapshot {escape(inputs.snapshot.id)}{scope}{_suppression_text(inputs)}</p></header>\n"
         f"{body}\n</main>\n</body>\n</html>\n"
     )
 
@@ -485,9 +488,12 @@ def build_report(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     suppress_below: int | None = None,
+    view: Callable[[ChartInputs], ViewOptions] | None = None,
 ) -> Path:
     """Write the report of the live snapshot to `out` (.html or .pdf) and return the path;
-    cells of fewer than `suppress_below` users (else the setting) are hidden.
+    cells of fewer than `suppress_below` users (else the setting) are hidden. `view` gives
+    the dashboard view to report (time range, scale, grains, mode: `uptake report --view`);
+    without it, the default view of `platforms`.
 
     `uptake run --report PATH` calls this after publishing."""
     out = Path(out)
@@ -495,7 +501,7 @@ def build_report(
     if kind not in ("html", "pdf"):
         raise ExportError(f"report file {out} must end in .html or .pdf, not {out.suffix!r}")
     inputs = chart_inputs(settings, suppress_below)
-    options = view_for(inputs, platforms)
+    options = view(inputs) if view is not None else view_for(inputs, platforms)
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "html":
         _write_text(out, report_html(inputs, options))

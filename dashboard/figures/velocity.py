@@ -66,7 +66,8 @@ def drawn_hours(frame: pl.DataFrame, grain: str, *, log: bool) -> pl.Series:
     before t0) t0 itself on a linear axis and the middle of its time after t0 on a log one."""
     length = GRAIN_HOURS.get(grain, 0.0)
     early = (pl.col("hours") + length) / 2 if log else pl.lit(0.0)
-    at = pl.when(pl.col("hours") < 0).then(early).otherwise(pl.col("hours"))
+    before = pl.col("hours") <= 0 if log else pl.col("hours") < 0  # log(0) is not drawn
+    at = pl.when(before).then(early).otherwise(pl.col("hours"))
     return frame.select(at.alias("hours"))["hours"]
 
 
