@@ -249,6 +249,11 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         query = to_query(values)
         return query, *[no_update] * len(values), *links(query)
 
+    # The reported platforms are picked only while the overlay is on.
+    @app.callback(Output("reported-platforms", "disabled"), Input("reported", "value"))
+    def reported_picker(overlay: list[str] | None) -> bool:
+        return not overlay
+
     renderer = StaticRenderer()  # one browser for the app's PNG/SVG downloads, started on use
     for page in PAGES:
         for name in page.CHARTS:

@@ -21,7 +21,7 @@ from dashboard.figures import (
     retention,
     velocity,
 )
-from dashboard.figures.common import Definitions, platform_colours, selected
+from dashboard.figures.common import Definitions, data_ends, platform_colours, selected
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,13 @@ class ChartInputs:
         return [
             p for p in self.snapshot.platform_names if p in hidden or p in self.platforms(options)
         ]
+
+    def platforms_in(self, name: str, options: ViewOptions) -> frozenset[str]:
+        """The platforms with rows in table `name` inside the view's time range."""
+        key = ("platforms_in", name, options.window_hours)
+        return self.snapshot.memo(
+            key, lambda: frozenset(self.table(name, options)["platform"].unique().to_list())
+        )
 
     def heatmap_platform(self, options: ViewOptions) -> str:
         """The heatmap's platform: the one picked for it (a long history too), else the first
@@ -281,7 +288,11 @@ def _stickiness(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _lifecycle(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return engagement.build_lifecycle(
-        i.table("lifecycle", o), i.platforms(o), i.definitions_for(o), grain=o.lifecycle_grain
+        i.table("lifecycle", o),
+        i.platforms(o),
+        i.definitions_for(o),
+        grain=o.lifecycle_grain,
+        ends=data_ends(i.table("platforms"), i.definitions.watermark),
     )
 
 
@@ -327,20 +338,28 @@ def _channel_mix(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _overlap(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return migration.build_overlap(
-        i.table("overlap"), i.pair_platforms(o), i.definitions, i.colours
+        i.table("overlap"), i.pair_platforms(o), _range_not_applied(i, o), i.colours
     )
 
 
 def _migration_share(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return migration.build_migration_share(
-        i.table("migration"), i.pair_platforms(o), i.definitions, i.colours
+        i.table("migration", o), i.pair_platforms(o), i.definitions_for(o), i.colours
     )
 
 
 def _migrant_activity(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return migration.build_migrant_activity(
-        i.table("migrant_activity"), i.pair_platforms(o), i.definitions
+        i.table("migrant_activity"), i.pair_platforms(o), _range_not_applied(i, o)
     )
+
+
+def _range_not_applied(i: ChartInputs, o: ViewOptions) -> Definitions:
+    """The definitions of a chart the time range does not restrict (totals per pair of
+    platforms; days around each migrant's own move), saying so when a range is chosen."""
+    if o.window_hours is None:
+        return i.definitions_for(o)
+    return replace(i.definitions, time_range="all data (this chart is not restricted by it)")
 
 
 def _runs(i: ChartInputs, o: ViewOptions) -> go.Figure:
@@ -370,4 +389,45 @@ def build_chart(name: str, inputs: ChartInputs, options: ViewOptions) -> go.Figu
     """The named chart for this snapshot and view; KeyError names the valid charts."""
     if name not in CHARTS:
         raise KeyError(f"unknown chart {name!r}; charts: {', '.join(CHARTS)}")
-    return CHARTS[name](inputs, options)
+    fig = CHARTS[name](inputs, options)
+    missing = missing_platforms(name, inputs, options)
+    if missing:
+        note_missing(fig, missing)
+    return fig
+
+
+# The table each per-platform chart draws, to say which chosen platforms it cannot show.
+CHART_TABLES = {
+    "launch-race": "signups",
+    "velocity": "signups",
+    "hour-of-day": "signups",
+    "active-users": "active",
+    "stickiness": "active",
+    "lifecycle": "lifecycle",
+    "retention-curves": "retention",
+    "channel-mix": "channels",
+}
+
+
+def missing_platforms(name: str, inputs: ChartInputs, options: ViewOptions) -> dict[str, str]:
+    """Chosen platforms a chart has no rows for -> why: none in the time range (the data
+    starts later), or none at all."""
+    table = CHART_TABLES.get(name)
+    if table is None:
+        return {}
+    shown = inputs.platforms_in(table, options)
+    every = inputs.platforms_in(table, ViewOptions())
+    return {
+        p: "no data in this time range" if p in every else "no data"
+        for p in inputs.platforms(options)
+        if p not in shown
+    }
+
+
+def note_missing(fig: go.Figure, missing: Mapping[str, str]) -> None:
+    """Say under the chart which chosen platforms it leaves out, and why."""
+    text = "; ".join(f"{p}: {why}" for p, why in missing.items())
+    for annotation in fig.layout.annotations:
+        if annotation.name == "caption":
+            annotation.text = f"{annotation.text}<br>Not drawn: {text}"
+            return

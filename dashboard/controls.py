@@ -181,6 +181,7 @@ def controls_layout(
                             multi=True,
                             value=list(DEFAULT_REPORTED),
                             placeholder="Reported platforms",
+                            disabled=True,  # until the overlay is on (app.py)
                         ),
                     ]
                 ),
@@ -233,6 +234,9 @@ PAGE_GROUPS = {
         "/forecasts",
         "/migration",
     ),
+    # Scale only where a chart has a log option (retention, migration and data health
+    # charts are shares and counts on linear axes).
+    "group-scale": ("/", "/milestones", "/velocity", "/engagement", "/forecasts"),
     "group-reported": ("/",),
     "group-grain": ("/velocity",),
     "group-lifecycle-grain": ("/engagement",),

@@ -473,3 +473,38 @@ def test_every_page_of_the_demo_shape_is_readable(tab: Any, demo_shaped: str) ->
     placeholder = tab.locator("#platforms").inner_text()
     assert "incumbent" in placeholder
     assert tab.console_errors == []
+
+
+@pytest.mark.browser
+def test_controls_show_only_where_they_act(tab: Any, demo_shaped: str) -> None:
+    """Scale on the pages with a log option only; the reported picker only with its overlay;
+    the time range reaches the migration share, and the charts it cannot restrict say so."""
+    for path, scale_shown in (("/", True), ("/engagement", True), ("/retention", False)):
+        tab.goto(demo_shaped + path)
+        tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
+        visible = tab.locator("#group-scale").is_visible()
+        assert visible == scale_shown, path
+    tab.goto(demo_shaped + "/migration")
+    tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
+    assert not tab.locator("#group-scale").is_visible()
+    tab.goto(demo_shaped + "/")
+    figure(tab, "launch-race")
+    picker = tab.locator("button#reported-platforms")
+    expect(picker).to_be_disabled(timeout=TIMEOUT_MS)
+    tab.click("#reported >> text=Overlay public figures")
+    expect(picker).to_be_enabled(timeout=TIMEOUT_MS)
+    tab.goto(demo_shaped + "/migration?range=1d")
+    share = figure(tab, "migration-share")
+    days = tab.evaluate(
+        "() => document.querySelector('#chart-migration-share .js-plotly-plot').data"
+        ".flatMap(t => t.x || []).map(x => String(x).slice(0, 10))"
+    )
+    assert days and set(days) <= {"2026-10-01", "2026-10-02"}, set(days)
+    caption = next(a["text"] for a in share["layout"]["annotations"] if a.get("name") == "caption")
+    assert "first 24 h" in caption
+    overlap = figure(tab, "overlap")
+    caption = next(
+        a["text"] for a in overlap["layout"]["annotations"] if a.get("name") == "caption"
+    )
+    assert "not restricted by it" in caption.replace("<br>", " ")
+    assert tab.console_errors == []

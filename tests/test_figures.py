@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -540,3 +541,83 @@ def test_the_launch_day_is_drawn_from_t0_not_dropped(inputs: ChartInputs) -> Non
         fig = build_chart("velocity", inputs, ViewOptions(grain="day", log=log))
         viral = next(t for t in fig.data if t.name == "viral")
         assert viral.x[0] == pytest.approx(x0) and viral.y[0] == first_day > 9_000_000
+
+
+def test_a_partial_last_day_is_flagged_not_drawn_as_a_drop(demo: ChartInputs) -> None:
+    """steady's data ending at 16:00 on its last day: that day is an open diamond, out of
+    the DAU/WAU/MAU lines, and faded with no quick ratio in growth accounting."""
+    from datetime import timedelta
+
+    last_day = demo.table("active").filter(pl.col("platform") == "steady")["day"].max()
+    cut = pl.datetime(last_day.year, last_day.month, last_day.day, 16)  # type: ignore[union-attr]
+    platforms = demo.table("platforms").with_columns(
+        last_event=pl.when(pl.col("platform") == "steady").then(cut).otherwise("last_event")
+    )
+    fig = engagement.build_active_users(
+        demo.table("active"), platforms, ["steady"], demo.definitions, demo.colours
+    )
+    dau = next(t for t in fig.data if t.name == "steady DAU")
+    partial = next(t for t in fig.data if t.name == "steady partial day")
+    assert list(partial.x) == [max(dau.x) + 1]
+    assert "partial day" in caption_of(fig)
+    ends = {"steady": datetime_of(cut) + timedelta(hours=1)}
+    fig = engagement.build_lifecycle(
+        demo.table("lifecycle"), ["steady"], demo.definitions, ends=ends
+    )
+    new = next(t for t in fig.data if t.name == "new")
+    ratio = next(t for t in fig.data if t.name == "quick ratio")
+    assert new.marker.opacity[-1] < 1 and set(new.marker.opacity[:-1]) == {1.0}
+    assert ratio.y[-1] is None
+
+
+def datetime_of(expr: pl.Expr) -> Any:
+    return pl.select(expr).item()
+
+
+def test_growth_accounting_keeps_the_launch_day_from_flattening_the_rest() -> None:
+    """A launch day of 10M new users beside days of 100k: it runs off the top, labelled;
+    the quick ratio's zero is level with the bars' zero."""
+    from datetime import datetime, timedelta
+
+    days = [datetime(2026, 10, 1) + timedelta(days=d) for d in range(10)]
+    rows = pl.DataFrame(
+        {
+            "bucket_start": days,
+            "new": [10_000_000] + [50_000] * 9,
+            "returning": [0] + [40_000] * 9,
+            "resurrected": [0] + [10_000] * 9,
+            "dormant": [0, 6_000_000] + [80_000] * 8,
+        }
+    )
+    low, high, off = engagement.bar_range(rows)
+    assert high == pytest.approx(100_000 * 1.15) and low == pytest.approx(-80_000 * 1.08)
+    assert [b["text"] for b in off] == [
+        "10,000,000 active, off the scale",
+        "6,000,000 dormant, off the scale",
+    ]
+    r_low, r_high = engagement.ratio_range([None, 0.01, 1.2, 0.9], low, high)
+    assert r_low / r_high == pytest.approx(low / high)
+    assert r_high == pytest.approx(1.32)
+
+
+def test_a_time_range_draws_the_race_to_its_end_not_the_last_whole_day(
+    inputs: ChartInputs,
+) -> None:
+    """'First 7 days' once stopped at 6.0-6.3 days (the last day bucket ending inside)."""
+    fig = race(inputs, window_hours=168.0, log=False)
+    for name in ("viral (measured)", "steady (measured)"):
+        curve = next(t for t in fig.data if t.name == name)
+        assert 167.0 <= max(curve.x) <= 168.0, (name, max(curve.x))
+        assert list(curve.x) == sorted(curve.x)
+
+
+def test_a_chosen_platform_without_data_in_the_range_is_named(demo: ChartInputs) -> None:
+    """'First 30 days' with the incumbent chosen: its usage data starts years later, so
+    Engagement cannot draw it, and says so instead of dropping it silently."""
+    view = ViewOptions(platforms=("incumbent", "viral"), window_hours=720.0)
+    for name in ("active-users", "stickiness", "lifecycle"):
+        text = caption_of(build_chart(name, demo, view))
+        assert "Not drawn: incumbent: no data in this time range" in text, name
+    text = caption_of(build_chart("channel-mix", demo, view))
+    assert "incumbent: no data" in text
+    assert "Not drawn" not in caption_of(build_chart("active-users", demo, ViewOptions()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -503,3 +503,22 @@ def thin_series(
     )
     keep = {0, frame.height - 1, *picks["low"].to_list(), *picks["high"].to_list()}
     return indexed.filter(pl.col("_row").is_in(sorted(keep))).drop("_row", "_bin")
+
+
+# A bucket is partial for a platform when its own data ends more than this before the
+# bucket does (its last event at 23:59:59 leaves the day whole; at 15:59, not).
+PARTIAL_SLACK_S = 3600
+
+
+def data_ends(platforms_table: pl.DataFrame, watermark: datetime | None) -> dict[str, datetime]:
+    """Platform -> where its own data ends: its last event, never past the snapshot's
+    watermark, plus PARTIAL_SLACK_S. A bucket that ends after it is partial for that
+    platform (a day whose data stops at 16:00 is not a drop in DAU)."""
+    ends: dict[str, datetime] = {}
+    if platforms_table.is_empty() or "last_event" not in platforms_table.columns:
+        return ends
+    for platform, last in platforms_table.select("platform", "last_event").iter_rows():
+        end = min(t for t in (last, watermark) if t is not None) if last or watermark else None
+        if end is not None:
+            ends[str(platform)] = end + timedelta(seconds=PARTIAL_SLACK_S)
+    return ends

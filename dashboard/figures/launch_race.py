@@ -34,6 +34,9 @@ GRAIN_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.
 # Which bucket grain draws which stretch of the curve (end of bucket, hours since t0):
 # minutes for the first hours, hours for the first days, days after that.
 GRAIN_SPANS = (("minute", 0.0, 3.0), ("hour", 0.0, 72.0), ("day", 0.0, math.inf))
+# After the day buckets: the hours (then minutes) that end later, so that a curve cut by
+# a time range ("first 7 days") runs to the range's end, not to the last whole day.
+TAIL_GRAINS = ("hour", "minute")
 REPORTED_KINDS = ("cumulative sign-ups", "users (unspecified)")
 REPORTED_SYMBOLS = ("diamond-open", "square-open", "triangle-up-open", "star-open")
 
@@ -64,6 +67,16 @@ def race_curve(signups: pl.DataFrame, platform: str) -> Curve:
             .sort("hours")
         )
         part = part.filter((pl.col("hours") > covered) & (pl.col("hours") <= high))
+        if part.height:
+            parts.append(part)
+            covered = part["hours"].to_list()[-1]
+    for grain in TAIL_GRAINS:  # past the last whole day (a time range's end): finer buckets
+        part = (
+            rows.filter(pl.col("grain") == grain)
+            .with_columns(hours=(pl.col("elapsed_s") + GRAIN_SECONDS[grain]) / HOUR)
+            .filter(pl.col("hours") > covered)
+            .sort("hours")
+        )
         if part.height:
             parts.append(part)
             covered = part["hours"].to_list()[-1]
