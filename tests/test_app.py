@@ -459,6 +459,14 @@ def test_every_page_of_the_demo_shape_is_readable(tab: Any, demo_shaped: str) ->
         "() => document.documentElement.scrollHeight"
     )
     assert max(heights.values()) < MAX_PAGE_PX, heights
+    for path, name in (("/", "launch-race"), ("/velocity", "velocity")):
+        tab.goto(demo_shaped + path)
+        figure(tab, name)
+        low = tab.evaluate(
+            f"() => document.querySelector('#chart-{name} .js-plotly-plot')"
+            "._fullLayout.yaxis.range[0]"
+        )
+        assert low >= 0, (name, low)  # no log tick below 1 user
     tab.goto(demo_shaped + "/engagement")
     for name in ("active-users", "stickiness"):
         drawn = figure(tab, name)

@@ -21,7 +21,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 import pytest
-from dashboard_fixtures import publish_fixture_snapshot
+from dashboard_fixtures import publish_demo_shaped_snapshot, publish_fixture_snapshot
 from polars.testing import assert_frame_equal
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
@@ -36,6 +36,7 @@ from dashboard.export import (
     StaticRenderer,
     chart_inputs,
     export_chart,
+    export_charts,
 )
 from dashboard.export_cli import output_path, register_export, view_of_args
 from dashboard.figures.common import caption_of
@@ -655,3 +656,26 @@ def test_cli_export_takes_the_dashboards_view_options(
     with pytest.raises(SystemExit):  # argparse: a range the dashboard does not have
         _export_args("runs", "--range", "2d")
     capsys.readouterr()
+
+
+def test_every_export_of_the_demo_shape_is_valid(tmp_path: Path, renderer: StaticRenderer) -> None:
+    """The demo's shape (a ten-year incumbent beside two launches): every chart in every
+    format is a valid file, the incumbent's heatmap included (once a 3-byte 'PNG')."""
+    publish_demo_shaped_snapshot(tmp_path / "home")
+    inputs = chart_inputs(load_settings(tmp_path / "home", env={}))
+    views = {
+        "default": ViewOptions(),
+        "incumbent": ViewOptions(platforms=("incumbent", "viral"), heatmap_platform="incumbent"),
+    }
+    for label, view in views.items():
+        for fmt in ("png", "svg", "pdf", "html", "csv"):
+            charts = list(CHARTS) if label == "default" else ["retention-heatmap", "launch-race"]
+            outs = [tmp_path / label / f"{chart}.{fmt}" for chart in charts]
+            written = list(
+                export_charts(inputs, charts, outs, fmt=fmt, options=view, renderer=renderer)
+            )
+            assert written == outs
+            for out in outs:
+                check_payload(fmt, out.read_bytes())
+    heatmap = (tmp_path / "incumbent" / "retention-heatmap.png").read_bytes()
+    assert png_size(heatmap)[1] <= 1000

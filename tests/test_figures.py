@@ -621,3 +621,18 @@ def test_a_chosen_platform_without_data_in_the_range_is_named(demo: ChartInputs)
     text = caption_of(build_chart("channel-mix", demo, view))
     assert "incumbent: no data" in text
     assert "Not drawn" not in caption_of(build_chart("active-users", demo, ViewOptions()))
+
+
+def test_a_ten_year_linear_axis_ticks_in_years_without_crowding() -> None:
+    from dashboard.figures.common import linear_time_ticks
+
+    _, labels = linear_time_ticks(3938 * 24.0)
+    assert labels == ["t0", "2 y", "4 y", "6 y", "8 y", "10 y", "12 y"][: len(labels)]
+    assert len(labels) <= 9
+
+
+def test_log_users_axes_start_at_one_user(demo: ChartInputs) -> None:
+    view = ViewOptions(log=True)
+    for name in ("launch-race", "velocity", "active-users"):
+        axis = build_chart(name, demo, view).layout.yaxis
+        assert axis.type == "log" and axis.autorangeoptions.minallowed == 0, name

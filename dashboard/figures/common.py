@@ -56,7 +56,11 @@ _TIME_TICKS = (
 _MAJOR_TICKS = {"1 s", "1 min", "15 min", "1 h", "6 h", "1 d", "7 d", "30 d", "90 d", "1 y", "5 y"}
 # The axis colours of plotly's "plotly_white" template (grid, axis line, zero line).
 WHITE_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8"}
-_LINEAR_STEPS_HOURS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160, 8760)
+_LINEAR_STEPS_HOURS = (
+    *(0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160),
+    *(8760, 17520, 43800, 87600),  # 1, 2, 5 and 10 years
+)
+YEAR_HOURS = 8760.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def format_elapsed_tick(hours: float) -> str:
         return f"{hours * 60:g} min"
     if hours < DAY_HOURS:
         return f"{hours:g} h"
+    if hours >= YEAR_HOURS:  # '2 y', not '730 d'
+        return f"{hours / YEAR_HOURS:g} y"
     return f"{hours / DAY_HOURS:g} d"
 
 
@@ -202,6 +208,11 @@ def elapsed_axis(log: bool, min_hours: float, max_hours: float) -> dict[str, Any
     }
 
 
+# A log users axis starts at 1 user (10**0): plotly's autorange went below it (ticks at
+# 0.1 and 0.01 users) whenever a series had a bucket of one signup.
+LOG_USERS_FLOOR = {"minallowed": 0}
+
+
 def users_axis(log: bool, title: str) -> dict[str, Any]:
     return {
         "type": "log" if log else "linear",
@@ -209,6 +220,7 @@ def users_axis(log: bool, title: str) -> dict[str, Any]:
         "tickformat": "~s",
         "dtick": 1 if log else None,
         "rangemode": "tozero" if not log else None,
+        "autorangeoptions": LOG_USERS_FLOOR if log else None,
     }
 
 

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figures.common import (
+    LOG_USERS_FLOOR,
     Definitions,
     axis_key,
     caption,
@@ -134,6 +135,7 @@ def build_active_users(
     fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
     fig.update_yaxes(
         type="log" if log else "linear",
+        autorangeoptions=LOG_USERS_FLOOR if log else None,
         title={"text": "Active users (distinct users)"},
         tickformat="~s",
     )
