@@ -208,19 +208,28 @@ def elapsed_axis(log: bool, min_hours: float, max_hours: float) -> dict[str, Any
     }
 
 
-# A log users axis starts at 1 user (10**0): plotly's autorange went below it (ticks at
-# 0.1 and 0.01 users) whenever a series had a bucket of one signup.
-LOG_USERS_FLOOR = {"minallowed": 0}
+# A log users axis starts no lower than 1 user (10**0): plotly's autorange went below it
+# (ticks at 0.1 and 0.01 users) whenever a series had a bucket of one signup.
+LOG_FLOOR_BELOW = 10.0  # data this low gets the floor; higher data keeps plotly's range
 
 
-def users_axis(log: bool, title: str) -> dict[str, Any]:
+def log_users_floor(lowest: float | None) -> dict[str, Any] | None:
+    """autorangeoptions for a log users axis whose smallest value is `lowest`."""
+    if lowest is None or lowest >= LOG_FLOOR_BELOW:
+        return None
+    return {"minallowed": 0}  # log axes take range values in log10 units: 10**0 = 1 user
+
+
+def users_axis(log: bool, title: str, lowest: float | None = None) -> dict[str, Any]:
+    """A users axis; on a log one, `lowest` (the smallest value drawn) under 10 pins its
+    bottom at 1 user."""
     return {
         "type": "log" if log else "linear",
         "title": {"text": title},
         "tickformat": "~s",
         "dtick": 1 if log else None,
         "rangemode": "tozero" if not log else None,
-        "autorangeoptions": LOG_USERS_FLOOR if log else None,
+        "autorangeoptions": log_users_floor(lowest) if log else None,
     }
 
 

@@ -12,7 +12,6 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.figures.common import (
-    LOG_USERS_FLOOR,
     Definitions,
     axis_key,
     caption,
@@ -20,6 +19,7 @@ from dashboard.figures.common import (
     data_ends,
     empty_figure,
     figure_of,
+    log_users_floor,
     new_figure,
     row_subplots,
     style_figure,
@@ -135,7 +135,7 @@ def build_active_users(
     fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
     fig.update_yaxes(
         type="log" if log else "linear",
-        autorangeoptions=LOG_USERS_FLOOR if log else None,
+        autorangeoptions=log_users_floor(_lowest(frame, platforms)) if log else None,
         title={"text": "Active users (distinct users)"},
         tickformat="~s",
     )
@@ -234,7 +234,7 @@ def build_lifecycle(
     text = caption(
         f"Active users per {grain}: new + returning + resurrected; dormant (active last {grain}, "
         f"not this {grain}) drawn below zero; quick ratio = (new + resurrected) / dormant, "
-        "undefined when dormant is 0; the users axis is linear at either Scale (dormant users "
+        "undefined when dormant is 0 · the users axis is linear at either Scale (dormant users "
         "are drawn below zero)",
         definitions,
     )
@@ -300,7 +300,8 @@ def build_lifecycle(
             range=ratio_range(ratios, low, high),
             showgrid=False,
             zeroline=False,
-            nticks=5,
+            tickmode="auto",  # an overlaying axis syncs to the bars' grid: 2.35, 4.69, ...
+            nticks=6,
         )
         layout["annotations"] += [_off_scale_label(b, x_id, y_id) for b in off_scale]
     layout["barmode"] = "relative"
@@ -374,3 +375,10 @@ def _off_scale_label(bucket: Mapping[str, Any], x_id: str, y_id: str) -> dict[st
         "font": {"size": 11, "color": "#374151"},
         "name": "off scale",
     }
+
+
+def _lowest(frame: pl.DataFrame, platforms: Sequence[str]) -> float | None:
+    """The smallest positive DAU/WAU/MAU of the platforms (None when there is none)."""
+    rows = frame.filter(pl.col("platform").is_in(list(platforms)))
+    values = [v for c in ACTIVE_DASHES for v in rows[c].to_list() if v and v > 0]
+    return float(min(values)) if values else None

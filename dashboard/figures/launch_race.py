@@ -304,7 +304,8 @@ def build_launch_race(
     )
     _add_crossings(fig, marks, colours)
     fig.update_xaxes(axis)
-    fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
+    lowest = min((y for c in curves.values() for y in c.cumulative if y > 0), default=None)
+    fig.update_yaxes(users_axis(log, "Cumulative signups (users)", lowest))
     note = shared_milestone_note(milestones, list(curves))
     subtitle = headline(milestones, list(curves)) + (f"<br>{note}" if note else "")
     metric = "Measured: cumulative signups (exact time of the N-th signup for milestones)"

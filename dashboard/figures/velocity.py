@@ -132,6 +132,7 @@ def build_velocity(
     xs: list[float] = []
     notes = []
     thinned = False
+    lowest: float | None = None
     for platform in platforms:
         frame = rates(signups, platform, grain)
         if frame.is_empty():
@@ -140,6 +141,10 @@ def build_velocity(
         colour = colour_of(platform, colours)
         xs += [float(frame["hours"][0]), float(frame["hours"][-1])]  # sorted by time
         drawn = thin_series(frame, "hours", "signups", log=log)
+        counts = frame.filter(pl.col("signups") > 0)["signups"]
+        if counts.len():
+            low = float(counts.min())  # type: ignore[arg-type]
+            lowest = low if lowest is None else min(lowest, low)
         thinned = thinned or drawn.height < frame.height
         fig.add_trace(
             trace(
@@ -170,7 +175,7 @@ def build_velocity(
     if xs:
         positive = [x for x in xs if x > 0] or [1 / 60]
         fig.update_xaxes(elapsed_axis(log, min(positive), max(xs)))
-    fig.update_yaxes(users_axis(log, f"Signups per {grain} (users)"))
+    fig.update_yaxes(users_axis(log, f"Signups per {grain} (users)", lowest))
     return style_figure(
         fig,
         title=f"{TITLE}: signups per {grain}",
