@@ -24,6 +24,7 @@ from dashboard.controls import (
     PAGE_GROUPS,
     controls_layout,
     from_query,
+    platforms_placeholder,
     to_query,
 )
 from dashboard.controls import view_options as options_of
@@ -95,7 +96,8 @@ def shell(context: AppContext, poll_ms: int) -> html.Div:
     # The page itself comes with the layout when the browser's address is known (the
     # layout request's Referer), so it draws without waiting for the route callback.
     content, active, shown = render(context, *where) if where else (None, None, None)
-    controls = controls_layout(reported_names, names)
+    hidden = inputs.hidden_platforms(DEFAULT_VIEW) if inputs is not None else []
+    controls = controls_layout(reported_names, names, hidden)
     if shown is not None:
         for group in _find(controls, lambda node: getattr(node, "id", None) in PAGE_GROUPS):
             group.style = shown[list(PAGE_GROUPS).index(group.id)]
@@ -200,13 +202,15 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
         Output("snapshot-meta", "children"),
         Output("platforms", "options"),
         Output("heatmap-platform", "options"),
+        Output("platforms", "placeholder"),
         Input("snapshot-id", "data"),
         prevent_initial_call=True,
     )
     def snapshot_changed(_: Any) -> Any:
         inputs = context.inputs()
         names = inputs.snapshot.platform_names if inputs is not None else []
-        return snapshot_meta(inputs), names, names
+        hidden = inputs.hidden_platforms(DEFAULT_VIEW) if inputs is not None else []
+        return snapshot_meta(inputs), names, names, platforms_placeholder(hidden)
 
     # The layout usually comes with the page already (see shell); then the first call,
     # which dcc.Location triggers on mount, changes nothing. `rendered-page` follows the
@@ -244,6 +248,11 @@ def register_callbacks(app: Dash, context: AppContext) -> None:
             return no_update, *changed, *links(search)
         query = to_query(values)
         return query, *[no_update] * len(values), *links(query)
+
+    # The reported platforms are picked only while the overlay is on.
+    @app.callback(Output("reported-platforms", "disabled"), Input("reported", "value"))
+    def reported_picker(overlay: list[str] | None) -> bool:
+        return not overlay
 
     renderer = StaticRenderer()  # one browser for the app's PNG/SVG downloads, started on use
     for page in PAGES:

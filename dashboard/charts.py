@@ -4,7 +4,7 @@ chart looks the same everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import plotly.graph_objects as go
@@ -21,7 +21,7 @@ from dashboard.figures import (
     retention,
     velocity,
 )
-from dashboard.figures.common import Definitions, platform_colours, selected
+from dashboard.figures.common import Definitions, data_ends, platform_colours, selected
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,37 @@ class ChartInputs:
         return Definitions.from_manifest(self.snapshot.manifest)
 
     def definitions_for(self, options: ViewOptions) -> Definitions:
-        """The definitions with the view's time range, for the caption of a windowed chart."""
-        if options.window_hours is None:
+        """The definitions with the view's time range, for the caption of a windowed chart,
+        and which long histories the default view leaves out."""
+        hidden = self.hidden_platforms(options)
+        if options.window_hours is None and not hidden:
             return self.definitions
-        return replace(self.definitions, time_range=window_label(options.window_hours))
+        span = window_label(options.window_hours) if options.window_hours else "all data"
+        if hidden:
+            span += "; " + hidden_note(hidden, self.history_days)
+        return replace(self.definitions, time_range=span)
+
+    @property
+    def history_days(self) -> dict[str, float]:
+        """Platform -> days from its t0 to its last event."""
+        return self.snapshot.memo(("history_days",), self._history_days)
+
+    def _history_days(self) -> dict[str, float]:
+        table = self.snapshot.table("platforms")
+        if table.is_empty():
+            return {}
+        spans = table.select(
+            "platform",
+            days=(pl.col("last_event") - pl.col("t0")).dt.total_seconds() / 86400.0,
+        )
+        return {str(p): float(d or 0.0) for p, d in spans.iter_rows()}
+
+    def hidden_platforms(self, options: ViewOptions) -> list[str]:
+        """The long histories the default view ("all platforms") leaves out, so that the
+        launches are compared over a span they share; none once platforms are chosen."""
+        if options.platforms:
+            return []
+        return long_histories(self.history_days)
 
     @property
     def colours(self) -> dict[str, str]:
@@ -71,7 +98,34 @@ class ChartInputs:
         return platform_colours(self.snapshot.platform_names, {**manifest_colours, **overrides})
 
     def platforms(self, options: ViewOptions) -> list[str]:
-        return selected(options.platforms, self.snapshot.platform_names)
+        """The chosen platforms; with none chosen, every platform but the long histories."""
+        hidden = set(self.hidden_platforms(options))
+        return [
+            p for p in selected(options.platforms, self.snapshot.platform_names) if p not in hidden
+        ]
+
+    def pair_platforms(self, options: ViewOptions) -> list[str]:
+        """The platforms of the migration charts: the ones shown and the long histories
+        (people move from an incumbent to a launch; no time axis there to crush)."""
+        hidden = set(self.hidden_platforms(options))
+        return [
+            p for p in self.snapshot.platform_names if p in hidden or p in self.platforms(options)
+        ]
+
+    def platforms_in(self, name: str, options: ViewOptions) -> frozenset[str]:
+        """The platforms with rows in table `name` inside the view's time range."""
+        key = ("platforms_in", name, options.window_hours)
+        return self.snapshot.memo(
+            key, lambda: frozenset(self.table(name, options)["platform"].unique().to_list())
+        )
+
+    def heatmap_platform(self, options: ViewOptions) -> str:
+        """The heatmap's platform: the one picked for it (a long history too), else the first
+        platform shown."""
+        chosen = self.platforms(options)
+        if options.heatmap_platform in (*chosen, *self.hidden_platforms(options)):
+            return str(options.heatmap_platform)
+        return chosen[0] if chosen else ""
 
     def mode(self, options: ViewOptions) -> str:
         return options.retention_mode or self.definitions.retention_mode
@@ -102,6 +156,34 @@ WINDOW_COLUMNS = {
     "channels": "bucket_start",
     "migration": "day",
 }
+
+
+# A platform whose history is over a year and over LONG_HISTORY_RATIO times the shortest
+# one (a ten-year incumbent beside month-old launches) would crush the launches on every
+# time axis: the default view leaves it out, and choosing it under Platforms opts in.
+LONG_HISTORY_DAYS = 365.0
+LONG_HISTORY_RATIO = 10.0
+
+
+def long_histories(history_days: Mapping[str, float]) -> list[str]:
+    """The platforms of `history_days` (platform -> days of history) that are long
+    histories beside the others, in sorted order."""
+    if len(history_days) < 2:
+        return []
+    shortest = min(history_days.values())
+    return sorted(
+        p
+        for p, days in history_days.items()
+        if days > LONG_HISTORY_DAYS and days > LONG_HISTORY_RATIO * max(shortest, 1.0)
+    )
+
+
+def hidden_note(hidden: Sequence[str], history_days: Mapping[str, float]) -> str:
+    """'incumbent (10.8 years of history) not shown: choose it under Platforms'."""
+    names = ", ".join(
+        f"{p} ({history_days.get(p, 0.0) / 365.25:.1f} years of history)" for p in hidden
+    )
+    return f"{names} not shown beside the launches: choose it under Platforms to compare"
 
 
 BUCKET_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
@@ -206,16 +288,18 @@ def _stickiness(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _lifecycle(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return engagement.build_lifecycle(
-        i.table("lifecycle", o), i.platforms(o), i.definitions_for(o), grain=o.lifecycle_grain
+        i.table("lifecycle", o),
+        i.platforms(o),
+        i.definitions_for(o),
+        grain=o.lifecycle_grain,
+        ends=data_ends(i.table("platforms"), i.definitions.watermark),
     )
 
 
 def _retention_heatmap(i: ChartInputs, o: ViewOptions) -> go.Figure:
-    chosen = i.platforms(o)
-    platform = o.heatmap_platform if o.heatmap_platform in chosen else None
     return retention.build_retention_heatmap(
         i.table("retention", o),
-        platform or (chosen[0] if chosen else ""),
+        i.heatmap_platform(o),
         i.definitions_for(o),
         grain=o.cohort_grain,
         mode=i.mode(o),
@@ -253,19 +337,29 @@ def _channel_mix(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 
 def _overlap(i: ChartInputs, o: ViewOptions) -> go.Figure:
-    return migration.build_overlap(i.table("overlap"), i.platforms(o), i.definitions, i.colours)
+    return migration.build_overlap(
+        i.table("overlap"), i.pair_platforms(o), _range_not_applied(i, o), i.colours
+    )
 
 
 def _migration_share(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return migration.build_migration_share(
-        i.table("migration"), i.platforms(o), i.definitions, i.colours
+        i.table("migration", o), i.pair_platforms(o), i.definitions_for(o), i.colours
     )
 
 
 def _migrant_activity(i: ChartInputs, o: ViewOptions) -> go.Figure:
     return migration.build_migrant_activity(
-        i.table("migrant_activity"), i.platforms(o), i.definitions
+        i.table("migrant_activity"), i.pair_platforms(o), _range_not_applied(i, o)
     )
+
+
+def _range_not_applied(i: ChartInputs, o: ViewOptions) -> Definitions:
+    """The definitions of a chart the time range does not restrict (totals per pair of
+    platforms; days around each migrant's own move), saying so when a range is chosen."""
+    if o.window_hours is None:
+        return i.definitions_for(o)
+    return replace(i.definitions, time_range="all data (this chart is not restricted by it)")
 
 
 def _runs(i: ChartInputs, o: ViewOptions) -> go.Figure:
@@ -295,4 +389,45 @@ def build_chart(name: str, inputs: ChartInputs, options: ViewOptions) -> go.Figu
     """The named chart for this snapshot and view; KeyError names the valid charts."""
     if name not in CHARTS:
         raise KeyError(f"unknown chart {name!r}; charts: {', '.join(CHARTS)}")
-    return CHARTS[name](inputs, options)
+    fig = CHARTS[name](inputs, options)
+    missing = missing_platforms(name, inputs, options)
+    if missing:
+        note_missing(fig, missing)
+    return fig
+
+
+# The table each per-platform chart draws, to say which chosen platforms it cannot show.
+CHART_TABLES = {
+    "launch-race": "signups",
+    "velocity": "signups",
+    "hour-of-day": "signups",
+    "active-users": "active",
+    "stickiness": "active",
+    "lifecycle": "lifecycle",
+    "retention-curves": "retention",
+    "channel-mix": "channels",
+}
+
+
+def missing_platforms(name: str, inputs: ChartInputs, options: ViewOptions) -> dict[str, str]:
+    """Chosen platforms a chart has no rows for -> why: none in the time range (the data
+    starts later), or none at all."""
+    table = CHART_TABLES.get(name)
+    if table is None:
+        return {}
+    shown = inputs.platforms_in(table, options)
+    every = inputs.platforms_in(table, ViewOptions())
+    return {
+        p: "no data in this time range" if p in every else "no data"
+        for p in inputs.platforms(options)
+        if p not in shown
+    }
+
+
+def note_missing(fig: go.Figure, missing: Mapping[str, str]) -> None:
+    """Say under the chart which chosen platforms it leaves out, and why."""
+    text = "; ".join(f"{p}: {why}" for p, why in missing.items())
+    for annotation in fig.layout.annotations:
+        if annotation.name == "caption":
+            annotation.text = f"{annotation.text}<br>Not drawn: {text}"
+            return

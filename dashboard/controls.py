@@ -126,8 +126,17 @@ def _radio(control_id: str, options: Sequence[tuple[str, str]], value: str) -> d
     )
 
 
+def platforms_placeholder(hidden: Sequence[str] = ()) -> str:
+    """What the empty platform picker shows: which platforms "all" means."""
+    if not hidden:
+        return "All platforms"
+    return f"All launches ({', '.join(hidden)}: long history, pick to compare)"
+
+
 def controls_layout(
-    reported_names: Sequence[str] = (), platform_names: Sequence[str] = ()
+    reported_names: Sequence[str] = (),
+    platform_names: Sequence[str] = (),
+    hidden: Sequence[str] = (),
 ) -> html.Div:
     """The control bar; page-specific groups are shown or hidden by the page. The platform
     dropdowns start with the live snapshot's platforms: a dropdown drops values that are not
@@ -140,7 +149,7 @@ def controls_layout(
                     id="platforms",
                     options=list(platform_names),
                     multi=True,
-                    placeholder="All platforms",
+                    placeholder=platforms_placeholder(hidden),
                     value=[],
                 ),
             ),
@@ -172,6 +181,7 @@ def controls_layout(
                             multi=True,
                             value=list(DEFAULT_REPORTED),
                             placeholder="Reported platforms",
+                            disabled=True,  # until the overlay is on (app.py)
                         ),
                     ]
                 ),
@@ -224,6 +234,9 @@ PAGE_GROUPS = {
         "/forecasts",
         "/migration",
     ),
+    # Scale only where a chart has a log option (retention, migration and data health
+    # charts are shares and counts on linear axes).
+    "group-scale": ("/", "/milestones", "/velocity", "/engagement", "/forecasts"),
     "group-reported": ("/",),
     "group-grain": ("/velocity",),
     "group-lifecycle-grain": ("/engagement",),

@@ -36,3 +36,10 @@ class ExportTimeoutError(UptakeError):
     """A static export did not finish in time; the browser was stopped (exit code 4)."""
 
     exit_code = 4
+
+
+class InvalidExportError(UptakeError):
+    """A renderer produced something that is not a valid file of the asked format (a PNG
+    taller than Chromium can draw comes back as 3 bytes); nothing was written (exit code 4)."""
+
+    exit_code = 4

@@ -40,9 +40,16 @@ from dashboard.data import (
     load_reported_milestones,
     reference_milestones_path,
 )
-from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
+from dashboard.errors import (
+    ChromiumMissingError,
+    ExportError,
+    ExportTimeoutError,
+    InvalidExportError,
+)
 from dashboard.figures.common import RETENTION_MODE_LABELS, caption_of
+from dashboard.figures.retention import heatmap_rows
 from dashboard.suppression import SuppressedInputs, note_suppression, suppressed_by
+from dashboard.validation import check_payload
 from etl.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -78,16 +85,22 @@ def _of_platforms(i: ChartInputs, o: ViewOptions, _: pl.DataFrame) -> pl.Expr:
     return pl.col("platform").is_in(i.platforms(o))
 
 
-def _heatmap_platform(i: ChartInputs, o: ViewOptions) -> str:
-    chosen = i.platforms(o)
-    if o.heatmap_platform in chosen:
-        return str(o.heatmap_platform)
-    return chosen[0] if chosen else ""
+def _of_pairs(i: ChartInputs, o: ViewOptions, other: str) -> pl.Expr:
+    both = i.pair_platforms(o)
+    return pl.col("platform").is_in(both) & pl.col(other).is_in(both)
+
+
+def _heatmap_cohorts(i: ChartInputs, o: ViewOptions, t: pl.DataFrame) -> pl.Expr:
+    """The cohorts the heatmap draws (a long history: its latest week cohorts)."""
+    rows = heatmap_rows(t, i.heatmap_platform(o), o.cohort_grain)
+    return (pl.col("cohort_grain") == rows.grain) & pl.col("cohort_start").is_in(rows.cohorts)
 
 
 CHART_DATA: dict[str, ChartData] = {
     "launch-race": ChartData(
-        "signups", _of_platforms, "signups per bucket, every grain (the curve joins them)"
+        "signups",
+        lambda i, o, t: _of_platforms(i, o, t) & (pl.col("grain") == "hour"),
+        "signups and cumulative signups per hour (one grain: the rows sum without overlap)",
     ),
     "milestones": ChartData("milestones", _of_platforms, "time from t0 to each milestone"),
     "velocity": ChartData(
@@ -109,10 +122,7 @@ CHART_DATA: dict[str, ChartData] = {
     ),
     "retention-heatmap": ChartData(
         "retention",
-        lambda i, o, t: (
-            (pl.col("platform") == _heatmap_platform(i, o))
-            & (pl.col("cohort_grain") == o.cohort_grain)
-        ),
+        lambda i, o, t: (pl.col("platform") == i.heatmap_platform(o)) & _heatmap_cohorts(i, o, t),
         "retained users per cohort and period (blank: not yet observable)",
     ),
     "retention-curves": ChartData(
@@ -128,28 +138,49 @@ CHART_DATA: dict[str, ChartData] = {
     ),
     "overlap": ChartData(
         "overlap",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("other_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "other_platform"),
         "people on both platforms of each ordered pair, who was first, signup lag",
     ),
     "migration-share": ChartData(
         "migration",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "from_platform"),
         "migrants per day and flow, and their share of the day's signups",
     ),
     "migrant-activity": ChartData(
         "migrant_activity",
-        lambda i, o, t: _of_platforms(i, o, t) & pl.col("from_platform").is_in(i.platforms(o)),
+        lambda i, o, t: _of_pairs(i, o, "from_platform"),
         "migrants active on the old platform, the new one, both or neither, by day",
     ),
     "runs": ChartData("runs", lambda i, o, t: pl.lit(True), "ETL runs behind the snapshot"),
 }
 
 
+# The columns a chart's CSV is sorted by, where the table has them: platform(s), then time.
+SORT_COLUMNS = (
+    "platform",
+    "other_platform",
+    "from_platform",
+    "grain",
+    "cohort_grain",
+    "bucket_start",
+    "day",
+    "cohort_start",
+    "cohort_day",
+    "period",
+    "channel",
+    "users",
+    "model",
+    "started_at",
+)
+
+
 def chart_rows(inputs: ChartInputs, chart: str, options: ViewOptions) -> pl.DataFrame:
-    """The snapshot rows the chart draws in this view, in the snapshot's order."""
+    """The snapshot rows the chart draws in this view, sorted by platform and time."""
     spec = CHART_DATA[check_chart(chart)]
     table = inputs.table(spec.table, options)  # inside the view's time range, if any
-    return table.filter(spec.rows(inputs, options, table))
+    rows = table.filter(spec.rows(inputs, options, table))
+    keys = [c for c in SORT_COLUMNS if c in rows.columns]
+    return rows.sort(keys, maintain_order=True) if keys else rows
 
 
 def definition_lines(inputs: ChartInputs, options: ViewOptions, fig: go.Figure) -> list[str]:
@@ -640,15 +671,29 @@ def chart_bytes(
     is the dashboard graph's zoom (plotly relayoutData), applied to images and HTML."""
     fmt = check_format(fmt)
     if fmt == "csv":
-        return chart_csv(inputs, chart, options).encode()
+        return checked(chart, fmt, chart_csv(inputs, chart, options).encode())
     fig = apply_relayout(shared_chart(inputs, chart, options), relayout)
     if fmt == "html":
-        return figure_html(fig, width=width, height=height).encode()
+        return checked(chart, fmt, figure_html(fig, width=width, height=height).encode())
     image = image_of(fig, fmt, width, height, scale)
     if renderer is not None:
-        return next(renderer.render_many([image]))
+        return checked(chart, fmt, next(renderer.render_many([image])), image)
     with StaticRenderer() as own:
-        return next(own.render_many([image]))
+        return checked(chart, fmt, next(own.render_many([image])), image)
+
+
+def checked(chart: str, fmt: str, payload: bytes, image: StaticImage | None = None) -> bytes:
+    """`payload` if it is a valid `fmt` file; else InvalidExportError naming the chart (and
+    the image size, the usual cause: Chromium cannot draw a PNG beyond its canvas limit)."""
+    try:
+        check_payload(fmt, payload)
+    except InvalidExportError as error:
+        size = f" at {image.width}x{image.height} px" if image is not None else ""
+        raise InvalidExportError(
+            f"{chart}: {error}{size}; nothing was written. Try a smaller --height or "
+            "--scale, a narrower time range, or SVG."
+        ) from None
+    return payload
 
 
 def export_charts(
@@ -675,19 +720,42 @@ def export_charts(
     view = options or view_for(inputs, platforms)
     for chart in charts:
         check_chart(chart)
+    failed: list[str] = []
     if fmt not in STATIC_FORMATS:
         for chart, out in zip(charts, outs, strict=True):
-            payload = chart_bytes(inputs, chart, fmt, view, width=width, height=height)
+            try:
+                payload = chart_bytes(inputs, chart, fmt, view, width=width, height=height)
+            except InvalidExportError as error:
+                failed.append(str(error))
+                continue
             yield _write_file(Path(out), payload)
+        _raise_failed(failed, len(charts))
         return
-    images = (
-        image_of(shared_chart(inputs, chart, view), fmt, width, height, scale) for chart in charts
-    )
+    built: list[StaticImage] = []  # each image as the generator hands it to the browser
+
+    def images() -> Iterator[StaticImage]:
+        for chart in charts:
+            built.append(image_of(shared_chart(inputs, chart, view), fmt, width, height, scale))
+            yield built[-1]
+
     with contextlib.ExitStack() as stack:
         if renderer is None:
             renderer = stack.enter_context(StaticRenderer())
-        for out, payload in zip(outs, renderer.render_many(images), strict=True):
-            yield _write_file(Path(out), payload)
+        drawn = zip(charts, outs, renderer.render_many(images()), strict=True)
+        for index, (chart, out, payload) in enumerate(drawn):
+            try:
+                yield _write_file(Path(out), checked(chart, fmt, payload, built[index]))
+            except InvalidExportError as error:  # the others are still written
+                failed.append(str(error))
+    _raise_failed(failed, len(charts))
+
+
+def _raise_failed(failed: Sequence[str], total: int) -> None:
+    """One line for the charts whose files were not valid (the others were written)."""
+    if len(failed) == 1 and total == 1:
+        raise InvalidExportError(failed[0])
+    if failed:
+        raise InvalidExportError(f"{len(failed)} of {total} exports failed: " + " | ".join(failed))
 
 
 def export_chart(

@@ -2,6 +2,8 @@
 
 uptake export --list
 uptake export launch-race --format svg --platform viral --platform steady
+uptake export velocity --range 7d --axis-scale linear --grain day
+uptake export lifecycle --view 'http://127.0.0.1:8050/engagement?lifecycle-grain=week'
 uptake export all --format png --out decks/            # every chart: one browser, one batch
 uptake report --out weekly.pdf
 """
@@ -12,7 +14,19 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dashboard.charts import CHARTS
+from dashboard.charts import CHARTS, ChartInputs, ViewOptions
+from dashboard.controls import (
+    CHANNEL_MODES,
+    COHORT_GRAINS,
+    CONTROL_IDS,
+    GRAINS,
+    LIFECYCLE_GRAINS,
+    RETENTION_MODES,
+    SCALES,
+    TIME_RANGES,
+    from_query,
+    view_options,
+)
 from dashboard.errors import ExportError
 from dashboard.export import (
     CHART_DATA,
@@ -43,7 +57,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     charts = list(CHARTS) if args.chart == ALL else [check_chart(args.chart)]
     fmt = check_format(args.format or _suffix(args.out) or "png")
     inputs = chart_inputs(settings, args.suppress_below)
-    view = view_for(inputs, args.platform or ())
+    view = view_of_args(inputs, args)
     outs = [output_path(args.out, settings.exports, c, fmt, many=len(charts) > 1) for c in charts]
     with StaticRenderer(args.timeout) as renderer:  # one browser, one batch of images
         written = export_charts(
@@ -72,9 +86,41 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             args.platform or (),
             timeout_s=args.timeout,
             suppress_below=args.suppress_below,
+            view=lambda inputs: view_of_args(inputs, args),
         )
     )
     return 0
+
+
+# --flag -> the dashboard control (URL key) it sets; choices from the controls themselves.
+VIEW_FLAGS = {
+    "range": ("range", TIME_RANGES),
+    "axis_scale": ("scale", SCALES),
+    "grain": ("grain", GRAINS),
+    "cohort_grain": ("cohort-grain", COHORT_GRAINS),
+    "lifecycle_grain": ("lifecycle-grain", LIFECYCLE_GRAINS),
+    "mode": ("retention-mode", RETENTION_MODES),
+    "channel_mode": ("channel-mode", CHANNEL_MODES),
+}
+
+
+def view_of_args(inputs: ChartInputs, args: argparse.Namespace) -> ViewOptions:
+    """The dashboard view the flags ask for: --view (a dashboard URL or its query string)
+    first, then each flag over it; unknown platforms are a usage error."""
+    query = (args.view or "").partition("?")[2] if "?" in (args.view or "") else args.view
+    values = dict(zip(CONTROL_IDS, from_query(query), strict=True))
+    if args.platform:
+        values["platforms"] = list(args.platform)
+    for flag, (control, _) in VIEW_FLAGS.items():
+        if getattr(args, flag, None) is not None:
+            values[control] = getattr(args, flag)
+    if args.heatmap_platform:
+        values["heatmap-platform"] = args.heatmap_platform
+    if args.reported:
+        values["reported"], values["reported-platforms"] = ["on"], list(args.reported)
+    options = view_options(*(values[c] for c in CONTROL_IDS))
+    view_for(inputs, [*options.platforms, *filter(None, [options.heatmap_platform])])
+    return options
 
 
 def output_path(out: str | None, exports: Path, chart: str, fmt: str, *, many: bool) -> Path:
@@ -116,6 +162,7 @@ def register_export(sub: Any) -> None:
         "--out", metavar="PATH", help="file or folder (default: HOME/exports/CHART.FORMAT)"
     )
     _size_args(export)
+    _view_args(export)
     _suppress_arg(export)
     export.set_defaults(handler=cmd_export)
 
@@ -132,8 +179,41 @@ def register_export(sub: Any) -> None:
         help="platform to show (repeatable; default: every platform)",
     )
     _timeout_arg(report)
+    _view_args(report)
     _suppress_arg(report)
     report.set_defaults(handler=cmd_report)
+
+
+def _view_args(parser: argparse.ArgumentParser) -> None:
+    """The dashboard's view options (the URL's), so a file reproduces what a user sees."""
+    parser.add_argument(
+        "--view",
+        metavar="URL",
+        help="a dashboard URL or its query string, e.g. '?range=7d&scale=linear'; "
+        "the flags below override it",
+    )
+    helps = {
+        "range": "time range after each platform's t0 (default: all)",
+        "axis_scale": "log or linear axes (the dashboard's Scale; default log)",
+        "grain": "velocity bucket (default hour)",
+        "cohort_grain": "retention cohorts (default day)",
+        "lifecycle_grain": "growth accounting bucket (default day)",
+        "mode": "retention mode (default: the snapshot's)",
+        "channel_mode": "channel mix as share of signups or counts (default share)",
+    }
+    for flag, (_, choices) in VIEW_FLAGS.items():
+        parser.add_argument(
+            "--" + flag.replace("_", "-"),
+            choices=[str(choice[0]) for choice in choices],
+            help=helps[flag],
+        )
+    parser.add_argument("--heatmap-platform", metavar="P", help="the retention heatmap's platform")
+    parser.add_argument(
+        "--reported",
+        action="append",
+        metavar="NAME",
+        help="overlay this platform's reported milestones on the launch race (repeatable)",
+    )
 
 
 def _size_args(parser: argparse.ArgumentParser) -> None:

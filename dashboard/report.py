@@ -26,7 +26,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.errors import ExportError, ExportTimeoutError
+from dashboard.errors import ExportError, ExportTimeoutError, InvalidExportError
 from dashboard.export import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_WIDTH,
@@ -34,6 +34,7 @@ from dashboard.export import (
     StaticImage,
     StaticRenderer,
     chart_inputs,
+    checked,
     find_chromium,
     view_for,
 )
@@ -45,6 +46,7 @@ from dashboard.figures.milestones import milestone_table
 from dashboard.figures.retention import average_curve
 from dashboard.figures.velocity import velocity_stats
 from dashboard.suppression import note_suppression, suppressed_by, suppression_note
+from dashboard.validation import check_payload
 from etl.config import Settings
 
 RETENTION_DAYS = (1, 7, 30)
@@ -114,6 +116,7 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
         ("Reporting timezone", d.timezone),
         ("Weeks start", d.week_start.capitalize()),
         ("Retention mode", RETENTION_MODE_LABELS.get(mode, mode)),
+        ("Time range", inputs.definitions_for(options).time_range or "all data"),
         ("Activity event types", _text(raw.get("activity_event_types"), "all")),
         ("Never activity", _text(raw.get("inactive_event_types"), "none")),
         ("Signups", _signup_sources(raw.get("signups"))),
@@ -127,17 +130,17 @@ def definition_rows(inputs: ChartInputs, options: ViewOptions) -> Table:
     )
 
 
-def milestone_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
-    rows = milestone_table(inputs.table("milestones"), platforms)
+def milestone_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
+    rows = milestone_table(inputs.table("milestones", options), platforms)
     columns = [("milestone", "Users"), *[(p, p) for p in platforms], ("ratio", "Ratio")]
     return Table(rows, columns, "Exact time from t0 to the N-th signup.")
 
 
-def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
+def velocity_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
     rows = []
     for platform in platforms:
         for grain in VELOCITY_GRAINS:
-            stats = velocity_stats(inputs.table("signups"), platform, grain)
+            stats = velocity_stats(inputs.table("signups", options), platform, grain)
             if stats is None:
                 continue
             half = stats.half_life_hours
@@ -159,11 +162,16 @@ def velocity_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
         ("peak_at", "Bucket start (UTC)"),
         ("half_life", "Half-life"),
     ]
-    return Table(rows, columns, "Complete buckets only; half-life: peak until below half.")
+    return Table(
+        rows,
+        columns,
+        "Complete buckets only; half-life: from the peak hour until the hourly rate falls "
+        "below half of it (the same at every grain).",
+    )
 
 
-def engagement_rows(inputs: ChartInputs, platforms: Sequence[str]) -> Table:
-    active = inputs.table("active")
+def engagement_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequence[str]) -> Table:
+    active = inputs.table("active", options)
     rows = []
     for platform in platforms:
         own = active.filter(pl.col("platform") == platform).sort("day")
@@ -201,7 +209,7 @@ def retention_rows(inputs: ChartInputs, options: ViewOptions, platforms: Sequenc
     mode = inputs.mode(options)
     rows = []
     for platform in platforms:
-        curve = average_curve(inputs.table("retention"), platform, "day", mode)
+        curve = average_curve(inputs.table("retention", options), platform, "day", mode)
         shares = {int(r["period"]): r for r in curve.iter_rows(named=True)}
         row: Row = {"platform": platform}
         for day in RETENTION_DAYS:
@@ -291,9 +299,9 @@ def key_numbers(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[Tab
         "summary": [platform_rows(inputs, chosen)],
         "definitions": [definition_rows(inputs, options)],
         "launch-race": [],
-        "milestones": [milestone_rows(inputs, chosen)],
-        "velocity": [velocity_rows(inputs, chosen)],
-        "engagement": [engagement_rows(inputs, chosen)],
+        "milestones": [milestone_rows(inputs, options, chosen)],
+        "velocity": [velocity_rows(inputs, options, chosen)],
+        "engagement": [engagement_rows(inputs, options, chosen)],
         "retention": [retention_rows(inputs, options, chosen)],
         "forecasts": [forecast_rows(inputs, chosen), model_rows(inputs, chosen)],
         "migration": [],
@@ -398,6 +406,7 @@ def svg_chart(
         svg = drawn.get(id(fig))
         if svg is None:
             svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=_height(fig))
+        checked(name, "svg", svg)
         data = base64.b64encode(svg).decode()
         alt = escape(str(fig.layout.title.text or name))
         return (
@@ -462,7 +471,9 @@ def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> 
     d = inputs.definitions
     title = f"Uptake report: {', '.join(chosen) or 'no platforms'}"
     watermark = f"{_when(d.watermark)} UTC" if d.watermark else "unknown"
-    launch = headline(inputs.table("milestones"), chosen)
+    launch = headline(inputs.table("milestones", options), chosen)
+    span = inputs.definitions_for(options).time_range
+    scope = f" · time range: {escape(span)}" if span else ""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n{script}\n</head>\n<body>\n"
@@ -470,7 +481,7 @@ def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> 
         f'<p class="lead">{escape(launch)}</p>'
         f'<p class="muted">Data watermark {escape(watermark)} · reporting timezone '
         f"{escape(d.timezone)} · weeks start {escape(d.week_start.capitalize())} · "
-        f"snapshot {escape(inputs.snapshot.id)}{_suppression_text(inputs)}</p></header>\n"
+        f"snapshot {escape(inputs.snapshot.id)}{scope}{_suppression_text(inputs)}</p></header>\n"
         f"{body}\n</main>\n</body>\n</html>\n"
     )
 
@@ -490,9 +501,12 @@ def build_report(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     suppress_below: int | None = None,
+    view: Callable[[ChartInputs], ViewOptions] | None = None,
 ) -> Path:
     """Write the report of the live snapshot to `out` (.html or .pdf) and return the path;
-    cells of fewer than `suppress_below` users (else the setting) are hidden.
+    cells of fewer than `suppress_below` users (else the setting) are hidden. `view` gives
+    the dashboard view to report (time range, scale, grains, mode: `uptake report --view`);
+    without it, the default view of `platforms`.
 
     `uptake run --report PATH` calls this after publishing."""
     out = Path(out)
@@ -500,7 +514,7 @@ def build_report(
     if kind not in ("html", "pdf"):
         raise ExportError(f"report file {out} must end in .html or .pdf, not {out.suffix!r}")
     inputs = chart_inputs(settings, suppress_below)
-    options = view_for(inputs, platforms)
+    options = view(inputs) if view is not None else view_for(inputs, platforms)
     out.parent.mkdir(parents=True, exist_ok=True)
     if kind == "html":
         _write_text(out, report_html(inputs, options))
@@ -518,6 +532,10 @@ def build_report(
 
 
 def _write_text(out: Path, text: str) -> None:
+    try:
+        check_payload("html", text.encode())
+    except InvalidExportError as error:
+        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     pending = out.with_name(out.name + ".part")
     pending.write_text(text, encoding="utf-8")
     pending.replace(out)
@@ -541,8 +559,13 @@ def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> P
             source.resolve().as_uri(),
         ]
         _run_browser(command, timeout_s)
-    if not pending.exists() or not pending.read_bytes()[:5] == b"%PDF-":
+    if not pending.exists():
         raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
+    try:
+        check_payload("pdf", pending.read_bytes())
+    except InvalidExportError as error:
+        pending.unlink()
+        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     pending.replace(out)
     return out
 

@@ -607,3 +607,178 @@ def publish_tables(
 def publish_fixture_snapshot(home: Path, snapshot_id: str = "20261015T000500Z-fixture") -> Path:
     """Publish the two-platform fixture snapshot under `home` and return its folder."""
     return publish_tables(home, build_tables(), snapshot_id)
+
+
+# --- a demo-shaped snapshot: the two launches beside a ten-year incumbent -------------------
+
+INCUMBENT_T0 = datetime(2016, 1, 4, 10, 0, 0)  # about 10.8 years of history at WATERMARK
+INCUMBENT_USERS = 5_000_000
+
+
+def _incumbent_days() -> pl.DataFrame:
+    """One row per day since the incumbent's t0: signups along a slow logistic curve."""
+    days = (WATERMARK - INCUMBENT_T0).days
+    age = np.arange(days + 1, dtype=float)
+    cumulative = INCUMBENT_USERS / (1 + np.exp(-(age - days * 0.45) / (days / 9)))
+    cumulative = np.floor(cumulative - cumulative[0] + 1).astype(np.int64)
+    starts = [INCUMBENT_T0.replace(hour=0) + timedelta(days=int(d)) for d in age]
+    return pl.DataFrame(
+        {"day": starts, "signups": np.diff(cumulative, prepend=0), "cumulative": cumulative}
+    ).with_columns(pl.col("day").cast(pl.Datetime("us")))
+
+
+def _incumbent_signups(days: pl.DataFrame) -> pl.DataFrame:
+    """Day and week rows over the whole history; hour rows for its last 30 days."""
+    daily = days.rename({"day": "bucket_start"}).with_columns(grain=pl.lit("day"))
+    weekly = (
+        daily.group_by(pl.col("bucket_start").dt.truncate("1w"))
+        .agg(pl.col("signups").sum(), pl.col("cumulative").max())
+        .sort("bucket_start")
+        .with_columns(grain=pl.lit("week"))
+    )
+    recent = daily.tail(30)
+    hourly = (
+        recent.with_columns(hour=pl.int_ranges(0, 24))
+        .explode("hour")
+        .select(
+            bucket_start=pl.col("bucket_start") + pl.duration(hours=pl.col("hour")),
+            signups=pl.col("signups") // 24,
+            grain=pl.lit("hour"),
+        )
+        .with_columns(cumulative=recent["cumulative"][0] + pl.col("signups").cum_sum())
+    )
+    frames = []
+    for grain, frame, length in (
+        ("day", daily, timedelta(days=1)),
+        ("week", weekly, timedelta(days=7)),
+        ("hour", hourly, timedelta(hours=1)),
+    ):
+        frames.append(
+            frame.filter(pl.col("grain") == grain).select(
+                platform=pl.lit("incumbent"),
+                grain=pl.col("grain"),
+                bucket_start=pl.col("bucket_start"),
+                elapsed_s=(pl.col("bucket_start") - INCUMBENT_T0)
+                .dt.total_seconds()
+                .cast(pl.Float64),
+                signups=pl.col("signups").cast(pl.Int64),
+                cumulative=pl.col("cumulative").cast(pl.Int64),
+                complete=(pl.col("bucket_start") + length) <= WATERMARK,
+            )
+        )
+    return pl.concat(frames)
+
+
+def _incumbent_milestones(days: pl.DataFrame) -> pl.DataFrame:
+    total = int(days["cumulative"][-1])
+    listed = [m for m in MILESTONES if m <= total] + [m for m in MILESTONES if m > total][:1]
+    rows = []
+    for users in listed:
+        reached = days.filter(pl.col("cumulative") >= users)["day"]
+        at = reached[0] + timedelta(hours=12) if len(reached) else None
+        elapsed = (at - INCUMBENT_T0).total_seconds() if at else None
+        rows.append(
+            {"platform": "incumbent", "users": users, "reached_at": at, "elapsed_s": elapsed}
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "platform": pl.String,
+            "users": pl.Int64,
+            "reached_at": pl.Datetime("us"),
+            "elapsed_s": pl.Float64,
+        },
+    )
+
+
+def _incumbent_retention(days: pl.DataFrame) -> pl.DataFrame:
+    """Day cohorts over the whole history (about 3,900 of them) and week cohorts, 31 and 53
+    periods: the heatmap that once drew 72,000 px tall."""
+    frames = []
+    for grain, every, periods, step in (("day", "1d", 31, 1), ("week", "1w", 53, 7)):
+        cohorts = (
+            days.group_by(pl.col("day").dt.truncate(every).alias("cohort_start"))
+            .agg(cohort_size=pl.col("signups").sum())
+            .filter(pl.col("cohort_size") > 0)
+        )
+        frame = cohorts.with_columns(period=pl.int_ranges(0, periods)).explode("period")
+        share = (
+            pl.when(pl.col("period") == 0).then(1.0).otherwise(0.35 + 0.4 / (1 + pl.col("period")))
+        )
+        ends = pl.col("cohort_start") + pl.duration(days=(pl.col("period") + 1) * step)
+        frames.append(
+            frame.with_columns(observable=ends <= WATERMARK).select(
+                platform=pl.lit("incumbent"),
+                cohort_grain=pl.lit(grain),
+                cohort_start=pl.col("cohort_start"),
+                cohort_size=pl.col("cohort_size").cast(pl.Int64),
+                period=pl.col("period").cast(pl.Int64),
+                retained=pl.when("observable").then((pl.col("cohort_size") * share).cast(pl.Int64)),
+                retained_or_after=pl.when("observable").then(
+                    (pl.col("cohort_size") * (share + 0.1).clip(upper_bound=1.0)).cast(pl.Int64)
+                ),
+                observable=pl.col("observable"),
+            )
+        )
+    return pl.concat(frames)
+
+
+def _incumbent_active(days: pl.DataFrame) -> pl.DataFrame:
+    """Usage only in the last 30 days (the incumbent's event history starts there)."""
+    recent = days.tail(30)
+    mau = (recent["cumulative"].to_numpy() * 0.5).astype(np.int64)
+    return pl.DataFrame(
+        {
+            "platform": "incumbent",
+            "day": recent["day"].cast(pl.Date),
+            "dau": (mau * 0.45).astype(np.int64),
+            "wau": (mau * 0.8).astype(np.int64),
+            "mau": mau,
+            "stickiness": np.full(30, 0.45),
+            "warming_up": np.arange(30) < 29,
+        }
+    )
+
+
+def incumbent_tables() -> dict[str, pl.DataFrame]:
+    """The incumbent's rows of each table it has (platforms, signups, milestones, active,
+    retention, lifecycle), in the fixture's schemas."""
+    days = _incumbent_days()
+    active = _incumbent_active(days)
+    signups = _incumbent_signups(days)
+    total = int(days["cumulative"][-1])
+    platforms = pl.DataFrame(
+        {
+            "platform": ["incumbent"],
+            "t0": [INCUMBENT_T0],
+            "first_signup": [INCUMBENT_T0 + timedelta(seconds=1)],
+            "last_event": [WATERMARK - timedelta(seconds=1)],
+            "signups": [total],
+            "deletions": [total // 100],
+            "net_users": [total - total // 100],
+        }
+    )
+    return {
+        "platforms": platforms,
+        "signups": signups,
+        "milestones": _incumbent_milestones(days),
+        "active": active,
+        "retention": _incumbent_retention(days),
+        "lifecycle": lifecycle_table(active, signups),
+    }
+
+
+def build_demo_shaped_tables(run_id: str = "run-demo-shaped") -> dict[str, pl.DataFrame]:
+    """The fixture's tables with the incumbent's rows added (a long history beside two
+    month-old launches, as `uptake demo` publishes)."""
+    tables = build_tables(run_id)
+    for name, rows in incumbent_tables().items():
+        tables[name] = pl.concat(
+            [tables[name], rows.select(tables[name].columns)], how="vertical_relaxed"
+        )
+    return tables
+
+
+def publish_demo_shaped_snapshot(home: Path, snapshot_id: str = "20261015T000500Z-demo") -> Path:
+    """Publish the three-platform, demo-shaped snapshot under `home`."""
+    return publish_tables(home, build_demo_shaped_tables(), snapshot_id)

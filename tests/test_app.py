@@ -10,11 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_fixtures import build_tables, publish_fixture_snapshot, publish_tables
+from dashboard_fixtures import (
+    build_tables,
+    publish_demo_shaped_snapshot,
+    publish_fixture_snapshot,
+    publish_tables,
+)
 from playwright.sync_api import expect
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
+from dashboard.pages import PAGES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
@@ -95,7 +101,7 @@ def test_home_page_draws_the_race_of_both_platforms(tab: Any, published: str) ->
     drawn = figure(tab, "launch-race")
     assert {"viral (measured)", "steady (measured)"} <= set(drawn["names"])
     assert drawn["layout"]["xaxis"]["type"] == "log"
-    assert "21x faster to its milestone" in drawn["layout"]["title"]["subtitle"]["text"]
+    assert "Same milestone, 1M: viral in 25 min" in drawn["layout"]["title"]["subtitle"]["text"]
     expect(tab.locator("#snapshot-meta")).to_contain_text(
         "data as of 2026-10-15 00:00 UTC", timeout=TIMEOUT_MS
     )
@@ -423,3 +429,90 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     assert context.cached("runs", DEFAULT_VIEW) is not None
     assert all(key[0] == "second" for key in context._figures)
     assert len(context._figures) <= CACHE_SIZE
+
+
+@pytest.fixture(scope="module")
+def demo_shaped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Two month-old launches beside a ten-year incumbent, as `uptake demo` publishes."""
+    home = tmp_path_factory.mktemp("demo-home")
+    publish_demo_shaped_snapshot(home)
+    yield from serve(home)
+
+
+MAX_PAGE_PX = 4_000
+
+
+@pytest.mark.browser
+def test_every_page_of_the_demo_shape_is_readable(tab: Any, demo_shaped: str) -> None:
+    """At 1440x900, every page (the incumbent's heatmap included) is under 4,000 px tall,
+    and in the default view the launches' traces span the time axes (no ten-year axis)."""
+    heights = {}
+    for page in PAGES:
+        tab.goto(demo_shaped + page.PATH)
+        for name in page.CHARTS:
+            figure(tab, name)
+        heights[page.PATH] = tab.evaluate("() => document.documentElement.scrollHeight")
+    tab.goto(demo_shaped + "/retention?heatmap-platform=incumbent")
+    drawn = figure(tab, "retention-heatmap")
+    assert "week cohorts" in drawn["layout"]["title"]["subtitle"]["text"]
+    heights["/retention?heatmap-platform=incumbent"] = tab.evaluate(
+        "() => document.documentElement.scrollHeight"
+    )
+    assert max(heights.values()) < MAX_PAGE_PX, heights
+    for path, name in (("/", "launch-race"), ("/velocity", "velocity")):
+        tab.goto(demo_shaped + path)
+        figure(tab, name)
+        low = tab.evaluate(
+            f"() => document.querySelector('#chart-{name} .js-plotly-plot')"
+            "._fullLayout.yaxis.range[0]"
+        )
+        assert low >= 0, (name, low)  # no log tick below 1 user
+    tab.goto(demo_shaped + "/engagement")
+    for name in ("active-users", "stickiness"):
+        drawn = figure(tab, name)
+        assert not any("incumbent" in (n or "") for n in drawn["names"]), name
+        xs = tab.evaluate(
+            f"() => document.querySelector('#chart-{name} .js-plotly-plot').data"
+            ".filter(t => (t.x || []).length > 1).map(t => [Math.min(...t.x), Math.max(...t.x)])"
+        )
+        axis = drawn["layout"]["xaxis"]["range"]
+        for low, high in xs:  # each trace spans a visible share of its axis
+            assert (high - low) / (axis[1] - axis[0]) > 0.3, (name, low, high, axis)
+    placeholder = tab.locator("#platforms").inner_text()
+    assert "incumbent" in placeholder
+    assert tab.console_errors == []
+
+
+@pytest.mark.browser
+def test_controls_show_only_where_they_act(tab: Any, demo_shaped: str) -> None:
+    """Scale on the pages with a log option only; the reported picker only with its overlay;
+    the time range reaches the migration share, and the charts it cannot restrict say so."""
+    for path, scale_shown in (("/", True), ("/engagement", True), ("/retention", False)):
+        tab.goto(demo_shaped + path)
+        tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
+        visible = tab.locator("#group-scale").is_visible()
+        assert visible == scale_shown, path
+    tab.goto(demo_shaped + "/migration")
+    tab.wait_for_selector(".js-plotly-plot", timeout=TIMEOUT_MS)
+    assert not tab.locator("#group-scale").is_visible()
+    tab.goto(demo_shaped + "/")
+    figure(tab, "launch-race")
+    picker = tab.locator("button#reported-platforms")
+    expect(picker).to_be_disabled(timeout=TIMEOUT_MS)
+    tab.click("#reported >> text=Overlay public figures")
+    expect(picker).to_be_enabled(timeout=TIMEOUT_MS)
+    tab.goto(demo_shaped + "/migration?range=1d")
+    share = figure(tab, "migration-share")
+    days = tab.evaluate(
+        "() => document.querySelector('#chart-migration-share .js-plotly-plot').data"
+        ".flatMap(t => t.x || []).map(x => String(x).slice(0, 10))"
+    )
+    assert days and set(days) <= {"2026-10-01", "2026-10-02"}, set(days)
+    caption = next(a["text"] for a in share["layout"]["annotations"] if a.get("name") == "caption")
+    assert "first 24 h" in caption
+    overlap = figure(tab, "overlap")
+    caption = next(
+        a["text"] for a in overlap["layout"]["annotations"] if a.get("name") == "caption"
+    )
+    assert "not restricted by it" in caption.replace("<br>", " ")
+    assert tab.console_errors == []

@@ -21,19 +21,26 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 import pytest
-from dashboard_fixtures import publish_fixture_snapshot
+from dashboard_fixtures import publish_demo_shaped_snapshot, publish_fixture_snapshot
 from polars.testing import assert_frame_equal
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.errors import ChromiumMissingError, ExportError, ExportTimeoutError
+from dashboard.errors import (
+    ChromiumMissingError,
+    ExportError,
+    ExportTimeoutError,
+    InvalidExportError,
+)
 from dashboard.export import (
     CHART_DATA,
     StaticRenderer,
     chart_inputs,
     export_chart,
+    export_charts,
 )
-from dashboard.export_cli import output_path, register_export
+from dashboard.export_cli import output_path, register_export, view_of_args
 from dashboard.figures.common import caption_of
+from dashboard.validation import check_payload
 from etl.config import Settings, load_settings
 from etl.errors import UptakeError
 
@@ -45,7 +52,7 @@ TITLE_OF_EVERY_CAPTION = ("reporting timezone UTC", "weeks start Monday", "data 
 # What each chart's CSV must hold in the default view, written out independently of
 # dashboard/export.py: (table, filter).
 EXPECTED_ROWS: dict[str, tuple[str, pl.Expr]] = {
-    "launch-race": ("signups", pl.lit(True)),
+    "launch-race": ("signups", pl.col("grain") == "hour"),
     "milestones": ("milestones", pl.lit(True)),
     "velocity": ("signups", pl.col("grain") == "hour"),
     "hour-of-day": ("signups", pl.col("grain") == "hour"),
@@ -133,6 +140,8 @@ def test_static_formats_of_every_chart(
 
     svg = export_chart(inputs, chart, out / f"{chart}.svg", **size).read_text()
     text = " ".join(ET.fromstring(svg).itertext())
+    for fmt, payload in (("png", png), ("pdf", pdf), ("svg", svg.encode())):
+        check_payload(fmt, payload)  # magic bytes and a parse of the whole file
     assert str(figures[chart].layout.title.text) in text
     for part in TITLE_OF_EVERY_CAPTION:
         assert part in text, (chart, part)
@@ -143,11 +152,19 @@ def test_csv_is_the_snapshot_rows_behind_the_chart(
     chart: str, inputs: ChartInputs, figures: dict[str, go.Figure], out: Path
 ) -> None:
     path = export_chart(inputs, chart, out / f"{chart}.csv")
+    check_payload("csv", path.read_bytes())
+    check_payload("html", export_chart(inputs, chart, out / f"{chart}.html").read_bytes())
     table, rows = EXPECTED_ROWS[chart]
     expected = inputs.table(table).filter(rows)
     assert expected.height > 0
     got = pl.read_csv(path, comment_prefix="#", schema=expected.schema)
-    assert_frame_equal(got, expected)
+    assert_frame_equal(got, expected, check_row_order=False)
+    if "grain" in got.columns:  # one grain per file: summing rows never double-counts
+        assert got["grain"].n_unique() == 1
+    time = next((c for c in ("bucket_start", "day", "cohort_start") if c in got.columns), None)
+    if time is not None and "platform" in got.columns:  # sorted by platform, then time
+        keys = ["platform", *(["from_platform"] if "from_platform" in got.columns else []), time]
+        assert got.select(keys).equals(got.select(keys).sort(keys)), chart
     comments = [line for line in path.read_text().splitlines() if line.startswith("# ")]
     assert f"# caption: {caption_of(figures[chart])}" in comments
     for line in ("# reporting timezone: UTC", "# week start: Monday", "# retention mode: on"):
@@ -548,3 +565,117 @@ def test_download_buttons_in_the_running_app(home: Path, offline_browser: Any) -
     finally:
         context.close()
         server.shutdown()
+
+
+def _broken(fmt: str, good: bytes) -> list[bytes]:
+    """Payloads a renderer or a cut-off write could hand back instead of a `fmt` file."""
+    common = [b"", good[:3], good[: len(good) // 2]]
+    specific = {
+        "png": [good[:-12], good[:40] + b"\0" + good[41:]],  # no IEND; a corrupt IHDR CRC
+        "svg": [b"<svg></svg>", good.replace(b"</svg>", b"", 1)],
+        "pdf": [good.replace(b"/Type /Page", b"/Type /Pxge"), good[:-7]],
+        "html": [good.replace(b"</body>", b""), b"<html><body>x</body></html>"],
+        "csv": [b"# a comment only\n", b"a,b\n1,2\n3\n", b"\xff\xfe,\n"],
+    }
+    return common + specific[fmt]
+
+
+def test_check_payload_accepts_real_files_and_refuses_broken_ones(
+    inputs: ChartInputs, renderer: StaticRenderer, out: Path
+) -> None:
+    for fmt in ("png", "svg", "pdf", "html", "csv"):
+        good = export_chart(
+            inputs, "runs", out / f"check.{fmt}", width=WIDTH, height=HEIGHT, renderer=renderer
+        ).read_bytes()
+        check_payload(fmt, good)
+        for bad in _broken(fmt, good):
+            if fmt == "csv" and bad == good[: len(good) // 2]:
+                continue  # half a CSV can still be a CSV: its header and whole rows
+            with pytest.raises(InvalidExportError) as caught:
+                check_payload(fmt, bad)
+            assert fmt.upper() in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_png_beyond_chromiums_canvas_is_refused_not_written(
+    home: Path, inputs: ChartInputs, renderer: StaticRenderer, tmp_path: Path
+) -> None:
+    """Chromium hands back 3 bytes for a PNG taller than its canvas; that is an error with
+    a non-zero exit and one line, and no file, never a 3-byte 'PNG' and exit 0."""
+    target = tmp_path / "runs.png"
+    with pytest.raises(InvalidExportError) as caught:
+        export_chart(inputs, "runs", target, height=72_000, renderer=renderer)
+    assert "runs: the PNG (3 bytes) is not valid" in str(caught.value)
+    assert caught.value.exit_code == 4
+    assert not target.exists() and not list(tmp_path.iterdir())
+
+    cli = Path(sys.executable).with_name("uptake")
+    command = [str(cli), "--home", str(home), "export", "runs", "--height", "72000"]
+    done = subprocess.run(
+        [*command, "--out", str(target)], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 4, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "not valid" in done.stderr
+    assert not target.exists()
+
+
+def _export_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    register_export(parser.add_subparsers())
+    return parser.parse_args(["export", *argv])
+
+
+def test_cli_export_takes_the_dashboards_view_options(
+    module_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`uptake export CHART` reproduces a dashboard view: platforms, range, scale, grain,
+    mode; --view takes the dashboard's URL and the flags override it."""
+    flags = ["--platform", "viral", "--range", "1d", "--axis-scale", "linear", "--grain", "day"]
+    args = _export_args("velocity", *flags, "--out", str(tmp_path / "v.csv"))
+    assert args.handler(args, module_settings) == 0
+    rows = pl.read_csv(tmp_path / "v.csv", comment_prefix="#")
+    assert set(rows["platform"]) == {"viral"} and set(rows["grain"]) == {"day"}
+    assert rows["elapsed_s"].max() + 86400 <= 24 * 3600
+    assert "# time range: first 24 h after each platform's t0" in (tmp_path / "v.csv").read_text()
+
+    url = "http://127.0.0.1:8050/velocity?platforms=viral&range=1d&scale=linear&grain=day"
+    args = _export_args("velocity", "--view", url, "--out", str(tmp_path / "u.csv"))
+    assert args.handler(args, module_settings) == 0
+    assert (tmp_path / "u.csv").read_text() == (tmp_path / "v.csv").read_text()
+
+    args = _export_args("velocity", "--view", url, "--out", str(tmp_path / "v.html"))
+    assert args.handler(args, module_settings) == 0
+    html = (tmp_path / "v.html").read_text()
+    assert '"type":"linear"' in html.replace(" ", "") and "signups per day" in html
+
+    args = _export_args("retention-curves", "--mode", "on_or_after", "--cohort-grain", "week")
+    view = view_of_args(chart_inputs(module_settings), args)
+    assert (view.retention_mode, view.cohort_grain) == ("on_or_after", "week")
+    for bad in (["--platform", "nope"], ["--heatmap-platform", "nope"]):
+        with pytest.raises(ExportError):
+            view_of_args(chart_inputs(module_settings), _export_args("runs", *bad))
+    with pytest.raises(SystemExit):  # argparse: a range the dashboard does not have
+        _export_args("runs", "--range", "2d")
+    capsys.readouterr()
+
+
+def test_every_export_of_the_demo_shape_is_valid(tmp_path: Path, renderer: StaticRenderer) -> None:
+    """The demo's shape (a ten-year incumbent beside two launches): every chart in every
+    format is a valid file, the incumbent's heatmap included (once a 3-byte 'PNG')."""
+    publish_demo_shaped_snapshot(tmp_path / "home")
+    inputs = chart_inputs(load_settings(tmp_path / "home", env={}))
+    views = {
+        "default": ViewOptions(),
+        "incumbent": ViewOptions(platforms=("incumbent", "viral"), heatmap_platform="incumbent"),
+    }
+    for label, view in views.items():
+        for fmt in ("png", "svg", "pdf", "html", "csv"):
+            charts = list(CHARTS) if label == "default" else ["retention-heatmap", "launch-race"]
+            outs = [tmp_path / label / f"{chart}.{fmt}" for chart in charts]
+            written = list(
+                export_charts(inputs, charts, outs, fmt=fmt, options=view, renderer=renderer)
+            )
+            assert written == outs
+            for out in outs:
+                check_payload(fmt, out.read_bytes())
+    heatmap = (tmp_path / "incumbent" / "retention-heatmap.png").read_bytes()
+    assert png_size(heatmap)[1] <= 1000

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 import pytest
-from dashboard_fixtures import STEADY_1M_HOURS, VIRAL_10M_HOURS, publish_fixture_snapshot
+from dashboard_fixtures import (
+    STEADY_1M_HOURS,
+    VIRAL_10M_HOURS,
+    publish_demo_shaped_snapshot,
+    publish_fixture_snapshot,
+)
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
 from dashboard.data import REFERENCE_MILESTONES, SnapshotReader, load_reported_milestones
@@ -83,9 +89,8 @@ def test_launch_race_markers_sit_at_the_exact_milestone_times(inputs: ChartInput
 
 def test_launch_race_headline_states_the_comparison(inputs: ChartInputs) -> None:
     subtitle = race(inputs).layout.title.subtitle.text
-    assert subtitle.startswith(
-        "viral reached 10M in 7.0 h; steady reached 1M in 6.1 days: 21x faster to its milestone"
-    )
+    # two different milestones: no ratio between them; the like-for-like one follows
+    assert subtitle.startswith("viral reached 10M in 7.0 h; steady reached 1M in 6.1 days<br>")
     assert "Same milestone, 1M: viral in 25 min, steady in 6.1 days" in subtitle
 
 
@@ -446,3 +451,234 @@ def test_forecast_subtitle_says_too_early_and_past_the_peak() -> None:
     long = "viral: " + "; ".join(f"{n}M in ~3.0 days after t0 (1 h to 9 days)" for n in (1, 2, 3))
     lines = forecasts.wrap_subtitle(long + " · " + forecasts.CEILING_NOTE).split("<br>")
     assert len(lines) > 1 and all(len(line) <= forecasts.SUBTITLE_WIDTH for line in lines)
+
+
+# --- a demo-shaped snapshot: two month-old launches beside a ten-year incumbent ---------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> ChartInputs:
+    home = tmp_path_factory.mktemp("demo-home")
+    publish_demo_shaped_snapshot(home)
+    snapshot = SnapshotReader(home / "serving").current()
+    assert snapshot is not None
+    return ChartInputs(snapshot)
+
+
+def test_the_default_view_compares_the_launches_and_says_what_it_left_out(
+    demo: ChartInputs,
+) -> None:
+    view = ViewOptions()
+    assert demo.hidden_platforms(view) == ["incumbent"]
+    assert demo.platforms(view) == ["steady", "viral"]
+    for name in ("launch-race", "velocity", "active-users", "stickiness", "lifecycle"):
+        fig = build_chart(name, demo, view)
+        assert not any("incumbent" in str(t.name or "") for t in fig.data), name
+        text = caption_of(fig)
+        assert "incumbent (10.8 years of history) not shown" in text, (name, text)
+        assert "choose it under Platforms" in text
+    # the x axes span the launches' month, not ten years
+    active = build_chart("active-users", demo, view)
+    days = [x for t in active.data for x in (t.x or ())]
+    assert max(days) < 40
+
+
+def test_choosing_the_long_history_opts_in(demo: ChartInputs) -> None:
+    view = ViewOptions(platforms=("incumbent", "viral"))
+    assert demo.hidden_platforms(view) == []
+    fig = build_chart("launch-race", demo, view)
+    assert "incumbent (measured)" in {t.name for t in fig.data}
+    assert "not shown" not in caption_of(fig)
+
+
+def test_migration_charts_keep_the_long_history_as_a_side_of_each_pair(demo: ChartInputs) -> None:
+    assert demo.pair_platforms(ViewOptions()) == ["incumbent", "steady", "viral"]
+    assert demo.pair_platforms(ViewOptions(platforms=("viral",))) == ["viral"]
+
+
+def test_the_heatmap_of_a_long_history_is_bounded(demo: ChartInputs) -> None:
+    """3,937 daily cohorts once drew a 72,000 px heatmap: now the latest 40 week cohorts,
+    a readable height, and a subtitle that says so."""
+    view = ViewOptions(heatmap_platform="incumbent")
+    assert demo.heatmap_platform(view) == "incumbent"  # pickable though hidden by default
+    fig = build_chart("retention-heatmap", demo, view)
+    [heat] = fig.data
+    assert len(heat.y) == retention.MAX_HEATMAP_ROWS
+    assert fig.layout.height <= 1000
+    subtitle = fig.layout.title.subtitle.text
+    assert "3,937 day cohorts drawn as week cohorts" in subtitle
+    assert "the latest 40 of 563 week cohorts" in subtitle
+    assert heat.y[-1] == "2026-10-12"  # the latest week cohort is drawn
+    assert "week" in fig.layout.yaxis.title.text
+
+
+def test_the_time_range_limits_the_heatmap_rows(demo: ChartInputs) -> None:
+    view = ViewOptions(heatmap_platform="incumbent", window_hours=30 * 24)
+    fig = build_chart("retention-heatmap", demo, view)
+    [heat] = fig.data
+    assert 0 < len(heat.y) <= 31 and heat.y[0] == "2016-01-04"  # day cohorts from t0 on
+    assert not fig.layout.title.subtitle.text
+    # a launch's 25 daily cohorts stay daily
+    fig = build_chart("retention-heatmap", demo, ViewOptions())
+    assert len(fig.data[0].y) == 25 and fig.layout.height < 1000
+
+
+def test_default_heatmap_is_a_launch_not_the_long_history(demo: ChartInputs) -> None:
+    assert demo.heatmap_platform(ViewOptions()) == "steady"
+
+
+def test_ratios_are_readable_and_bounded() -> None:
+    assert launch_race.format_ratio(2.14) == "2.1x"
+    assert launch_race.format_ratio(21.4) == "21x"
+    assert launch_race.format_ratio(999.6) == "1,000x"
+    assert launch_race.format_ratio(552_898.0) == "over 1,000x"
+
+
+def test_not_reached_is_censored_at_each_platforms_own_data(demo: ChartInputs) -> None:
+    """A platform whose data ended earlier is censored where its own data ends."""
+    from datetime import timedelta
+
+    platforms = demo.table("platforms").with_columns(
+        last_event=pl.when(pl.col("platform") == "steady")
+        .then(pl.col("t0") + timedelta(days=10))
+        .otherwise(pl.col("last_event"))
+    )
+    observed = milestones.observed_hours(platforms, demo.definitions.watermark)
+    assert observed["steady"] == pytest.approx(240.0)
+    fig = milestones.build_milestone_dots(
+        demo.table("milestones"),
+        platforms,
+        ["steady", "viral"],
+        demo.definitions,
+        demo.colours,
+    )
+    pending = next(t for t in fig.data if t.name == "steady: not reached yet")
+    assert pending.x[0] == pytest.approx(240.0)
+    assert pending.text[0] == "not reached yet (> 10.0 days)"
+
+
+def test_half_life_is_one_number_per_platform_whatever_the_grain(inputs: ChartInputs) -> None:
+    signups = inputs.table("signups")
+    for platform in ("viral", "steady"):
+        lives = {
+            velocity.velocity_stats(signups, platform, g).half_life_hours for g in velocity.GRAINS
+        }  # type: ignore[union-attr]
+        assert len(lives) == 1, (platform, lives)
+
+
+def test_the_launch_day_is_drawn_from_t0_not_dropped(inputs: ChartInputs) -> None:
+    """viral's t0 is 12:00: its first day bucket starts 12 h before t0 and holds most of its
+    launch; the day grain draws it at t0 (linear) or inside its time after t0 (log)."""
+    first_day = (
+        inputs.table("signups")
+        .filter((pl.col("platform") == "viral") & (pl.col("grain") == "day"))
+        .sort("bucket_start")["signups"][0]
+    )
+    for log, x0 in ((False, 0.0), (True, 6.0)):
+        fig = build_chart("velocity", inputs, ViewOptions(grain="day", log=log))
+        viral = next(t for t in fig.data if t.name == "viral")
+        assert viral.x[0] == pytest.approx(x0) and viral.y[0] == first_day > 9_000_000
+
+
+def test_a_partial_last_day_is_flagged_not_drawn_as_a_drop(demo: ChartInputs) -> None:
+    """steady's data ending at 16:00 on its last day: that day is an open diamond, out of
+    the DAU/WAU/MAU lines, and faded with no quick ratio in growth accounting."""
+    from datetime import timedelta
+
+    last_day = demo.table("active").filter(pl.col("platform") == "steady")["day"].max()
+    cut = pl.datetime(last_day.year, last_day.month, last_day.day, 16)  # type: ignore[union-attr]
+    platforms = demo.table("platforms").with_columns(
+        last_event=pl.when(pl.col("platform") == "steady").then(cut).otherwise("last_event")
+    )
+    fig = engagement.build_active_users(
+        demo.table("active"), platforms, ["steady"], demo.definitions, demo.colours
+    )
+    dau = next(t for t in fig.data if t.name == "steady DAU")
+    partial = next(t for t in fig.data if t.name == "steady partial day")
+    assert list(partial.x) == [max(dau.x) + 1]
+    assert "partial day" in caption_of(fig)
+    ends = {"steady": datetime_of(cut) + timedelta(hours=1)}
+    fig = engagement.build_lifecycle(
+        demo.table("lifecycle"), ["steady"], demo.definitions, ends=ends
+    )
+    new = next(t for t in fig.data if t.name == "new")
+    ratio = next(t for t in fig.data if t.name == "quick ratio")
+    assert new.marker.opacity[-1] < 1 and set(new.marker.opacity[:-1]) == {1.0}
+    assert ratio.y[-1] is None
+
+
+def datetime_of(expr: pl.Expr) -> Any:
+    return pl.select(expr).item()
+
+
+def test_growth_accounting_keeps_the_launch_day_from_flattening_the_rest() -> None:
+    """A launch day of 10M new users beside days of 100k: it runs off the top, labelled;
+    the quick ratio's zero is level with the bars' zero."""
+    from datetime import datetime, timedelta
+
+    days = [datetime(2026, 10, 1) + timedelta(days=d) for d in range(10)]
+    rows = pl.DataFrame(
+        {
+            "bucket_start": days,
+            "new": [10_000_000] + [50_000] * 9,
+            "returning": [0] + [40_000] * 9,
+            "resurrected": [0] + [10_000] * 9,
+            "dormant": [0, 6_000_000] + [80_000] * 8,
+        }
+    )
+    low, high, off = engagement.bar_range(rows)
+    assert high == pytest.approx(100_000 * 1.15) and low == pytest.approx(-80_000 * 1.08)
+    assert [b["text"] for b in off] == [
+        "10,000,000 active, off the scale",
+        "6,000,000 dormant, off the scale",
+    ]
+    r_low, r_high = engagement.ratio_range([None, 0.01, 1.2, 0.9], low, high)
+    assert r_low / r_high == pytest.approx(low / high)
+    assert r_high == pytest.approx(1.32)
+
+
+def test_a_time_range_draws_the_race_to_its_end_not_the_last_whole_day(
+    inputs: ChartInputs,
+) -> None:
+    """'First 7 days' once stopped at 6.0-6.3 days (the last day bucket ending inside)."""
+    fig = race(inputs, window_hours=168.0, log=False)
+    for name in ("viral (measured)", "steady (measured)"):
+        curve = next(t for t in fig.data if t.name == name)
+        assert 167.0 <= max(curve.x) <= 168.0, (name, max(curve.x))
+        assert list(curve.x) == sorted(curve.x)
+
+
+def test_a_chosen_platform_without_data_in_the_range_is_named(demo: ChartInputs) -> None:
+    """'First 30 days' with the incumbent chosen: its usage data starts years later, so
+    Engagement cannot draw it, and says so instead of dropping it silently."""
+    view = ViewOptions(platforms=("incumbent", "viral"), window_hours=720.0)
+    for name in ("active-users", "stickiness", "lifecycle"):
+        text = caption_of(build_chart(name, demo, view))
+        assert "Not drawn: incumbent: no data in this time range" in text, name
+    text = caption_of(build_chart("channel-mix", demo, view))
+    assert "incumbent: no data" in text
+    assert "Not drawn" not in caption_of(build_chart("active-users", demo, ViewOptions()))
+
+
+def test_a_ten_year_linear_axis_ticks_in_years_without_crowding() -> None:
+    from dashboard.figures.common import linear_time_ticks
+
+    _, labels = linear_time_ticks(3938 * 24.0)
+    assert labels == ["t0", "2 y", "4 y", "6 y", "8 y", "10 y", "12 y"][: len(labels)]
+    assert len(labels) <= 9
+
+
+def test_log_users_axes_start_at_one_user(demo: ChartInputs) -> None:
+    """Data down to one signup: the axis stops at 1 user; data in the hundreds keeps
+    plotly's own range (a floor at 1 would waste half the chart)."""
+    from dashboard.figures.common import log_users_floor, users_axis
+
+    assert users_axis(True, "Users", lowest=1)["autorangeoptions"] == {"minallowed": 0}
+    assert log_users_floor(400.0) is None and users_axis(False, "Users", 1)["type"] == "linear"
+    view = ViewOptions(log=True, grain="minute")
+    lowest = demo.table("signups").filter(pl.col("grain") == "minute")["signups"]
+    fig = build_chart("velocity", demo, view)
+    if lowest.filter(lowest > 0).min() < 10:  # type: ignore[operator]
+        assert fig.layout.yaxis.autorangeoptions.minallowed == 0
+    axis = build_chart("active-users", demo, view).layout.yaxis
+    assert axis.type == "log" and axis.autorangeoptions.minallowed is None

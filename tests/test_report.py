@@ -173,3 +173,24 @@ def test_report_command_defaults_to_home_exports(
     assert capsys.readouterr().out.strip() == str(written)
     source = written.read_text()
     assert "Uptake report: viral" in source and "steady reached" not in source
+
+
+def test_report_honours_the_view_options(
+    module_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`uptake report` with the dashboard's view: range, scale, grain and mode reach the
+    charts and the key numbers."""
+    parser = argparse.ArgumentParser()
+    register_export(parser.add_subparsers())
+    out = module_settings.exports / "first-day.html"
+    argv = ["report", "--out", str(out), "--range", "1d", "--axis-scale", "linear"]
+    args: Any = parser.parse_args([*argv, "--grain", "minute", "--mode", "on_or_after"])
+    assert args.handler(args, module_settings) == 0
+    capsys.readouterr()
+    source = out.read_text()
+    assert "first 24 h after each platform" in source
+    assert "signups per minute" in source
+    assert source.count('"type":"log"') < 3  # the linear scale reached the charts
+    assert "on or after" in source
+    # the milestone table stops at the range: steady's 1M (6.1 days) is not reached in 24 h
+    assert "6.1 days" not in source

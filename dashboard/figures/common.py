@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -56,7 +56,11 @@ _TIME_TICKS = (
 _MAJOR_TICKS = {"1 s", "1 min", "15 min", "1 h", "6 h", "1 d", "7 d", "30 d", "90 d", "1 y", "5 y"}
 # The axis colours of plotly's "plotly_white" template (grid, axis line, zero line).
 WHITE_AXIS = {"gridcolor": "#EBF0F8", "linecolor": "#EBF0F8", "zerolinecolor": "#EBF0F8"}
-_LINEAR_STEPS_HOURS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160, 8760)
+_LINEAR_STEPS_HOURS = (
+    *(0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 2160),
+    *(8760, 17520, 43800, 87600),  # 1, 2, 5 and 10 years
+)
+YEAR_HOURS = 8760.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ def format_elapsed_tick(hours: float) -> str:
         return f"{hours * 60:g} min"
     if hours < DAY_HOURS:
         return f"{hours:g} h"
+    if hours >= YEAR_HOURS:  # '2 y', not '730 d'
+        return f"{hours / YEAR_HOURS:g} y"
     return f"{hours / DAY_HOURS:g} d"
 
 
@@ -202,13 +208,28 @@ def elapsed_axis(log: bool, min_hours: float, max_hours: float) -> dict[str, Any
     }
 
 
-def users_axis(log: bool, title: str) -> dict[str, Any]:
+# A log users axis starts no lower than 1 user (10**0): plotly's autorange went below it
+# (ticks at 0.1 and 0.01 users) whenever a series had a bucket of one signup.
+LOG_FLOOR_BELOW = 10.0  # data this low gets the floor; higher data keeps plotly's range
+
+
+def log_users_floor(lowest: float | None) -> dict[str, Any] | None:
+    """autorangeoptions for a log users axis whose smallest value is `lowest`."""
+    if lowest is None or lowest >= LOG_FLOOR_BELOW:
+        return None
+    return {"minallowed": 0}  # log axes take range values in log10 units: 10**0 = 1 user
+
+
+def users_axis(log: bool, title: str, lowest: float | None = None) -> dict[str, Any]:
+    """A users axis; on a log one, `lowest` (the smallest value drawn) under 10 pins its
+    bottom at 1 user."""
     return {
         "type": "log" if log else "linear",
         "title": {"text": title},
         "tickformat": "~s",
         "dtick": 1 if log else None,
         "rangemode": "tozero" if not log else None,
+        "autorangeoptions": log_users_floor(lowest) if log else None,
     }
 
 
@@ -503,3 +524,22 @@ def thin_series(
     )
     keep = {0, frame.height - 1, *picks["low"].to_list(), *picks["high"].to_list()}
     return indexed.filter(pl.col("_row").is_in(sorted(keep))).drop("_row", "_bin")
+
+
+# A bucket is partial for a platform when its own data ends more than this before the
+# bucket does (its last event at 23:59:59 leaves the day whole; at 15:59, not).
+PARTIAL_SLACK_S = 3600
+
+
+def data_ends(platforms_table: pl.DataFrame, watermark: datetime | None) -> dict[str, datetime]:
+    """Platform -> where its own data ends: its last event, never past the snapshot's
+    watermark, plus PARTIAL_SLACK_S. A bucket that ends after it is partial for that
+    platform (a day whose data stops at 16:00 is not a drop in DAU)."""
+    ends: dict[str, datetime] = {}
+    if platforms_table.is_empty() or "last_event" not in platforms_table.columns:
+        return ends
+    for platform, last in platforms_table.select("platform", "last_event").iter_rows():
+        end = min(t for t in (last, watermark) if t is not None) if last or watermark else None
+        if end is not None:
+            ends[str(platform)] = end + timedelta(seconds=PARTIAL_SLACK_S)
+    return ends

@@ -5,6 +5,8 @@ the quick ratio."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -14,8 +16,10 @@ from dashboard.figures.common import (
     axis_key,
     caption,
     colour_of,
+    data_ends,
     empty_figure,
     figure_of,
+    log_users_floor,
     new_figure,
     row_subplots,
     style_figure,
@@ -36,11 +40,44 @@ LIFECYCLE_COLOURS = {
 WARMING_NOTE = "open markers: the trailing window reaches before t0 (warming up)"
 
 
-def days_since_launch(active: pl.DataFrame, platforms_table: pl.DataFrame) -> pl.DataFrame:
-    """`active` with `days`: whole days between the platform's launch day and the row's day."""
+PARTIAL_NOTE = "open diamond: a partial day (the platform's data ends inside it), not a drop"
+
+
+def days_since_launch(
+    active: pl.DataFrame, platforms_table: pl.DataFrame, watermark: datetime | None = None
+) -> pl.DataFrame:
+    """`active` with `days`: whole days between the platform's launch day and the row's
+    day, and `partial`: the platform's own data ends inside that day."""
     launch = platforms_table.select("platform", pl.col("t0").dt.date().alias("launch_day"))
-    return active.join(launch, on="platform", how="left").with_columns(
-        days=(pl.col("day").cast(pl.Date) - pl.col("launch_day")).dt.total_days()
+    ends = pl.DataFrame(
+        list(data_ends(platforms_table, watermark).items()),
+        schema={"platform": pl.String, "data_end": pl.Datetime("us")},
+        orient="row",
+    )
+    day_end = pl.col("day").cast(pl.Date).cast(pl.Datetime("us")) + pl.duration(days=1)
+    return (
+        active.join(launch, on="platform", how="left")
+        .join(ends, on="platform", how="left")
+        .with_columns(
+            days=(pl.col("day").cast(pl.Date) - pl.col("launch_day")).dt.total_days(),
+            partial=pl.col("data_end").is_not_null() & (day_end > pl.col("data_end")),
+        )
+    )
+
+
+def _partial_marker(rows: pl.DataFrame, platform: str, colour: str, metric: str) -> dict[str, Any]:
+    """An open diamond on a partial day: its value is real but not comparable."""
+    return trace(
+        "scatter",
+        x=rows["days"].to_list(),
+        y=rows[metric].to_list(),
+        mode="markers",
+        name=f"{platform} partial day",
+        legendgroup=platform,
+        showlegend=False,
+        marker={"symbol": "diamond-open", "size": 9, "color": colour},
+        hovertemplate=f"{platform} {metric.upper()} %{{y:,}} on day %{{x}}: a partial day "
+        "(the data ends inside it)<extra></extra>",
     )
 
 
@@ -54,10 +91,14 @@ def build_active_users(
     log: bool = False,
 ) -> go.Figure:
     """DAU (solid), WAU (dashed) and MAU (dotted) per platform vs days since launch."""
-    frame = days_since_launch(active, platforms_table)
+    frame = days_since_launch(active, platforms_table, definitions.watermark)
     fig = new_figure()
     for platform in platforms:
-        rows = frame.filter(pl.col("platform") == platform).sort("day")
+        every = frame.filter(pl.col("platform") == platform).sort("day")
+        rows = every.filter(~pl.col("partial"))
+        partial = every.filter(pl.col("partial"))
+        if partial.height:
+            fig.add_trace(_partial_marker(partial, platform, colour_of(platform, colours), "dau"))
         for metric, dash in ACTIVE_DASHES.items():
             fig.add_trace(
                 trace(
@@ -94,6 +135,7 @@ def build_active_users(
     fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
     fig.update_yaxes(
         type="log" if log else "linear",
+        autorangeoptions=log_users_floor(_lowest(frame, platforms)) if log else None,
         title={"text": "Active users (distinct users)"},
         tickformat="~s",
     )
@@ -102,7 +144,9 @@ def build_active_users(
         title=ACTIVE_TITLE,
         caption_text=caption(
             "DAU per day; WAU and MAU: distinct users active in the trailing 7 and 30 days; "
-            + WARMING_NOTE,
+            + WARMING_NOTE
+            + "; "
+            + PARTIAL_NOTE,
             definitions,
         ),
     )
@@ -116,10 +160,15 @@ def build_stickiness(
     colours: Mapping[str, str],
 ) -> go.Figure:
     """DAU/MAU per platform vs days since launch; warming-up days drawn faded."""
-    frame = days_since_launch(active, platforms_table)
+    frame = days_since_launch(active, platforms_table, definitions.watermark)
     fig = new_figure()
     for platform in platforms:
-        rows = frame.filter(pl.col("platform") == platform).sort("day")
+        every = frame.filter(pl.col("platform") == platform).sort("day")
+        rows = every.filter(~pl.col("partial"))
+        partial = every.filter(pl.col("partial"))
+        if partial.height:
+            colour = colour_of(platform, colours)
+            fig.add_trace(_partial_marker(partial, platform, colour, "stickiness"))
         fig.add_trace(
             trace(
                 "scatter",
@@ -145,7 +194,11 @@ def build_stickiness(
         fig,
         title=STICKINESS_TITLE,
         caption_text=caption(
-            "Stickiness = DAU / MAU (rolling 30-day distinct users); " + WARMING_NOTE, definitions
+            "Stickiness = DAU / MAU (rolling 30-day distinct users); "
+            + WARMING_NOTE
+            + "; "
+            + PARTIAL_NOTE,
+            definitions,
         ),
         height=400,
     )
@@ -168,16 +221,21 @@ def build_lifecycle(
     definitions: Definitions,
     *,
     grain: str = "day",
+    ends: Mapping[str, datetime] | None = None,
 ) -> go.Figure:
     """Stacked bars per platform (new, returning, resurrected up; dormant down) and the
-    quick ratio on a second axis."""
+    quick ratio on a second axis whose zero is the bars' zero. A bucket the platform's data
+    (`ends`: platform -> where its data ends) does not cover is drawn faded, its quick ratio
+    left out; a launch bucket that would flatten every other bar runs off the top, labelled."""
     frame = lifecycle.filter((pl.col("grain") == grain) & pl.col("platform").is_in(list(platforms)))
+    frame = _with_partial(frame, grain, ends or {})
     shown = [p for p in platforms if frame.filter(pl.col("platform") == p).height]
     title = f"{LIFECYCLE_TITLE} per {grain}"
     text = caption(
         f"Active users per {grain}: new + returning + resurrected; dormant (active last {grain}, "
         f"not this {grain}) drawn below zero; quick ratio = (new + resurrected) / dormant, "
-        "undefined when dormant is 0",
+        "undefined when dormant is 0 · the users axis is linear at either Scale (dormant users "
+        "are drawn below zero)",
         definitions,
     )
     if not shown:
@@ -193,6 +251,7 @@ def build_lifecycle(
         rows = parts[(platform,)]
         x_id, y_id, ratio_id = subplot_axes(row, secondary_y=True)
         x = rows["bucket_start"].to_list()
+        opacity = [0.35 if p else 1.0 for p in rows["partial"].to_list()]
         for part, colour in LIFECYCLE_COLOURS.items():
             values = rows[part].abs() * (-1 if part == "dormant" else 1)
             data.append(
@@ -203,17 +262,23 @@ def build_lifecycle(
                     name=part,
                     legendgroup=part,
                     showlegend=row == 1,
-                    marker={"color": colour},
+                    marker={"color": colour, "opacity": opacity},
                     hovertemplate=f"{platform} {part}: %{{y:,}}<br>%{{x|%Y-%m-%d}}<extra></extra>",
                     xaxis=x_id,
                     yaxis=y_id,
                 )
             )
+        ratios = [
+            None if partial else value
+            for value, partial in zip(
+                quick_ratio(rows).to_list(), rows["partial"].to_list(), strict=True
+            )
+        ]
         data.append(
             trace(
                 "scatter",
                 x=x,
-                y=quick_ratio(rows).to_list(),
+                y=ratios,
                 name="quick ratio",
                 legendgroup="quick ratio",
                 showlegend=row == 1,
@@ -226,9 +291,94 @@ def build_lifecycle(
         )
         x_title = {"title": {"text": f"{grain.capitalize()} ({definitions.timezone})"}}
         layout[axis_key(x_id)].update(x_title)
-        layout[axis_key(y_id)].update(title={"text": "Users"}, tickformat="~s")
-        layout[axis_key(str(ratio_id))].update(
-            title={"text": "Quick ratio"}, tickformat=".1f", rangemode="tozero", showgrid=False
+        low, high, off_scale = bar_range(rows)
+        layout[axis_key(y_id)].update(
+            title={"text": "Users"}, tickformat="~s", range=[low, high], zeroline=True
         )
+        layout[axis_key(str(ratio_id))].update(
+            title={"text": "Quick ratio"},
+            range=ratio_range(ratios, low, high),
+            showgrid=False,
+            zeroline=False,
+            tickmode="auto",  # an overlaying axis syncs to the bars' grid: 2.35, 4.69, ...
+            nticks=6,
+        )
+        layout["annotations"] += [_off_scale_label(b, x_id, y_id) for b in off_scale]
     layout["barmode"] = "relative"
     return figure_of(data, layout, title=title, caption_text=text, height=320 * len(shown) + 180)
+
+
+GRAIN_LENGTH = {"day": 1, "week": 7}
+OFF_SCALE_FACTOR = 3.0  # a bucket this many times the next tallest runs off the top
+
+
+def _with_partial(frame: pl.DataFrame, grain: str, ends: Mapping[str, datetime]) -> pl.DataFrame:
+    """`frame` with `partial`: the bucket ends after its platform's data does."""
+    if not ends:
+        return frame.with_columns(partial=pl.lit(False))
+    end = pl.col("platform").replace_strict(
+        dict(ends), default=None, return_dtype=pl.Datetime("us")
+    )
+    bucket_end = pl.col("bucket_start") + pl.duration(days=GRAIN_LENGTH.get(grain, 1))
+    return frame.with_columns(partial=(bucket_end > end).fill_null(False))
+
+
+def bar_range(rows: pl.DataFrame) -> tuple[float, float, list[dict[str, Any]]]:
+    """The users axis range of one platform's bars, and the buckets left running off it:
+    the tallest stack above zero (launch day's new users) or below (the day after's
+    dormant users) when it is over OFF_SCALE_FACTOR times the next: it would flatten
+    every other bar."""
+    up = (rows["new"] + rows["returning"] + rows["resurrected"]).to_list()
+    down = [abs(v) for v in rows["dormant"].to_list()]
+    starts = rows["bucket_start"].to_list()
+    top, high_out = _clipped(up)
+    bottom, low_out = _clipped(down)
+    off_scale = [
+        {"x": starts[i], "y": top * 1.15, "text": f"{up[i]:,} active, off the scale"}
+        for i in high_out
+    ] + [
+        {"x": starts[i], "y": -bottom * 1.08, "text": f"{down[i]:,} dormant, off the scale"}
+        for i in low_out
+    ]
+    return -bottom * 1.08, max(top, 1) * 1.15, off_scale
+
+
+def _clipped(values: Sequence[int]) -> tuple[float, list[int]]:
+    """The axis extent for `values` (>= 0), and the index of the one left off it, if any."""
+    ranked = sorted(range(len(values)), key=lambda i: values[i], reverse=True)
+    if len(ranked) > 2 and values[ranked[0]] > OFF_SCALE_FACTOR * max(values[ranked[1]], 1):
+        return float(values[ranked[1]]), [ranked[0]]
+    return float(max([0, *values])), []
+
+
+def ratio_range(ratios: Sequence[float | None], low: float, high: float) -> list[float]:
+    """The quick-ratio axis with its zero level with the bars' zero (the same share of the
+    height below zero), up to the largest ratio shown, at most 10 (the first days' ratios,
+    over a handful of dormant users, are off the scale)."""
+    shown = [r for r in ratios if r is not None]
+    top = min(max([1.0, *shown]) * 1.1, 10.0)
+    below = -low / high if high > 0 else 0.0
+    return [-top * below, top]
+
+
+def _off_scale_label(bucket: Mapping[str, Any], x_id: str, y_id: str) -> dict[str, Any]:
+    return {
+        "x": bucket["x"],
+        "y": bucket["y"],
+        "xref": x_id,
+        "yref": y_id,
+        "text": bucket["text"],
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "top" if bucket["y"] > 0 else "bottom",
+        "xshift": 8,
+        "font": {"size": 11, "color": "#374151"},
+        "name": "off scale",
+    }
+
+
+def _lowest(frame: pl.DataFrame, platforms: Sequence[str]) -> float | None:
+    """The smallest positive DAU/WAU/MAU of the platforms (None when there is none)."""
+    rows = frame.filter(pl.col("platform").is_in(list(platforms)))
+    values = [v for c in ACTIVE_DASHES for v in rows[c].to_list() if v and v > 0]
+    return float(min(values)) if values else None

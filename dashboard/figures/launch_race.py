@@ -34,6 +34,9 @@ GRAIN_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.
 # Which bucket grain draws which stretch of the curve (end of bucket, hours since t0):
 # minutes for the first hours, hours for the first days, days after that.
 GRAIN_SPANS = (("minute", 0.0, 3.0), ("hour", 0.0, 72.0), ("day", 0.0, math.inf))
+# After the day buckets: the hours (then minutes) that end later, so that a curve cut by
+# a time range ("first 7 days") runs to the range's end, not to the last whole day.
+TAIL_GRAINS = ("hour", "minute")
 REPORTED_KINDS = ("cumulative sign-ups", "users (unspecified)")
 REPORTED_SYMBOLS = ("diamond-open", "square-open", "triangle-up-open", "star-open")
 
@@ -64,6 +67,16 @@ def race_curve(signups: pl.DataFrame, platform: str) -> Curve:
             .sort("hours")
         )
         part = part.filter((pl.col("hours") > covered) & (pl.col("hours") <= high))
+        if part.height:
+            parts.append(part)
+            covered = part["hours"].to_list()[-1]
+    for grain in TAIL_GRAINS:  # past the last whole day (a time range's end): finer buckets
+        part = (
+            rows.filter(pl.col("grain") == grain)
+            .with_columns(hours=(pl.col("elapsed_s") + GRAIN_SECONDS[grain]) / HOUR)
+            .filter(pl.col("hours") > covered)
+            .sort("hours")
+        )
         if part.height:
             parts.append(part)
             covered = part["hours"].to_list()[-1]
@@ -118,20 +131,28 @@ def _is_power_of_ten(users: int) -> bool:
     return users >= 10 and 10 ** round(math.log10(users)) == users
 
 
+MAX_RATIO = 1000.0  # beyond it a ratio says nothing more than "far faster"
+
+
 def format_ratio(ratio: float) -> str:
-    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+    """2.14 -> '2.1x', 21.4 -> '21x', 1234.5 -> '1,235x', 552898 -> 'over 1,000x'."""
+    if ratio > MAX_RATIO:
+        return f"over {MAX_RATIO:,.0f}x"
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
 
 
 def headline(milestones: pl.DataFrame, platforms: Sequence[str]) -> str:
-    """'viral reached 10M in 7.0 h; steady reached 1M in 6.1 days: 21x faster to its milestone'"""
+    """'viral reached 10M in 7.0 h; steady reached 1M in 6.1 days'. A ratio only when both
+    reached the same milestone: the times to two different milestones do not compare (the
+    like-for-like ratio is `shared_milestone_note`'s)."""
     marks = headline_milestones(milestones, platforms)
     if not marks:
         return "No platform has reached a milestone yet."
     text = "; ".join(
         f"{m.platform} reached {format_users(m.users)} in {format_duration(m.hours)}" for m in marks
     )
-    if len(marks) >= 2 and marks[0].hours > 0:
-        text += f": {format_ratio(marks[1].hours / marks[0].hours)} faster to its milestone"
+    if len(marks) >= 2 and marks[0].hours > 0 and marks[0].users == marks[1].users:
+        text += f": {format_ratio(marks[1].hours / marks[0].hours)} faster"
     return text
 
 
@@ -283,7 +304,8 @@ def build_launch_race(
     )
     _add_crossings(fig, marks, colours)
     fig.update_xaxes(axis)
-    fig.update_yaxes(users_axis(log, "Cumulative signups (users)"))
+    lowest = min((y for c in curves.values() for y in c.cumulative if y > 0), default=None)
+    fig.update_yaxes(users_axis(log, "Cumulative signups (users)", lowest))
     note = shared_milestone_note(milestones, list(curves))
     subtitle = headline(milestones, list(curves)) + (f"<br>{note}" if note else "")
     metric = "Measured: cumulative signups (exact time of the N-th signup for milestones)"

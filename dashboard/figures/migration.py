@@ -87,7 +87,8 @@ def build_channel_mix(
     stacked = "stack to 100% of the day's signups" if share else "stack to the day's signups"
     text = caption(
         f"{'Share of signups' if share else 'Signups'} per local day by acquisition channel "
-        f"(no channel: '{UNKNOWN_CHANNEL}'), last {days} days of each platform; "
+        f"(no channel: '{UNKNOWN_CHANNEL}'), at most the latest {days} days of each "
+        "platform in view; "
         f"channels {stacked}",
         definitions,
     )

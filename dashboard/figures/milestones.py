@@ -29,14 +29,15 @@ NOT_REACHED = "not reached yet"
 
 
 def observed_hours(platforms: pl.DataFrame, watermark: datetime | None) -> dict[str, float]:
-    """Hours each platform has been observed: from its t0 to the data watermark."""
-    if watermark is None:
-        return {}
-    return {
-        str(row["platform"]): (watermark - row["t0"]).total_seconds() / HOUR
-        for row in platforms.iter_rows(named=True)
-        if row["t0"] is not None
-    }
+    """Hours each platform has been observed: from its t0 to its own newest data (its last
+    event, never past the snapshot's watermark). A platform whose data ended months before
+    another's is censored where its own data ends, not at the newest data of all."""
+    observed = {}
+    for row in platforms.iter_rows(named=True):
+        ends = [t for t in (row.get("last_event"), watermark) if t is not None]
+        if row["t0"] is not None and ends:
+            observed[str(row["platform"])] = (min(ends) - row["t0"]).total_seconds() / HOUR
+    return observed
 
 
 def milestone_hours(

@@ -5,6 +5,8 @@ are blank, never 0; averages include only cohorts that reached the period."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import plotly.graph_objects as go
 import polars as pl
@@ -21,6 +23,8 @@ from dashboard.figures.common import (
 )
 
 HEATMAP_TITLE = "Retention by signup cohort"
+MAX_HEATMAP_ROWS = 40  # rows a reader can take in: the heatmap is at most about 960 px tall
+HEATMAP_ROW_PX = 18
 CURVES_TITLE = "Retention curves"
 MODE_COLUMNS = {"on": "retained", "on_or_after": "retained_or_after"}
 
@@ -67,6 +71,44 @@ def average_curve(retention: pl.DataFrame, platform: str, grain: str, mode: str)
     )
 
 
+@dataclass(frozen=True)
+class HeatmapRows:
+    """Which cohorts a heatmap draws: a readable number of rows, whatever the history."""
+
+    grain: str  # the cohort grain drawn (weeks when the asked grain has too many cohorts)
+    cohorts: list[datetime]  # the cohort starts drawn, oldest first
+    total: int  # cohorts of that grain in the view
+    note: str  # what was coarsened or left out, for the subtitle ("" when nothing)
+
+
+def heatmap_rows(
+    retention: pl.DataFrame, platform: str, grain: str, max_rows: int = MAX_HEATMAP_ROWS
+) -> HeatmapRows:
+    """At most `max_rows` cohorts: a long history of hour or day cohorts is drawn in week
+    cohorts (when the snapshot has them), and only the latest `max_rows` of those."""
+    own = retention.filter(pl.col("platform") == platform)
+    starts = _cohort_starts(own, grain)
+    notes = []
+    if len(starts) > max_rows and grain != "week":
+        weekly = _cohort_starts(own, "week")
+        if weekly:
+            notes.append(f"{len(starts):,} {grain} cohorts drawn as week cohorts")
+            grain, starts = "week", weekly
+    total = len(starts)
+    if total > max_rows:
+        starts = starts[-max_rows:]
+        notes.append(
+            f"the latest {max_rows} of {total:,} {grain} cohorts "
+            "(choose a time range for the earlier ones)"
+        )
+    return HeatmapRows(grain, starts, total, "; ".join(notes))
+
+
+def _cohort_starts(retention: pl.DataFrame, grain: str) -> list[datetime]:
+    column = retention.filter(pl.col("cohort_grain") == grain)["cohort_start"]
+    return list(column.unique().sort().to_list())
+
+
 def build_retention_heatmap(
     retention: pl.DataFrame,
     platform: str,
@@ -75,9 +117,15 @@ def build_retention_heatmap(
     grain: str = "day",
     mode: str = "on",
     max_periods: int = 30,
+    max_rows: int = MAX_HEATMAP_ROWS,
 ) -> go.Figure:
-    """Cohorts (rows) by periods since signup (columns), coloured by share retained."""
-    frame = cohort_shares(retention, platform, grain, mode).filter(pl.col("period") <= max_periods)
+    """Cohorts (rows) by periods since signup (columns), coloured by share retained; at
+    most `max_rows` rows (see `heatmap_rows`), so the chart keeps a readable height."""
+    rows = heatmap_rows(retention, platform, grain, max_rows)
+    grain = rows.grain
+    frame = cohort_shares(retention, platform, grain, mode).filter(
+        (pl.col("period") <= max_periods) & pl.col("cohort_start").is_in(rows.cohorts)
+    )
     title = f"{HEATMAP_TITLE}: {platform} ({RETENTION_MODE_LABELS.get(mode, mode)})"
     text = caption(_definition(grain, mode), _with_mode(definitions, mode), mode=True)
     if frame.is_empty():
@@ -112,9 +160,9 @@ def build_retention_heatmap(
     fig.update_yaxes(
         title={"text": f"Signup cohort ({grain}, {definitions.timezone})"}, autorange="reversed"
     )
-    return style_figure(
-        fig, title=title, caption_text=text, height=max(420, 18 * len(cohorts) + 220)
-    )
+    height = max(420, HEATMAP_ROW_PX * len(cohorts) + 220 + (24 if rows.note else 0))
+    subtitle = rows.note[0].upper() + rows.note[1:] if rows.note else None
+    return style_figure(fig, title=title, caption_text=text, subtitle=subtitle, height=height)
 
 
 def build_retention_curves(

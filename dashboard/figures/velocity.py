@@ -44,35 +44,64 @@ class VelocityStats:
     half_life_hours: float | None  # peak until the rate first falls below half; None: not yet
 
 
+GRAIN_HOURS = {"minute": 1 / 60, "hour": 1.0, "day": 24.0, "week": 168.0}
+HALF_LIFE_GRAIN = "hour"  # one half-life per platform, whatever grain is drawn
+
+
 def rates(signups: pl.DataFrame, platform: str, grain: str) -> pl.DataFrame:
-    """Signups per bucket of `grain` with hours since t0 at the bucket start."""
+    """Signups per bucket of `grain` with hours since t0 at the bucket start, from the
+    bucket holding t0 on (the launch day's bucket starts before t0 but holds its first
+    signups: it is kept, never dropped)."""
+    length = GRAIN_HOURS.get(grain, 0.0)
     return (
         signups.filter((pl.col("platform") == platform) & (pl.col("grain") == grain))
         .sort("bucket_start")
         .with_columns(hours=pl.col("elapsed_s") / HOUR)
+        .filter(pl.col("hours") + length > 0)
     )
+
+
+def drawn_hours(frame: pl.DataFrame, grain: str, *, log: bool) -> pl.Series:
+    """Where each bucket is drawn: its start, or for the bucket that holds t0 (it starts
+    before t0) t0 itself on a linear axis and the middle of its time after t0 on a log one."""
+    length = GRAIN_HOURS.get(grain, 0.0)
+    early = (pl.col("hours") + length) / 2 if log else pl.lit(0.0)
+    before = pl.col("hours") <= 0 if log else pl.col("hours") < 0  # log(0) is not drawn
+    at = pl.when(before).then(early).otherwise(pl.col("hours"))
+    return frame.select(at.alias("hours"))["hours"]
 
 
 def velocity_stats(
     signups: pl.DataFrame, platform: str, grain: str = "hour"
 ) -> VelocityStats | None:
-    """Peak rate, its time, and the launch half-life measured on complete buckets of `grain`."""
+    """Peak rate and its time on complete buckets of `grain`; the launch half-life on
+    hourly buckets whatever `grain` is (a minute is noise, a day hides a launch's decay),
+    so it is one number per platform. The bucket holding t0 counts, from t0."""
     frame = rates(signups, platform, grain).filter(pl.col("complete"))
     if frame.is_empty():
         return None
     index = int(frame["signups"].arg_max() or 0)
     peak = frame.row(index, named=True)
-    after = frame.slice(index)
-    below = after.filter(pl.col("signups") < peak["signups"] / 2)
-    half_life = float(below["hours"][0]) - float(peak["hours"]) if below.height else None
+    hourly = rates(signups, platform, HALF_LIFE_GRAIN).filter(pl.col("complete"))
     return VelocityStats(
         platform=platform,
         grain=grain,
         peak=int(peak["signups"]),
         peak_at=peak["bucket_start"],
-        peak_hours=float(peak["hours"]),
-        half_life_hours=half_life,
+        peak_hours=max(float(peak["hours"]), 0.0),
+        half_life_hours=half_life(hourly if hourly.height else frame),
     )
+
+
+def half_life(frame: pl.DataFrame) -> float | None:
+    """Hours from the peak bucket until the rate first falls below half of it; None when
+    it has not yet."""
+    index = int(frame["signups"].arg_max() or 0)
+    peak = frame.row(index, named=True)
+    below = frame.slice(index).filter(pl.col("signups") < peak["signups"] / 2)
+    if not below.height:
+        return None
+    return float(below["hours"][0]) - max(float(peak["hours"]), 0.0)
 
 
 def describe(stats: VelocityStats) -> str:
@@ -103,15 +132,19 @@ def build_velocity(
     xs: list[float] = []
     notes = []
     thinned = False
+    lowest: float | None = None
     for platform in platforms:
-        frame = rates(signups, platform, grain).filter(
-            pl.col("hours") >= 0 if not log else pl.col("hours") > 0
-        )
+        frame = rates(signups, platform, grain)
         if frame.is_empty():
             continue
+        frame = frame.with_columns(hours=drawn_hours(frame, grain, log=log))
         colour = colour_of(platform, colours)
         xs += [float(frame["hours"][0]), float(frame["hours"][-1])]  # sorted by time
         drawn = thin_series(frame, "hours", "signups", log=log)
+        counts = frame.filter(pl.col("signups") > 0)["signups"]
+        if counts.len():
+            low = float(counts.min())  # type: ignore[arg-type]
+            lowest = low if lowest is None else min(lowest, low)
         thinned = thinned or drawn.height < frame.height
         fig.add_trace(
             trace(
@@ -142,14 +175,15 @@ def build_velocity(
     if xs:
         positive = [x for x in xs if x > 0] or [1 / 60]
         fig.update_xaxes(elapsed_axis(log, min(positive), max(xs)))
-    fig.update_yaxes(users_axis(log, f"Signups per {grain} (users)"))
+    fig.update_yaxes(users_axis(log, f"Signups per {grain} (users)", lowest))
     return style_figure(
         fig,
         title=f"{TITLE}: signups per {grain}",
         subtitle="<br>".join(notes) or None,
         caption_text=caption(
-            f"Signups per {grain} bucket (reporting timezone), x at bucket start; "
-            f"half-life: time from the peak {grain} until the rate first falls below half of it; "
+            f"Signups per {grain} bucket (reporting timezone), x at bucket start (the bucket "
+            "holding t0 from t0); half-life: time from the peak hour until the hourly rate "
+            "first falls below half of it (the same at every grain); "
             + INCOMPLETE_NOTE
             + (f" · {THINNED_NOTE}" if thinned else ""),
             definitions,
@@ -178,8 +212,15 @@ def build_hour_of_day(
 ) -> go.Figure:
     """Grouped bars: share of each platform's signups by hour of day."""
     fig = new_figure()
+    launch_only = []
     for platform in platforms:
         shares = hour_of_day_shares(signups, platform, definitions.timezone)
+        if (
+            not rates(signups, platform, "hour")
+            .filter((pl.col("hours") >= SKIP_LAUNCH_HOURS) & (pl.col("signups") > 0))
+            .height
+        ):
+            launch_only.append(platform)
         fig.add_trace(
             trace(
                 "bar",
@@ -198,10 +239,21 @@ def build_hour_of_day(
     return style_figure(
         fig,
         title=HOUR_OF_DAY_TITLE,
-        caption_text=caption(
-            f"Share of signups by hour of day, excluding the first {SKIP_LAUNCH_HOURS:g} h "
-            "after t0 (launch spike)",
-            definitions,
-        ),
+        caption_text=caption(_hour_of_day_metric(launch_only), definitions),
         height=420,
     )
+
+
+def _hour_of_day_metric(launch_only: Sequence[str]) -> str:
+    """What the hour-of-day shares count: the launch spike is left out, except for the
+    platforms whose signups in view are all in it (a short time range)."""
+    text = (
+        f"Share of signups by hour of day, excluding the first {SKIP_LAUNCH_HOURS:g} h "
+        "after t0 (launch spike)"
+    )
+    if launch_only:
+        text += (
+            f"; {', '.join(launch_only)}: the first {SKIP_LAUNCH_HOURS:g} h only "
+            "(no later signups in view)"
+        )
+    return text
