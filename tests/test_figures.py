@@ -25,6 +25,7 @@ from dashboard.figures.common import (
     format_users,
     log_time_ticks,
     platform_colours,
+    top_margin,
 )
 
 
@@ -682,3 +683,16 @@ def test_log_users_axes_start_at_one_user(demo: ChartInputs) -> None:
         assert fig.layout.yaxis.autorangeoptions.minallowed == 0
     axis = build_chart("active-users", demo, view).layout.yaxis
     assert axis.type == "log" and axis.autorangeoptions.minallowed is None
+
+
+def test_titles_sit_at_the_top_with_room_for_their_subtitles(inputs: ChartInputs) -> None:
+    """No blank band above a title (plotly centres it in the top margin by default), and a
+    top margin that still holds every subtitle line above the plot."""
+    for name in CHARTS:
+        layout = build_chart(name, inputs, ViewOptions()).layout
+        title = layout.title
+        assert (title.yref, title.y, title.yanchor) == ("container", 1, "top"), name
+        assert title.pad.t <= 16, name
+        lines = title.subtitle.text.count("<br>") + 1 if title.subtitle.text else 0
+        assert layout.margin.t >= top_margin(lines), name
+        assert layout.margin.t <= top_margin(lines) + 4, name

@@ -258,10 +258,23 @@ def add_hline(fig: go.Figure, y: float, **props: Any) -> None:
     fig.layout.shapes = (*fig.layout.shapes, go.layout.Shape({**line, **props}, _validate=False))
 
 
+# The title block, in px: padding above the title, the title's line (18 px font), each
+# subtitle line (13 px font) and the gap before the plot (room for a subplot's title).
+TITLE_PAD = 12
+TITLE_LINE = 26
+SUBTITLE_LINE = 18
+TITLE_GAP = 24
+
+
+def top_margin(subtitle_lines: int) -> int:
+    """The top margin that holds the title and `subtitle_lines` lines of subtitle."""
+    return TITLE_PAD + TITLE_LINE + SUBTITLE_LINE * subtitle_lines + TITLE_GAP
+
+
 def house_layout(*, title: str, subtitle: str | None = None, height: int = 480) -> dict[str, Any]:
     """The house look as layout properties: white theme, title and optional subtitle,
     legend on top (the caption is `caption_annotation`, axes take WHITE_AXIS)."""
-    top = 70 + 20 * (subtitle.count("<br>") + 1) if subtitle else 70
+    lines = subtitle.count("<br>") + 1 if subtitle else 0
     return {
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
@@ -270,11 +283,17 @@ def house_layout(*, title: str, subtitle: str | None = None, height: int = 480) 
             "text": title,
             "x": 0.01,
             "xanchor": "left",
+            # pinned to the top of the figure: plotly centres a title in the top margin,
+            # which left about 40 px blank above it
+            "yref": "container",
+            "y": 1,
+            "yanchor": "top",
+            "pad": {"t": TITLE_PAD},
             "font": {"size": 18},
             "subtitle": {"text": subtitle or "", "font": {"size": 13, "color": "#374151"}},
         },
         "height": height,
-        "margin": {"l": 70, "r": 30, "t": top, "b": 110},
+        "margin": {"l": 70, "r": 30, "t": top_margin(lines), "b": 110},
         "legend": {"yanchor": "top", "y": 1.0, "x": 1.01, "xanchor": "left"},
         "hoverlabel": {"font": {"family": FONT}},
     }
