@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -696,3 +697,44 @@ def test_titles_sit_at_the_top_with_room_for_their_subtitles(inputs: ChartInputs
         lines = title.subtitle.text.count("<br>") + 1 if title.subtitle.text else 0
         assert layout.margin.t >= top_margin(lines), name
         assert layout.margin.t <= top_margin(lines) + 4, name
+
+
+def test_crossing_labels_turn_inward_at_the_plot_edges(demo: ChartInputs) -> None:
+    """A marker label ('8.0 y') at the right edge sits to the marker's left, one at the
+    bottom of a linear axis above it, and neither is clipped by the plot area."""
+    from dashboard.figures.common import label_position, paper_x
+
+    assert label_position(0.5, 0.5) == "bottom right"
+    assert label_position(0.95, 0.5) == "top left"
+    assert label_position(0.95, 0.01) == "top left"
+    assert label_position(0.3, 0.01) == "top right"
+    every = tuple(demo.snapshot.table("platforms")["platform"].to_list())
+    for log in (True, False):
+        fig = build_chart("launch-race", demo, ViewOptions(platforms=every, log=log))
+        crossed = [t for t in fig.data if t.name.endswith(" crossed")]
+        assert crossed
+        for t in crossed:
+            assert t.cliponaxis is False
+            for x, position in zip(t.x, t.textposition, strict=True):
+                right_edge = paper_x(x, fig.layout.xaxis.range, log) > 0.88
+                assert position.endswith("left") == right_edge, (log, x, position)
+
+
+def test_linear_milestone_labels_keep_a_label_height_apart(inputs: ChartInputs) -> None:
+    """'1M users' and '100k users' overlapped on a linear axis (under a 100M reported
+    figure, both sit at the bottom): a line too close below the next is left out."""
+    from dashboard.figures.common import LINEAR_LABEL_SHARE, spaced_lines
+
+    assert spaced_lines([1_000, 10_000, 100_000], 260_000) == [10_000, 100_000]
+    assert spaced_lines([100_000, 1_000_000, 10_000_000], 20_000_000) == [1_000_000, 10_000_000]
+    assert spaced_lines([100_000, 1_000_000], 100_000_000) == [1_000_000]
+    reported = ("ChatGPT", "Threads")
+    for options in (ViewOptions(log=False), ViewOptions(log=False, reported=reported)):
+        fig = race(inputs, log=options.log, reported=options.reported)
+        top = max(y for t in fig.data for y in t.y if y is not None)
+        levels = sorted(a.y for a in fig.layout.annotations if (a.name or "").startswith("mile"))
+        assert levels
+        for low, high in pairwise(levels):
+            assert (high - low) / top >= LINEAR_LABEL_SHARE, (options, levels)
+    logged = race(inputs, log=True)
+    assert len([a for a in logged.layout.annotations if (a.name or "").startswith("mile")]) >= 2

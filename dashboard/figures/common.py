@@ -455,6 +455,36 @@ def paper_x(value: float, axis_range: Sequence[float], log: bool) -> float:
     return (position - low) / (high - low) if high != low else 0.0
 
 
+# Past these shares of the plot a marker's label would run off its edge: the label goes to
+# the marker's other side.
+LABEL_RIGHT_EDGE = 0.88
+LABEL_BOTTOM_EDGE = 0.06
+
+
+def label_position(x_share: float, y_share: float) -> str:
+    """The textposition of a label on a rising curve's marker: below right, unless that
+    runs off the plot (shares of the plot, 0-1): above left near the right edge, above
+    right near the bottom. Below right and above left of a rising curve stay off it."""
+    if x_share > LABEL_RIGHT_EDGE:
+        return "top left"
+    return "top right" if y_share < LABEL_BOTTOM_EDGE else "bottom right"
+
+
+# On a linear users axis a milestone line's label is about this share of the axis tall.
+LINEAR_LABEL_SHARE = 0.06
+
+
+def spaced_lines(lines: Sequence[int], top: float) -> list[int]:
+    """The milestone lines of a linear axis running to `top` whose labels do not overlap:
+    from the highest down, a line a label's height or less below the last one kept is left
+    out (100k and 1M under a 100M reported figure: only 1M). A log axis spaces them."""
+    kept: list[int] = []
+    for users in sorted(lines, reverse=True):
+        if not kept or top <= 0 or (kept[-1] - users) / top >= LINEAR_LABEL_SHARE:
+            kept.append(users)
+    return sorted(kept)
+
+
 def add_milestone_lines(
     fig: go.Figure,
     lines: Sequence[int],

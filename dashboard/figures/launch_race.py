@@ -22,8 +22,11 @@ from dashboard.figures.common import (
     format_duration,
     format_users,
     incomplete_markers,
+    label_position,
     measured_curve,
     new_figure,
+    paper_x,
+    spaced_lines,
     style_figure,
     trace,
     users_axis,
@@ -193,9 +196,24 @@ def _add_curves(fig: go.Figure, curves: Mapping[str, Curve], colours: Mapping[st
             )
 
 
-def _add_crossings(fig: go.Figure, marks: Sequence[Crossing], colours: Mapping[str, str]) -> None:
+def _add_crossings(
+    fig: go.Figure,
+    marks: Sequence[Crossing],
+    colours: Mapping[str, str],
+    *,
+    log: bool,
+    axis_range: Sequence[float],
+    max_users: float,
+) -> None:
     for platform in dict.fromkeys(m.platform for m in marks):
         own = [m for m in marks if m.platform == platform]
+        positions = [
+            label_position(
+                paper_x(m.hours, axis_range, log),
+                1.0 if log or max_users <= 0 else m.users / max_users,
+            )
+            for m in own
+        ]
         fig.add_trace(
             trace(
                 "scatter",
@@ -206,7 +224,8 @@ def _add_crossings(fig: go.Figure, marks: Sequence[Crossing], colours: Mapping[s
                 legendgroup=platform,
                 showlegend=False,
                 text=[format_duration(m.hours) for m in own],
-                textposition="bottom right",
+                textposition=positions,
+                cliponaxis=False,  # a label beside a marker at the edge stays whole
                 textfont={"size": 11, "color": colour_of(platform, colours)},
                 marker={
                     "color": colour_of(platform, colours),
@@ -280,7 +299,10 @@ def build_launch_race(
     curves = {p: c for p, c in curves.items() if c.hours}
     points = reported_points(reported) if reported is not None else None
     max_users = max((max(c.cumulative) for c in curves.values()), default=0)
+    top = max([max_users, *(points["users"].to_list() if points is not None else [])])
     lines = milestone_lines(max_users)
+    if not log:
+        lines = spaced_lines(lines, top)
     marks = crossings(milestones, list(curves), lines)
     xs = [h for c in curves.values() for h in c.hours] + [m.hours for m in marks]
     if points is not None and not points.is_empty():
@@ -302,7 +324,7 @@ def build_launch_race(
         axis_range=axis["range"],
         markers=[(m.hours, m.users) for m in marks] + _curve_markers(curves) + reported_xy,
     )
-    _add_crossings(fig, marks, colours)
+    _add_crossings(fig, marks, colours, log=log, axis_range=axis["range"], max_users=top)
     fig.update_xaxes(axis)
     lowest = min((y for c in curves.values() for y in c.cumulative if y > 0), default=None)
     fig.update_yaxes(users_axis(log, "Cumulative signups (users)", lowest))
