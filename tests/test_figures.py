@@ -738,3 +738,22 @@ def test_linear_milestone_labels_keep_a_label_height_apart(inputs: ChartInputs) 
             assert (high - low) / top >= LINEAR_LABEL_SHARE, (options, levels)
     logged = race(inputs, log=True)
     assert len([a for a in logged.layout.annotations if (a.name or "").startswith("mile")]) >= 2
+
+
+def test_warming_up_is_one_shaded_span_not_a_marker_on_every_day(inputs: ChartInputs) -> None:
+    """With a month of data nearly every day's 30-day window reaches before t0: the
+    warming-up days are one labelled span, the lines carry no per-day markers."""
+    sticky = build_chart("stickiness", inputs, ViewOptions())
+    warming = [
+        x for t in sticky.data if t.customdata for x, w in zip(t.x, t.customdata, strict=True) if w
+    ]
+    assert warming and min(warming) == 0
+    for name in ("stickiness", "active-users"):
+        fig = build_chart(name, inputs, ViewOptions())
+        spans = [s for s in fig.layout.shapes if s.type == "rect"]
+        assert len(spans) == 1, name
+        assert (spans[0].x0, spans[0].x1) == (-0.5, max(warming) + 0.5), name
+        assert any(a.name == "warming up" for a in fig.layout.annotations), name
+        assert "shaded: warming up" in caption_of(fig), name
+        lines = [t for t in fig.data if "partial" not in t.name]
+        assert all(t.mode == "lines" for t in lines), name

@@ -13,6 +13,7 @@ import polars as pl
 
 from dashboard.figures.common import (
     Definitions,
+    add_annotation,
     axis_key,
     caption,
     colour_of,
@@ -37,7 +38,9 @@ LIFECYCLE_COLOURS = {
     "resurrected": "#9333ea",
     "dormant": "#dc2626",
 }
-WARMING_NOTE = "open markers: the trailing window reaches before t0 (warming up)"
+WARMING_NOTE = "shaded: warming up, the trailing 30-day window reaches before t0"
+WARMING_LABEL = "warming up (30-day window reaches before t0)"
+WARMING_FILL = "#f3f4f6"
 
 
 PARTIAL_NOTE = "open diamond: a partial day (the platform's data ends inside it), not a drop"
@@ -81,6 +84,39 @@ def _partial_marker(rows: pl.DataFrame, platform: str, colour: str, metric: str)
     )
 
 
+def warming_up_days(frame: pl.DataFrame, platforms: Sequence[str]) -> tuple[int, int] | None:
+    """The first and last day since launch on which a chosen platform's 30-day window
+    reaches before its t0: the same days for every launch (each is aligned at its t0)."""
+    chosen = pl.col("platform").is_in(list(platforms)) & pl.col("warming_up")
+    days = [int(d) for d in frame.filter(chosen)["days"].to_list()]
+    return (min(days), max(days)) if days else None
+
+
+def _shade_warming_up(fig: go.Figure, frame: pl.DataFrame, platforms: Sequence[str]) -> None:
+    """One shaded, labelled span over the warming-up days instead of a marker on each:
+    with a month of data nearly every day of a launch is warming up."""
+    span = warming_up_days(frame, platforms)
+    if span is None:
+        return
+    first, last = span[0] - 0.5, span[1] + 0.5
+    rect = {"type": "rect", "xref": "x", "yref": "paper", "x0": first, "x1": last, "y0": 0}
+    rect |= {"y1": 1, "fillcolor": WARMING_FILL, "line": {"width": 0}, "layer": "below"}
+    fig.layout.shapes = (*fig.layout.shapes, go.layout.Shape(rect, _validate=False))
+    add_annotation(
+        fig,
+        text=WARMING_LABEL,
+        xref="x",
+        yref="paper",
+        x=first,
+        y=1,
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 11, "color": "#6b7280"},
+        name="warming up",
+    )
+
+
 def build_active_users(
     active: pl.DataFrame,
     platforms_table: pl.DataFrame,
@@ -113,25 +149,7 @@ def build_active_users(
                     "<extra></extra>",
                 )
             )
-        warming = rows.filter(pl.col("warming_up"))
-        if warming.height:
-            fig.add_trace(
-                trace(
-                    "scatter",
-                    x=warming["days"].to_list(),
-                    y=warming["mau"].to_list(),
-                    mode="markers",
-                    name=f"{platform} MAU warming up",
-                    legendgroup=platform,
-                    showlegend=False,
-                    marker={
-                        "color": "white",
-                        "size": 6,
-                        "line": {"color": colour_of(platform, colours), "width": 1.5},
-                    },
-                    hovertemplate="MAU window reaches before t0 (warming up)<extra></extra>",
-                )
-            )
+    _shade_warming_up(fig, frame, platforms)
     fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
     fig.update_yaxes(
         type="log" if log else "linear",
@@ -159,7 +177,7 @@ def build_stickiness(
     definitions: Definitions,
     colours: Mapping[str, str],
 ) -> go.Figure:
-    """DAU/MAU per platform vs days since launch; warming-up days drawn faded."""
+    """DAU/MAU per platform vs days since launch; the warming-up days shaded."""
     frame = days_since_launch(active, platforms_table, definitions.watermark)
     fig = new_figure()
     for platform in platforms:
@@ -174,20 +192,15 @@ def build_stickiness(
                 "scatter",
                 x=rows["days"].to_list(),
                 y=rows["stickiness"].to_list(),
-                mode="lines+markers",
+                mode="lines",
                 name=platform,
                 line={"color": colour_of(platform, colours), "width": 2},
-                marker={
-                    "size": 6,
-                    "color": [
-                        "white" if w else colour_of(platform, colours)
-                        for w in rows["warming_up"].to_list()
-                    ],
-                    "line": {"color": colour_of(platform, colours), "width": 1.5},
-                },
-                hovertemplate=f"{platform}: DAU/MAU %{{y:.1%}}<br>day %{{x}}<extra></extra>",
+                customdata=[" (warming up)" if w else "" for w in rows["warming_up"].to_list()],
+                hovertemplate=f"{platform}: DAU/MAU %{{y:.1%}}<br>day %{{x}}%{{customdata}}"
+                "<extra></extra>",
             )
         )
+    _shade_warming_up(fig, frame, platforms)
     fig.update_xaxes(title={"text": "Days since launch day (day 0 = day of t0)"})
     fig.update_yaxes(title={"text": "DAU / MAU (%)"}, tickformat=".0%", rangemode="tozero")
     return style_figure(
