@@ -516,3 +516,22 @@ def test_controls_show_only_where_they_act(tab: Any, demo_shaped: str) -> None:
     )
     assert "not restricted by it" in caption.replace("<br>", " ")
     assert tab.console_errors == []
+
+
+@pytest.mark.browser
+def test_data_health_tiles_share_one_row(tab: Any, demo_shaped: str) -> None:
+    """At 1440x900 the six Data health tiles sit side by side (the long snapshot id and
+    times wrapped the last tile onto a row of its own) and each value stays in its tile."""
+    tab.goto(demo_shaped + "/health")
+    tab.wait_for_selector("#health-stats .stat", timeout=TIMEOUT_MS)
+    boxes = tab.evaluate(
+        """() => [...document.querySelectorAll('#health-stats .stat')].map(el => {
+            const value = el.querySelector('.stat-value').getBoundingClientRect();
+            const tile = el.getBoundingClientRect();
+            return [tile.top, tile.left, tile.right, value.right];
+        })"""
+    )
+    assert len(boxes) == 6
+    assert len({round(top) for top, *_ in boxes}) == 1, boxes
+    assert all(value <= right for _, _, right, value in boxes), boxes
+    assert tab.console_errors == []

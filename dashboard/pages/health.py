@@ -29,7 +29,7 @@ COLUMNS = [
 def layout() -> html.Div:
     return html.Div(
         [
-            html.Div(id="health-stats", className="stats"),
+            html.Div(id="health-stats", className="stats stats-compact"),
             chart("runs"),
             section("Runs", html.Div(id="runs-table")),
         ]
@@ -48,11 +48,11 @@ def register(app: Dash, context: AppContext) -> None:
             return None, None
         runs = inputs.table("runs")
         fresh = freshness(runs, inputs.definitions)
-        when = fresh["watermark"].strftime("%Y-%m-%d %H:%M UTC") if fresh["watermark"] else "?"
-        last = f"{fresh['last_run']:%Y-%m-%d %H:%M} UTC" if fresh["last_run"] else "none"
+        when = fresh["watermark"].strftime("%Y-%m-%d %H:%M") if fresh["watermark"] else "?"
+        last = f"{fresh['last_run']:%Y-%m-%d %H:%M}" if fresh["last_run"] else "none"
         tiles = [
-            stat("Data watermark", when),
-            stat("Last run", last, fresh["last_status"]),
+            stat("Data watermark (UTC)", when),
+            stat("Last run (UTC)", last, fresh["last_status"]),
             stat("Snapshot", inputs.snapshot.id, inputs.snapshot.manifest.get("engine")),
             stat("Rows loaded", f"{fresh.get('rows_loaded', 0):,}"),
             stat("Duplicates", f"{fresh.get('rows_duplicate', 0):,}"),
