@@ -77,6 +77,7 @@ def run_demo(settings: Settings, scale: float, seed: int, console: Console) -> d
     with EtlProgress(console) as progress, reporting(progress.update):
         outcome = run_pass(ready, now=now_utc(), trigger="demo")
     console.print(f"  {outcome.summary()['line']}")
+    _print_loaded(console, settings)
     for name, seconds in outcome.steps.items():
         steps[f"etl {name}"] = seconds
     steps["etl total"] = time.perf_counter() - started
@@ -160,7 +161,26 @@ def simulate_platform(settings: Settings, options: SimulationOptions, console: C
     result = simulate(options, settings.inbox, progress=True)
     console.print(f"  {result.summary()['line']}")
     # Events the migrants no longer have were taken out of the source's files.
+    if options.from_platform and result.switching_dropped_events:
+        console.print(
+            f"  {result.switching_dropped_events:,} {options.from_platform} events taken out "
+            "of its files (the days the people who moved no longer used it)"
+        )
     return result.rows_written - result.switching_dropped_events
+
+
+def _print_loaded(console: Console, settings: Settings) -> None:
+    """What the warehouse holds per platform, counted as `uptake status` counts it (the
+    simulation lines count before the migrants' events left the incumbent's files)."""
+    from etl.status import warehouse_status
+
+    platforms = warehouse_status(settings, now_utc()).get("platforms", [])
+    console.print("  in the warehouse (as `uptake status` counts):")
+    for p in platforms:
+        console.print(
+            f"    {p['platform']}: {p['signups']:,} signups, {p['events']:,} events, "
+            f"{p['deletions']:,} deletions"
+        )
 
 
 def files_waiting(settings: Settings, platform: str) -> bool:

@@ -147,6 +147,20 @@ def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
     return {k: snapshot.manifest.get(k) for k in ("id", "created", "run_id", "watermark")}
 
 
+def to_second(value: Any) -> str:
+    """A UTC time for people, to the second ('2023-08-04 22:59:50 UTC'); --json keeps the
+    full precision."""
+    if isinstance(value, str):
+        text = value
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    return str(value)
+
+
 def format_status(status: dict[str, Any]) -> str:
     lines = [
         f"home       {status['home']}",
@@ -161,7 +175,7 @@ def format_status(status: dict[str, Any]) -> str:
     snapshot = status.get("snapshot")
     lines.append(
         f"snapshot   {snapshot['id']} (run {snapshot['run_id']}, "
-        f"data until {snapshot['watermark']})"
+        f"data until {to_second(snapshot['watermark'])})"
         if snapshot
         else "snapshot   none published yet (run `uptake run`)"
     )
@@ -173,12 +187,12 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append("platforms")
     lines.extend(
         f"  {p['platform']:<16} {p['signups']:>12,} signups {p['events']:>14,} events "
-        f"{p['deletions']:>10,} deletions  first {p['first_signup']}"
+        f"{p['deletions']:>10,} deletions  first {to_second(p['first_signup'])}"
         for p in status.get("platforms", [])
     )
     lines.append("last runs")
     lines.extend(
-        f"  #{r['run_id']:<5} {r['started_at']} {r['status']:<15} {r['files']:>4} files "
+        f"  #{r['run_id']:<5} {to_second(r['started_at'])} {r['status']:<15} {r['files']:>4} files "
         f"{r['rows_read']:>12,} read {r['rows_loaded']:>12,} loaded "
         f"{r['rows_duplicate']:>10,} dup {r['rows_quarantined']:>8,} quarantined"
         + (f"  error: {r['error']}" if r["error"] else "")

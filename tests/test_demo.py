@@ -88,6 +88,26 @@ def warehouse_rows(home: Path) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+def assert_counts_match_status(home: Path, stdout: str) -> None:
+    """The demo's per-platform counts of what it loaded are `uptake status`'s (the
+    simulation line counted the incumbent's events before the migrants' were taken out)."""
+    status = subprocess.run(
+        [sys.executable, "-m", "etl.cli", "--home", str(home), "status", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    block = stdout.split("in the warehouse (as `uptake status` counts):", 1)[1]
+    for platform in json.loads(status.stdout)["platforms"]:
+        line = (
+            f"{platform['platform']}: {platform['signups']:,} signups, "
+            f"{platform['events']:,} events, {platform['deletions']:,} deletions"
+        )
+        assert line in block, (line, block)
+    assert "incumbent events taken out of its files" in stdout
+
+
 def test_demo_simulates_loads_publishes_and_is_idempotent(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = demo(home)
@@ -110,6 +130,7 @@ def test_demo_simulates_loads_publishes_and_is_idempotent(tmp_path: Path) -> Non
     assert signups.height > 0 and manifest["engine"] == "duckdb"
     assert not any((home / "inbox").rglob("*.parquet")), "loaded files stay in the inbox"
     assert_migration_tables_filled(home)
+    assert_counts_match_status(home, first.stdout)
     stored = warehouse_rows(home)
 
     second = demo(home)

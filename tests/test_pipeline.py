@@ -380,3 +380,37 @@ def test_a_pass_reports_its_progress_file_by_file_and_step_by_step(
     ingest_and_publish(load_settings(tmp_path / "again", env={}), [folder], IngestOptions(),
                        now=clock)  # fmt: skip
     assert seen == []
+
+
+def test_status_prints_times_to_the_second() -> None:
+    """`uptake status` shows times to the second; --json keeps them as stored."""
+    from etl.status import format_status
+
+    at = datetime(2023, 8, 4, 22, 59, 50, 971565)
+    text = format_status(
+        {
+            "home": "h",
+            "warehouse": "w",
+            "warehouse_bytes": 0,
+            "inbox_backlog_files": 0,
+            "snapshot": {"id": "s", "run_id": 1, "watermark": "2023-08-04T22:59:50.971565Z"},
+            "platforms": [
+                {"platform": "p", "signups": 1, "events": 2, "deletions": 0, "first_signup": at}
+            ],
+            "runs": [
+                {
+                    "run_id": 1,
+                    "started_at": at,
+                    "status": "ok",
+                    "files": 1,
+                    "rows_read": 3,
+                    "rows_loaded": 3,
+                    "rows_duplicate": 0,
+                    "rows_quarantined": 0,
+                    "error": None,
+                }
+            ],
+        }
+    )
+    assert "971565" not in text
+    assert text.count("2023-08-04 22:59:50 UTC") == 3

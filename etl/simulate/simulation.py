@@ -168,8 +168,9 @@ class SimulationResult:
             f"{self.migrated:,} people from {self.from_platform}; " if self.from_platform else ""
         )
         line = (
-            f"{self.platform}: {self.signups:,} signups and {self.events:,} events "
-            f"({self.deletions:,} deletions) in {len(self.files)} files under {self.folder}; "
+            f"{self.platform}: {self.signups:,} signups, {self.events - self.deletions:,} "
+            f"events and {self.deletions:,} deletions in {len(self.files)} files under "
+            f"{self.folder}; "
             f"{milestone}; {dirty:,} injected faults; {migrated}"
             f"{self.seconds:.1f} s ({rate / 1e6:.1f}M rows/s)"
         )
