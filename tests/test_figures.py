@@ -757,3 +757,17 @@ def test_warming_up_is_one_shaded_span_not_a_marker_on_every_day(inputs: ChartIn
         assert "shaded: warming up" in caption_of(fig), name
         lines = [t for t in fig.data if "partial" not in t.name]
         assert all(t.mode == "lines" for t in lines), name
+
+
+def test_a_caption_part_longer_than_a_line_wraps_between_words_and_reads_back_whole() -> None:
+    from dashboard.figures.common import wrap_caption
+
+    long = " ".join(f"word{i}" for i in range(60))
+    text = f"{long} · short part"
+    wrapped = wrap_caption(text, width=80)
+    assert all(len(line) <= 80 for line in wrapped.replace("<br> ", "<br>").split("<br>"))
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_annotation(name="caption", text=wrapped, showarrow=False)
+    assert caption_of(fig) == text

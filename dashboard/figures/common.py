@@ -402,22 +402,38 @@ def figure_of(
     return go.Figure({"data": data, "layout": full}, _validate=False)
 
 
+# A line break inside one part of a caption (a part longer than a line), told apart from
+# the breaks at ' · ' separators so that caption_of can undo both exactly.
+_SOFT_BREAK = "<br> "
+
+
 def wrap_caption(text: str, width: int = 150) -> str:
-    """Break a long caption at ' · ' separators into lines of at most `width` characters."""
+    """Break a long caption at ' · ' separators into lines of at most `width` characters;
+    a single part longer than a line breaks between words."""
     lines: list[str] = []
     for part in text.split(" · "):
         if lines and len(lines[-1]) + len(part) + 3 <= width:
             lines[-1] += " · " + part
         else:
-            lines.append(part)
+            lines.append(_wrap_words(part, width))
     return "<br>".join(lines)
+
+
+def _wrap_words(part: str, width: int) -> str:
+    rows: list[str] = []
+    for word in part.split(" "):
+        if rows and len(rows[-1]) + len(word) + 1 <= width:
+            rows[-1] += " " + word
+        else:
+            rows.append(word)
+    return _SOFT_BREAK.join(rows)
 
 
 def caption_of(fig: go.Figure) -> str:
     """The caption text of a figure styled by `style_figure` (line breaks undone)."""
     for annotation in fig.layout.annotations:
         if annotation.name == "caption":
-            return str(annotation.text).replace("<br>", " · ")
+            return str(annotation.text).replace(_SOFT_BREAK, " ").replace("<br>", " · ")
     return ""
 
 
