@@ -237,6 +237,11 @@ def test_formatting_and_ticks() -> None:
 def test_headline_without_milestones_says_so() -> None:
     empty = pl.DataFrame(schema={"platform": pl.String, "users": pl.Int64, "elapsed_s": pl.Float64})
     assert launch_race.headline(empty, ["viral"]) == "No platform has reached a milestone yet."
+    same = pl.DataFrame(
+        {"platform": ["viral", "incumbent"], "users": [1000, 1000], "elapsed_s": [3600.0, 7200.0]}
+    )
+    line = launch_race.headline(same, ["viral", "incumbent"])
+    assert line.endswith("(viral 2.0x faster)"), line
 
 
 def test_reader_follows_current_and_reports_no_snapshot(tmp_path: Path) -> None:

@@ -155,7 +155,8 @@ def headline(milestones: pl.DataFrame, platforms: Sequence[str]) -> str:
         f"{m.platform} reached {format_users(m.users)} in {format_duration(m.hours)}" for m in marks
     )
     if len(marks) >= 2 and marks[0].hours > 0 and marks[0].users == marks[1].users:
-        text += f": {format_ratio(marks[1].hours / marks[0].hours)} faster"
+        ratio = format_ratio(marks[1].hours / marks[0].hours)
+        text += f" ({marks[0].platform} {ratio} faster)"
     return text
 
 
