@@ -20,41 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.config import Settings
+from etl.contract import EXTRA_SCHEMAS
 from etl.refresh import SERVING_MODELS, model_sql
 from etl.warehouse import scalar
 
 ENGINE = "duckdb"  # the default engine; another one names itself (etl.spark: "spark")
 CURRENT = "CURRENT"
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-r\d+(-\d+)?$")
-UTC_TIME = pa.timestamp("us", tz="UTC")
-# Tables the fits engineer provides; written empty with these columns when absent.
-EXTRA_SCHEMAS = {
-    "fits": pa.schema(
-        [
-            ("platform", pa.string()),
-            ("model", pa.string()),
-            ("params", pa.string()),
-            ("aic", pa.float64()),
-            ("rmse", pa.float64()),
-            ("n_points", pa.int64()),
-            ("fitted_until", UTC_TIME),
-            ("ceiling_identified", pa.bool_()),
-            ("measured_at_end", pa.float64()),
-            ("fitted_at_end", pa.float64()),
-        ]
-    ),
-    "forecasts": pa.schema(
-        [
-            ("platform", pa.string()),
-            ("model", pa.string()),
-            ("users", pa.int64()),
-            ("eta", UTC_TIME),
-            ("eta_low", UTC_TIME),
-            ("eta_high", UTC_TIME),
-            ("p_never", pa.float64()),
-        ]
-    ),
-}
+
 CONTRACT_TABLES = (*SERVING_MODELS, "fits", "forecasts", "runs")
 
 

@@ -485,13 +485,6 @@ def test_a_surge_on_earlier_growth_is_not_a_ceiling() -> None:
 # -- issue 21: the fitted curve follows the data, and the snapshot says so ------------------
 
 
-def test_fits_schema_is_the_publish_contract() -> None:
-    from etl.fits.tables import FITS_SCHEMA
-    from etl.publish import EXTRA_SCHEMAS
-
-    assert FITS_SCHEMA.equals(EXTRA_SCHEMAS["fits"])
-
-
 @pytest.mark.parametrize(("preset", "cut_index"), [("viral", 4), ("steady", 3)])
 def test_ensemble_fitted_at_end_is_within_10_percent_of_measured(
     preset: str, cut_index: int

@@ -10,8 +10,9 @@ import pytest
 from models_helpers import add_events, add_signups, refresh
 
 from etl.config import Settings, load_settings
+from etl.contract import EXTRA_SCHEMAS
 from etl.errors import SnapshotError
-from etl.publish import CONTRACT_TABLES, EXTRA_SCHEMAS, publish_snapshot
+from etl.publish import CONTRACT_TABLES, publish_snapshot
 from etl.snapshot import current_snapshot, read_table
 from etl.warehouse import connect
 

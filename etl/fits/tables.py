@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from etl.contract import FITS_SCHEMA, FORECASTS_SCHEMA
 from etl.fits.bootstrap import residual_sd
 from etl.fits.engine import (
     BOOTSTRAP_DRAWS,
@@ -31,34 +32,6 @@ from etl.fits.forecast import (
 )
 from etl.fits.series import MIN_POINTS, FitSeries
 
-UTC_TIME = pa.timestamp("us", tz="UTC")
-FITS_SCHEMA = pa.schema(
-    [
-        ("platform", pa.string()),
-        ("model", pa.string()),
-        ("params", pa.string()),
-        ("aic", pa.float64()),
-        ("rmse", pa.float64()),
-        ("n_points", pa.int64()),
-        ("fitted_until", UTC_TIME),
-        ("ceiling_identified", pa.bool_()),
-        # Cumulative users at `fitted_until`: observed, and per the fitted curve (ensemble:
-        # the weighted mean of the usable models), so a drawn curve can be checked.
-        ("measured_at_end", pa.float64()),
-        ("fitted_at_end", pa.float64()),
-    ]
-)
-FORECASTS_SCHEMA = pa.schema(
-    [
-        ("platform", pa.string()),
-        ("model", pa.string()),
-        ("users", pa.int64()),
-        ("eta", UTC_TIME),
-        ("eta_low", UTC_TIME),
-        ("eta_high", UTC_TIME),
-        ("p_never", pa.float64()),
-    ]
-)
 ENSEMBLE = "ensemble"
 INTERVAL_TEXT = f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles)"
 CALIBRATED_TEXT = (

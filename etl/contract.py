@@ -1,0 +1,39 @@
+"""The serving snapshot's tables that are not SQL models: their Arrow schemas, defined once
+(the fits engine builds them, publish writes them empty when the fits are absent, and the
+Spark engine publishes them). The SQL models' tables take their schemas from the m_*
+tables of the migrations."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_TIME = pa.timestamp("us", tz="UTC")
+FITS_SCHEMA = pa.schema(
+    [
+        ("platform", pa.string()),
+        ("model", pa.string()),
+        ("params", pa.string()),
+        ("aic", pa.float64()),
+        ("rmse", pa.float64()),
+        ("n_points", pa.int64()),
+        ("fitted_until", UTC_TIME),
+        ("ceiling_identified", pa.bool_()),
+        # Cumulative users at `fitted_until`: observed, and per the fitted curve (ensemble:
+        # the weighted mean of the usable models), so a drawn curve can be checked.
+        ("measured_at_end", pa.float64()),
+        ("fitted_at_end", pa.float64()),
+    ]
+)
+FORECASTS_SCHEMA = pa.schema(
+    [
+        ("platform", pa.string()),
+        ("model", pa.string()),
+        ("users", pa.int64()),
+        ("eta", UTC_TIME),
+        ("eta_low", UTC_TIME),
+        ("eta_high", UTC_TIME),
+        ("p_never", pa.float64()),
+    ]
+)
+# Tables the fits provide; written empty with these columns when absent.
+EXTRA_SCHEMAS = {"fits": FITS_SCHEMA, "forecasts": FORECASTS_SCHEMA}
