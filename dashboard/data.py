@@ -17,6 +17,7 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
+from etl.errors import SnapshotError
 from etl.publish import CONTRACT_TABLES
 
 # The snapshot contract is defined once, by the publisher.
@@ -24,10 +25,6 @@ TABLES = CONTRACT_TABLES
 MEMO_SIZE = 256  # derived values kept per snapshot (oldest dropped first)
 T = TypeVar("T")
 REFERENCE_MILESTONES = Path(__file__).resolve().parents[1] / "data" / "milestones.csv"
-
-
-class SnapshotError(Exception):
-    """A snapshot named by CURRENT cannot be read (missing folder, table or manifest)."""
 
 
 @dataclass

@@ -35,7 +35,6 @@ import polars as pl
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
 from dashboard.data import (
     Snapshot,
-    SnapshotError,
     SnapshotReader,
     load_reported_milestones,
     reference_milestones_path,
@@ -51,6 +50,7 @@ from dashboard.figures.retention import heatmap_rows
 from dashboard.suppression import SuppressedInputs, note_suppression, suppressed_by
 from dashboard.validation import check_payload
 from etl.config import Settings
+from etl.errors import SnapshotError
 
 logger = logging.getLogger(__name__)
 FORMATS = ("png", "svg", "pdf", "html", "csv")
