@@ -556,14 +556,27 @@ def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> No
 def test_too_early_when_the_forecasting_models_do_not_follow_the_data(
     owid_fits: tuple[pa.Table, pa.Table],
 ) -> None:
-    """Electric power to 1915: the S-curves follow the yearly shares but cannot pin their
+    """Refrigerator to 1934: the S-curves follow the yearly shares but cannot pin their
     ceiling, the models without one miss the measured total; the headline is withheld."""
     fits, forecasts = owid_fits
-    (headline,) = rows_of(fits, "Electric power to 1915", "ensemble")
+    (headline,) = rows_of(fits, "Refrigerator to 1934", "ensemble")
     params = json.loads(headline["params"])
     assert params["too_early"] is True and "too early to forecast" in params["note"]
     off = abs(headline["fitted_at_end"] / headline["measured_at_end"] - 1)
     assert off > 0.10
-    for row in rows_of(forecasts, "Electric power to 1915", "ensemble"):
+    for row in rows_of(forecasts, "Refrigerator to 1934", "ensemble"):
         assert row["eta"] is None and row["p_never"] is None
-    assert "too early to forecast" in format_forecasts(fits, forecasts, "Electric power to 1915")
+    assert "too early to forecast" in format_forecasts(fits, forecasts, "Refrigerator to 1934")
+
+
+@pytest.mark.parametrize("platform", ["Electric power to 1915", "Stove to 1928"])
+def test_an_exponential_from_the_users_already_there_forecasts_an_early_cut(
+    owid_fits: tuple[pa.Table, pa.Table], platform: str
+) -> None:
+    """A survey window that starts at 5-10% is no longer forced through zero users at its
+    first observation: the exponential follows it and the headline forecast is given."""
+    fits, forecasts = owid_fits
+    (headline,) = rows_of(fits, platform, "ensemble")
+    assert json.loads(headline["params"])["too_early"] is False
+    assert headline["fitted_at_end"] == pytest.approx(headline["measured_at_end"], rel=0.10)
+    assert all(row["eta"] is not None for row in rows_of(forecasts, platform, "ensemble"))
