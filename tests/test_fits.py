@@ -458,6 +458,36 @@ def test_widening_combines_bootstrap_and_measured_log_ratio_spread() -> None:
     assert same[0].tolist() == [12.0]
 
 
+def test_widening_past_the_horizon_is_never() -> None:
+    from etl.fits.calibration import widen
+
+    start, wait, spread, horizon = 10.0, 5.0, 1.0, 20.0
+    draws, weights = widen(np.array([start + wait]), np.ones(1), start, spread, horizon)
+    assert np.all(draws[np.isfinite(draws)] <= horizon)
+    # exp(z) > 2 for z > ln 2: a normal's upper 24%, which the fit itself would call never.
+    assert np.mean(~np.isfinite(draws)) == pytest.approx(0.24, abs=0.03)
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_measured_spread_is_not_added_on_top_of_the_bootstrap_noise() -> None:
+    from etl.fits.calibration import bootstrap_log_spread, missing_spread, widen
+    from etl.fits.forecast import weighted_quantile
+
+    start, measured = 0.0, 0.6
+    rng = np.random.default_rng(3)
+    draws = start + 4.0 * np.exp(0.3 * rng.standard_normal(2000))
+    weights = np.ones_like(draws)
+    own = bootstrap_log_spread(draws, weights, start)
+    assert own == pytest.approx(0.3, rel=0.08)
+    wide, wide_weights = widen(draws, weights, start, missing_spread(measured, own))
+    logs = np.log(wide - start)
+    half_width = weighted_quantile(logs, wide_weights, 0.9) - weighted_quantile(
+        logs, wide_weights, 0.1
+    )
+    assert half_width / 2 == pytest.approx(1.2816 * measured, rel=0.08)
+    assert missing_spread(0.2, own) == 0.0  # the bootstrap already spreads as much
+
+
 def surge_on_baseline(days: int = 30) -> pl.DataFrame:
     """Daily totals of a platform with 10M users and a steady 60k/day inflow, hit by a
     logistic surge of 8M centred on day 17 (still decaying at the end); the window starts
@@ -519,14 +549,27 @@ def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> No
 def test_too_early_when_the_forecasting_models_do_not_follow_the_data(
     owid_fits: tuple[pa.Table, pa.Table],
 ) -> None:
-    """Electric power to 1915: the S-curves follow the yearly shares but cannot pin their
+    """Refrigerator to 1934: the S-curves follow the yearly shares but cannot pin their
     ceiling, the models without one miss the measured total; the headline is withheld."""
     fits, forecasts = owid_fits
-    (headline,) = rows_of(fits, "Electric power to 1915", "ensemble")
+    (headline,) = rows_of(fits, "Refrigerator to 1934", "ensemble")
     params = json.loads(headline["params"])
     assert params["too_early"] is True and "too early to forecast" in params["note"]
     off = abs(headline["fitted_at_end"] / headline["measured_at_end"] - 1)
     assert off > 0.10
-    for row in rows_of(forecasts, "Electric power to 1915", "ensemble"):
+    for row in rows_of(forecasts, "Refrigerator to 1934", "ensemble"):
         assert row["eta"] is None and row["p_never"] is None
-    assert "too early to forecast" in format_forecasts(fits, forecasts, "Electric power to 1915")
+    assert "too early to forecast" in format_forecasts(fits, forecasts, "Refrigerator to 1934")
+
+
+@pytest.mark.parametrize("platform", ["Electric power to 1915", "Stove to 1928"])
+def test_an_exponential_from_the_users_already_there_forecasts_an_early_cut(
+    owid_fits: tuple[pa.Table, pa.Table], platform: str
+) -> None:
+    """A survey window that starts at 5-10% is no longer forced through zero users at its
+    first observation: the exponential follows it and the headline forecast is given."""
+    fits, forecasts = owid_fits
+    (headline,) = rows_of(fits, platform, "ensemble")
+    assert json.loads(headline["params"])["too_early"] is False
+    assert headline["fitted_at_end"] == pytest.approx(headline["measured_at_end"], rel=0.10)
+    assert all(row["eta"] is not None for row in rows_of(forecasts, platform, "ensemble"))

@@ -39,7 +39,8 @@ every model.
   as it had at the earlier one). Otherwise `note` says "ceiling not yet identifiable
   (...reasons)". Exponential and burst_inflow have no ceiling.
 - `params.calibration`: "calibrated" with the number of checks, the RMS and median
-  log-ratio error and `widening_80` (the factor the 80% interval's ends move out by), or
+  log-ratio error and `widening_80` (exp(1.28 x RMS): the factor the 80% interval's ends
+  move out by at most, as much where the bootstrap's own spread is small), or
   "too little history" with a note (the ensemble's `note` then ends "interval not
   calibrated (too little history)"); see etl/fits/calibration.py.
 
@@ -47,10 +48,12 @@ every model.
 - one row per model: `eta` from the fitted curve, `eta_low`/`eta_high` the 10th and 90th
   percentiles (an 80% interval) of a seeded parametric bootstrap (150 draws: simulated
   AR(1) noise on the fit's residual scale and autocorrelation, every draw refitted),
-  each draw's waiting time widened by a log-normal factor whose spread is the model's own
-  forecast error (RMS log ratio of forecast to real waiting time) when the same fit was
-  run on the first 1/2 and 3/4 of the window and asked when the later observed counts
-  were reached;
+  each draw's waiting time widened by a log-normal factor so that the interval spreads
+  as much as the model's own forecast error (RMS log ratio of forecast to real waiting
+  time) when the same fit was run on the first 1/2 and 3/4 of the window and asked when
+  the later observed counts were reached (that error includes the noise the bootstrap
+  draws, so only what the bootstrap lacks of it is added); a time widened past the
+  horizon is "never";
 - the headline row, model `ensemble`: the Akaike-weighted mixture of the models' draws,
   leaving out models whose ceiling is not identifiable (so before the inflection the
   forecast rests on the burst+inflow and exponential views), widened by the error of the

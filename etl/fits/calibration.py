@@ -8,10 +8,13 @@ the time the later observed counts were reached (the levels one third, two third
 of the way from the truncation to the end of the window). The error of one check is the
 log of the forecast waiting time over the real one, log(forecast wait / real wait): 0 is
 exact, +0.69 twice too late, -0.69 twice too early. Its root mean square over the checks,
-bias included, is the spread by which every forecast draw's waiting time is widened
-(a log-normal factor with that spread, on a fixed grid of quantiles so the output stays
-deterministic); a model with a ceiling it cannot identify at a truncation is treated
-there as it is in the full fit.
+bias included, is the whole error of a forecast, the noise the bootstrap draws included:
+every draw's waiting time is widened by a log-normal factor (on a fixed grid of quantiles
+so the output stays deterministic) whose spread makes up what the bootstrap's own spread
+of log waiting times lacks of it (sqrt(rms^2 - bootstrap^2); none when the bootstrap
+already spreads as much), so the noise is not counted twice. A waiting time widened past
+the horizon (HORIZON_SPANS x the span) is "never", as an unwidened one is. A model with a
+ceiling it cannot identify at a truncation is treated there as it is in the full fit.
 
 With too little history (a truncation shorter than MIN_POINTS buckets, or no growth after
 it) the interval stays the bootstrap one and the fit says so.
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import norm
 
-from etl.fits.forecast import HORIZON_SPANS, ceiling_total, eta_days
+from etl.fits.forecast import HORIZON_SPANS, INTERVAL, ceiling_total, eta_days, weighted_quantile
 from etl.fits.models import Array
 from etl.fits.series import FitSeries
 
@@ -204,13 +207,38 @@ def _too_little(series: FitSeries) -> str:
     )
 
 
-def widen(draws: Array, weights: Array, start: float, spread: float) -> tuple[Array, Array]:
+def bootstrap_log_spread(draws: Array, weights: Array, start: float) -> float:
+    """The bootstrap's own spread of the log waiting time (from `start`): the half-width
+    of its 80% interval over that of a standard normal; 0 with too few finite draws."""
+    wait = draws - start
+    finite = np.isfinite(wait) & (wait > 0)
+    if finite.sum() < 2 or weights[finite].sum() <= 0:
+        return 0.0
+    logs, share = np.log(wait[finite]), weights[finite]
+    low = weighted_quantile(logs, share, INTERVAL[0])
+    high = weighted_quantile(logs, share, INTERVAL[1])
+    return float((high - low) / (2.0 * norm.ppf(INTERVAL[1])))
+
+
+def missing_spread(measured: float, bootstrap: float) -> float:
+    """The log-normal spread to add to the bootstrap's so that the two together have the
+    measured one. The measured error of a forecast is its whole error, the noise the
+    bootstrap already draws included: adding the measured spread on top of the bootstrap's
+    counted that noise twice (the steady launch's intervals held the truth every time)."""
+    return math.sqrt(max(measured**2 - bootstrap**2, 0.0))
+
+
+def widen(
+    draws: Array, weights: Array, start: float, spread: float, horizon: float = np.inf
+) -> tuple[Array, Array]:
     """Each draw's waiting time (from `start`) times exp(spread * z) on a grid of normal
-    quantiles z: the bootstrap spread combined with the measured log-ratio error."""
+    quantiles z: the bootstrap spread combined with the measured log-ratio error. A time
+    widened past `horizon` is "never", as a draw's own time there is (forecast.eta_days):
+    else an interval could end at a finite time the fit itself would call never."""
     if spread <= 0:
         return draws, weights
     wait = draws - start
     with np.errstate(invalid="ignore"):
         wide = start + wait[:, None] * np.exp(spread * _Z)[None, :]
-    wide = np.where(np.isfinite(wait)[:, None], wide, np.inf)
+    wide = np.where(np.isfinite(wait)[:, None] & (wide <= horizon), wide, np.inf)
     return wide.ravel(), np.repeat(weights / GRID, GRID)

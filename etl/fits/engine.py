@@ -9,7 +9,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from etl.fits.bootstrap import bootstrap_params
-from etl.fits.calibration import Calibration, calibrate, widen
+from etl.fits.calibration import (
+    Calibration,
+    bootstrap_log_spread,
+    calibrate,
+    missing_spread,
+    widen,
+)
 from etl.fits.fitting import FitResult, akaike_weights, fit_model
 from etl.fits.forecast import (
     INTERVAL,
@@ -17,6 +23,7 @@ from etl.fits.forecast import (
     assess_ceiling,
     ceiling_total,
     eta_days,
+    horizon_day,
     weighted_quantile,
 )
 from etl.fits.models import MODELS, Array
@@ -173,14 +180,26 @@ def _summarise(users: int, point: float, draws: Array, weights: Array) -> Milest
     )
 
 
+def widened(
+    draws: Array, weights: Array, series: FitSeries, calibration: Calibration, name: str
+) -> tuple[Array, Array]:
+    """The draws widened so that their log waiting time spreads as much as the error
+    measured on the truncations, never less than the bootstrap's own spread; a time
+    widened past the horizon is "never"."""
+    start = series.fitted_until
+    extra = missing_spread(calibration.spread(name), bootstrap_log_spread(draws, weights, start))
+    return widen(draws, weights, start, extra, horizon_day(series))
+
+
 def model_forecasts(outcome: ModelOutcome, platform: PlatformFit) -> list[MilestoneForecast]:
     """Point forecast from the fitted curve; interval and p_never from its draws, widened
     by the model's own error on earlier truncations of the window (when measured)."""
     series, rows = platform.series, []
-    spread = platform.calibration.spread(outcome.name)
     for users, draws in outcome.draw_etas.items():
         point = float(eta_days(outcome.fit.model, outcome.fit.params, series, users))
-        wide, weights = widen(draws, np.ones_like(draws), series.fitted_until, spread)
+        wide, weights = widened(
+            draws, np.ones_like(draws), series, platform.calibration, outcome.name
+        )
         rows.append(_summarise(users, point, wide, weights))
     return rows
 
@@ -189,11 +208,11 @@ def ensemble_forecasts(platform: PlatformFit) -> list[MilestoneForecast]:
     """Model averaging: the Akaike-weighted mixture of the usable models' draws, widened
     by the headline forecast's own error on earlier truncations of the window."""
     rows = []
-    spread = platform.calibration.spread(ENSEMBLE)
     for users in platform.milestones:
         values = {o.name: o.draw_etas[users] for o in platform.outcomes}
         draws, weights = pooled_draws(platform.outcomes, values)
-        wide, wide_weights = widen(draws, weights, platform.series.fitted_until, spread)
+        calibration = platform.calibration
+        wide, wide_weights = widened(draws, weights, platform.series, calibration, ENSEMBLE)
         median = weighted_quantile(wide, wide_weights, 0.5)
         rows.append(_summarise(users, median, wide, wide_weights))
     return rows

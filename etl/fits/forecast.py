@@ -54,14 +54,18 @@ def ceiling_total(model: GrowthModel, params: Array, series: FitSeries) -> Array
     return np.asarray(series.cumulative_at_end + headroom)
 
 
+def horizon_day(series: FitSeries) -> float:
+    """The last day a forecast may name: HORIZON_SPANS x the observed span after the data."""
+    return series.fitted_until + HORIZON_SPANS * series.span_days
+
+
 def eta_days(model: GrowthModel, params: Array, series: FitSeries, users: float) -> Array:
     """Days since t0 at which the anchored curve reaches `users`; inf when it never does
     within the horizon."""
     target = _anchor(model, params, series) + (users - series.cumulative_at_end)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         days = model.time_to_reach(target, params)
-    horizon = series.fitted_until + HORIZON_SPANS * series.span_days
-    reachable = np.isfinite(days) & (days <= horizon)
+    reachable = np.isfinite(days) & (days <= horizon_day(series))
     return np.where(reachable, np.maximum(days, series.fitted_until), np.inf)
 
 

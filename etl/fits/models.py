@@ -100,13 +100,17 @@ def _bass_inflection(p: Array) -> Array:
 
 
 def _exponential(t: Array, p: Array) -> Array:
+    # C(t0) = scale, not 0: a window that starts with users already there (a survey's
+    # first share) is explained by the same curve; the increments, all a launch's fit
+    # sees, are those of scale * (e^{gt} - 1).
     scale, growth = p[..., 0:1], p[..., 1:2]
-    return scale * (_exp(growth * np.maximum(t, 0.0)) - 1.0)
+    return scale * _exp(growth * np.maximum(t, 0.0))
 
 
 def _exponential_time(target: Array, p: Array) -> Array:
+    # A target at or below C(t0) was reached at t0.
     scale, growth = p[..., 0], p[..., 1]
-    return np.asarray(np.log1p(np.maximum(target, 0.0) / scale) / growth)
+    return np.asarray(np.log(np.maximum(target / scale, 1.0)) / growth)
 
 
 def _burst_inflow(t: Array, p: Array) -> Array:
