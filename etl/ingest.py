@@ -1016,15 +1016,33 @@ def _add_new_users(con: duckdb.DuckDBPyConnection, users: str) -> None:
 
 
 def _key_rows(con: duckdb.DuckDBPyConnection, table: str, only_unkeyed: bool) -> None:
+    """Set the key of the table's rows from `key_first_file` on (only those still without
+    one, if `only_unkeyed`). A small run next to a large dictionary first takes the
+    dictionary rows of its own users (the run's users are the hash table, the dictionary
+    is only scanned), so an incremental pass does not hash the whole dictionary."""
+    rows = f"{table} WHERE file_id >= getvariable('key_first_file')"
+    if only_unkeyed:
+        rows += " AND ukey IS NULL"
+    run_rows = int(scalar(con, f"SELECT count(*) FROM {rows}"))
+    if not run_rows:
+        return
+    keys = "user_keys"
+    if 4 * run_rows < int(scalar(con, "SELECT count(*) FROM user_keys")):
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _run_keys AS SELECT k.* FROM user_keys AS k "
+            f"SEMI JOIN (SELECT platform, user_id FROM {rows}) AS r USING (platform, user_id)"
+        )
+        keys = "_run_keys"
     unkeyed = f" AND {table}.ukey IS NULL" if only_unkeyed else ""
     con.execute(
         f"""
         UPDATE {table} SET ukey = k.ukey
-        FROM user_keys AS k
+        FROM {keys} AS k
         WHERE {table}.file_id >= getvariable('key_first_file'){unkeyed}
           AND k.platform = {table}.platform AND k.user_id = {table}.user_id
         """
     )
+    con.execute("DROP TABLE IF EXISTS _run_keys")
 
 
 def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:

@@ -96,6 +96,13 @@ def test_keys_are_unique_per_user_and_stable_across_runs(
     after = dictionary(settings)
     assert {k: after[k] for k in before} == before  # nobody's key moved
     assert set(after) - set(before) == {("a", "u5"), ("b", "u9")}
+
+    # a small run beside a large dictionary keys its rows from its own users' entries
+    many = [f"m{i}" for i in range(50)]
+    ingest(settings, [write(tmp_path / "c", "s.parquet", signups("a", many, 4))], clock)
+    ingest(settings, [write(tmp_path / "d", "e.parquet", events("a", ["m7", "u1"], 5))], clock)
+    final = dictionary(settings)
+    assert len(final) == len(after) + 50 and len(set(final.values())) == len(final)
     assert len(set(after.values())) == len(after)
     assert min(after[k] for k in set(after) - set(before)) > max(before.values())
 
