@@ -43,6 +43,23 @@ def split_for(
     )
 
 
+def convert_each_json_lines_file(
+    shape: ExportShape,
+    source: Path,
+    out_dir: Path,
+    platform: str | None,
+    mapping: MappingSpec | None = None,
+) -> list[Path]:
+    """An export of plain JSON lines files (a file, or a folder of them: Segment, Mixpanel):
+    `<file>.signups.parquet` / `.events.parquet` under `out_dir` for each file."""
+
+    def one(path: Path) -> list[Path]:
+        split = split_for(shape, path, platform, mapping)
+        return convert_json_lines(shape, path, [path], out_dir, split=split, spec=mapping)
+
+    return each_file(source, shape.adapter, one)
+
+
 def convert_json_lines(
     shape: ExportShape,
     source: Path,

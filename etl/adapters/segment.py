@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from etl.adapters.exports import convert_json_lines, each_file, split_for
+from etl.adapters.exports import convert_each_json_lines_file
 from etl.adapters.readers import ExportShape
 from etl.mapping import MappingSpec
 
@@ -49,9 +49,4 @@ def convert_segment(
     source: Path, out_dir: Path, platform: str | None, mapping: MappingSpec | None = None
 ) -> list[Path]:
     """Write `<source>.signups.parquet` / `.events.parquet` under `out_dir`."""
-
-    def one(path: Path) -> list[Path]:
-        split = split_for(SHAPE, path, platform, mapping)
-        return convert_json_lines(SHAPE, path, [path], out_dir, split=split, spec=mapping)
-
-    return each_file(source, SHAPE.adapter, one)
+    return convert_each_json_lines_file(SHAPE, source, out_dir, platform, mapping)
