@@ -318,13 +318,16 @@ def _retention_curves(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 
 def _forecast(i: ChartInputs, o: ViewOptions) -> go.Figure:
+    # The fits are made on each platform's whole history when the snapshot is published: a
+    # measured curve cut to the time range would contradict the fitted one. The chart shows
+    # all the data and its caption says the range does not apply.
     return forecasts.build_forecast(
-        i.table("signups", o),
-        i.table("fits", o),
-        i.table("forecasts", o),
-        i.table("platforms", o),
+        i.table("signups"),
+        i.table("fits"),
+        i.table("forecasts"),
+        i.table("platforms"),
         i.platforms(o),
-        definitions=i.definitions_for(o),
+        definitions=_range_not_applied(i, o),
         colours=i.colours,
         log=o.log,
     )
@@ -356,7 +359,8 @@ def _migrant_activity(i: ChartInputs, o: ViewOptions) -> go.Figure:
 
 def _range_not_applied(i: ChartInputs, o: ViewOptions) -> Definitions:
     """The definitions of a chart the time range does not restrict (totals per pair of
-    platforms; days around each migrant's own move), saying so when a range is chosen."""
+    platforms; days around each migrant's own move; fits of the whole history), saying so
+    when a range is chosen."""
     if o.window_hours is None:
         return i.definitions_for(o)
     return replace(i.definitions, time_range="all data (this chart is not restricted by it)")

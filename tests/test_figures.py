@@ -776,3 +776,18 @@ def test_a_caption_part_longer_than_a_line_wraps_between_words_and_reads_back_wh
     fig = go.Figure()
     fig.add_annotation(name="caption", text=wrapped, showarrow=False)
     assert caption_of(fig) == text
+
+
+def test_the_forecast_shows_the_whole_history_and_says_the_range_does_not_apply(
+    inputs: ChartInputs,
+) -> None:
+    """Fits are made on the whole history: a measured curve cut to the range would
+    contradict the fitted one."""
+    whole = build_chart("forecast", inputs, ViewOptions(log=True))
+    week = build_chart("forecast", inputs, ViewOptions(log=True, window_hours=24.0))
+    measured = [t for t in week.data if "(measured)" in str(t.name)]
+    assert measured
+    for trace in measured:
+        same = next(t for t in whole.data if t.name == trace.name)
+        assert max(trace.x) == max(same.x) > 1.0  # days: past the 24-hour range
+    assert "not restricted" in caption_of(week) and "not restricted" not in caption_of(whole)
