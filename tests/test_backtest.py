@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from etl.fits.backtest import (
     nth_signup,
     signup_rows,
 )
+from etl.fits.backtest_suite import stack_exchange_signups
 
 OWID_CSV = Path("owid") / "technology-diffusion-comin-hobijn.csv"
 BLUESKY_CSV = Path("bluesky") / "bsky_daily_users_activity_2023-05-08_2025-04-07.csv"
@@ -219,14 +219,7 @@ BLUESKY_CUTOFFS = tuple(datetime(2024, 12, 1) + timedelta(days=15 * i) for i in 
 @functools.cache
 def site_signups(growth_data: Path, site: str) -> tuple[datetime, ...]:
     """Users.CreationDate (UTC) of every account but the Community bot (Id -1)."""
-    pattern = re.compile(r'<row Id="(-?\d+)"[^>]*? CreationDate="([^"]+)"')
-    path = growth_data / f"stackexchange-{site}" / "Users.xml"
-    times = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
-        match = pattern.search(line)
-        if match and match.group(1) != "-1":
-            times.append(datetime.fromisoformat(match.group(2)))
-    return tuple(sorted(times))
+    return tuple(stack_exchange_signups(growth_data, site))
 
 
 def site_cutoff(signups: tuple[datetime, ...], days: int) -> datetime:
