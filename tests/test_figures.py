@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -791,3 +792,33 @@ def test_the_forecast_shows_the_whole_history_and_says_the_range_does_not_apply(
         same = next(t for t in whole.data if t.name == trace.name)
         assert max(trace.x) == max(same.x) > 1.0  # days: past the 24-hour range
     assert "not restricted" in caption_of(week) and "not restricted" not in caption_of(whole)
+
+
+def test_no_fitted_curve_is_drawn_for_a_platform_too_early_to_forecast(
+    inputs: ChartInputs,
+) -> None:
+    """A fit that ends its window far from the measured total is not drawn over the data."""
+    fits = inputs.table("fits")
+    platform = str(fits.filter(pl.col("model") == "ensemble")["platform"][0])
+
+    def too_early(params: str) -> str:
+        return json.dumps({**json.loads(params), "too_early": True, "too_early_reason": "x"})
+
+    marked = fits.with_columns(
+        pl.when((pl.col("platform") == platform) & (pl.col("model") == "ensemble"))
+        .then(pl.col("params").map_elements(too_early, return_dtype=pl.String))
+        .otherwise(pl.col("params"))
+        .alias("params")
+    )
+    args = (inputs.table("signups"), inputs.table("forecasts"), inputs.table("platforms"))
+    names = inputs.snapshot.platform_names
+
+    def fitted(fits_table: pl.DataFrame) -> set[str]:
+        fig = forecasts.build_forecast(
+            args[0], fits_table, args[1], args[2], names,
+            definitions=inputs.definitions, colours=inputs.colours, log=True,
+        )  # fmt: skip
+        return {str(t.name).split(" fit: ")[0] for t in fig.data if " fit: " in str(t.name)}
+
+    assert platform in fitted(fits)
+    assert platform not in fitted(marked)

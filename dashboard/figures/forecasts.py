@@ -357,7 +357,8 @@ def build_forecast(
 ) -> go.Figure:
     """Measured curve, best model's fitted curve, the headline forecast line and band."""
     text = caption(
-        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups;"
+        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups"
+        " (not drawn when too early to forecast);"
         " dotted: headline median forecast through its ETAs; band: interval",
         definitions,
     )
@@ -394,8 +395,11 @@ def build_forecast(
         ahead = points.filter(pl.col("eta_h").is_not_null()).select("eta_h", "users").rows()
         etas += ahead
         xs += [hours for hours, _ in ahead]  # the forecast line ends inside the plot
-        for item in _fit_traces(platform, fit, curve, points, colour):
-            fig.add_trace(item)
+        # Too early: the models that could forecast do not follow the data; drawing the
+        # best of them would show a curve the measured one contradicts. The note says why.
+        if not params.get("too_early"):
+            for item in _fit_traces(platform, fit, curve, points, colour):
+                fig.add_trace(item)
         notes.append(
             describe_forecast(platform, points, bool(headline["ceiling_identified"]), params)
         )
