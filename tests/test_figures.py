@@ -459,6 +459,8 @@ def test_forecast_subtitle_says_too_early_and_past_the_peak() -> None:
     long = "viral: " + "; ".join(f"{n}M in ~3.0 days after t0 (1 h to 9 days)" for n in (1, 2, 3))
     lines = forecasts.wrap_subtitle(long + " · " + forecasts.CEILING_NOTE).split("<br>")
     assert len(lines) > 1 and all(len(line) <= forecasts.SUBTITLE_WIDTH for line in lines)
+    wrapped = forecasts.wrap_subtitle("a" * 100 + " · " + "b" * 50, width=110)
+    assert wrapped == "a" * 100 + "<br>" + "b" * 50  # no separator left at a break
 
 
 # --- a demo-shaped snapshot: two month-old launches beside a ten-year incumbent ---------------

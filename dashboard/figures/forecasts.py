@@ -201,7 +201,8 @@ def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
             lines[-1] += " " + piece
         else:
             lines.append(piece)
-    return "<br>".join(lines)
+    # A ' · ' separator at a line break: the break separates already.
+    return "<br>".join(line.removesuffix(" ·") for line in lines)
 
 
 def labelled_milestones(targets: Sequence[int], log: bool) -> list[int]:
