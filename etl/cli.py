@@ -121,9 +121,8 @@ def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     import etl.spark as engine
-    from etl.ingest import IngestOptions
+    from etl.ingest import IngestOptions, recorded_signup_sources
     from etl.pipeline import execute_pass, inbox_files
-    from etl.publish import warehouse_signup_sources
     from etl.warehouse import connect, writer_lock
 
     if args.keep_raw_days is not None:
@@ -149,7 +148,7 @@ def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
     with writer_lock(settings):  # one writer of the lake and serving/ at a time
         con = connect(settings, read_only=True)
         try:
-            sources = warehouse_signup_sources(con)
+            sources = recorded_signup_sources(con)
             if exported:
                 started = time.perf_counter()
                 engine.export_lake(con, Path(lake))

@@ -289,10 +289,7 @@ class FirstSeen:
     def resolve(
         con: duckdb.DuckDBPyConnection, settings: Settings, options: IngestOptions
     ) -> FirstSeen | None:
-        sources = {
-            **{str(p): str(s) for p, s in con.execute("SELECT * FROM signup_sources").fetchall()},
-            **settings.signup_sources(),
-        }
+        sources = {**recorded_signup_sources(con), **settings.signup_sources()}
         if not sources and not options.signups:
             return None
         given = [*sources.values(), *([options.signups] if options.signups else [])]
@@ -303,6 +300,11 @@ class FirstSeen:
 
     def column_in(self, types: Mapping[str, str]) -> str | None:
         return next((c for c in self.columns if c in types), None)
+
+
+def recorded_signup_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Platforms whose signups an ingest derived from usage (`--signups first-seen`)."""
+    return {str(p): str(s) for p, s in con.execute("SELECT * FROM signup_sources").fetchall()}
 
 
 def ingest_files(

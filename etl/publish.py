@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.contract import EXTRA_SCHEMAS
+from etl.ingest import recorded_signup_sources
 from etl.refresh import SERVING_MODELS, model_sql
 from etl.warehouse import scalar
 
@@ -57,11 +58,6 @@ def extra_or_empty(extra_tables: Mapping[str, pa.Table] | None) -> dict[str, pa.
 def data_watermark(con: duckdb.DuckDBPyConnection) -> datetime | None:
     value = scalar(con, "SELECT max(greatest(last_signup, last_event)) FROM c_platform")
     return value if isinstance(value, datetime) else None
-
-
-def warehouse_signup_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Platforms whose signups an ingest derived from usage (`--signups first-seen`)."""
-    return {str(p): str(s) for p, s in con.execute("SELECT * FROM signup_sources").fetchall()}
 
 
 def build_manifest(
@@ -153,7 +149,7 @@ def publish_snapshot(
         if con is None:
             raise ValueError("publish_snapshot needs a DuckDB connection or the tables")
         tables, watermark = serving_tables(con), data_watermark(con)
-        signup_sources = warehouse_signup_sources(con)
+        signup_sources = recorded_signup_sources(con)
     given = {**tables, **extra_or_empty(extra_tables)}
     missing = [name for name in CONTRACT_TABLES if name not in given]
     if missing:
