@@ -12,12 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
+from test_adapters import rows
+from test_replace import uptake as run_uptake
 
-from etl.cli import main
 from etl.config import Settings, load_settings
 from etl.snapshot import current_snapshot, read_table
-from etl.warehouse import connect
 
 EVENTS = """\
 platform,user_id,event_ts,event_type
@@ -27,6 +26,7 @@ app,b,2024-05-01 12:30:00,view
 app,b,2024-05-01 11:00:00,ad_metrics
 app,c,2024-05-03 08:00:00,post
 """
+CLOCK = datetime(2024, 6, 1)
 # A Fivetran-style seed: every row carries the user's creation time.
 SEED = """\
 user_id,event_time,event_type,user_creation_time
@@ -37,11 +37,7 @@ b,2024-05-01 12:30:00,view,2024-05-01 12:00:00
 
 
 def uptake(home: Path, *args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
-        patch.setattr("etl.cli.now_utc", lambda: datetime(2024, 6, 1))
-        code = main(["--home", str(home), *args])
-    return code, out.getvalue()
+    return run_uptake(home, CLOCK, *args)
 
 
 def published(settings: Settings) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
@@ -59,12 +55,7 @@ def published(settings: Settings) -> tuple[dict[str, Any], dict[str, Any], list[
 
 
 def signups(settings: Settings) -> dict[str, datetime]:
-    con = connect(settings, read_only=True)
-    try:
-        rows = con.execute("SELECT user_id, signup_ts FROM signups").fetchall()
-        return {str(u): ts for u, ts in rows}
-    finally:
-        con.close()
+    return {str(u): ts for u, ts in rows(settings, "SELECT user_id, signup_ts FROM signups")}
 
 
 def test_signups_from_each_users_first_event(settings: Settings, tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from test_adapters import rows
 
 from etl.cli import main
 from etl.config import Settings
 from etl.snapshot import current_snapshot, read_table
-from etl.warehouse import connect
 
 CSV = """\
 platform,user_id,signup_ts
@@ -31,21 +31,13 @@ $pageview,d2,2024-02-02T08:00:00Z,0188-a4
 """
 
 
-def uptake(settings: Settings, clock: datetime, *args: str) -> tuple[int, str]:
-    with pytest.MonkeyPatch.context() as patch:
+def uptake(home: Path, clock: datetime, *args: str) -> tuple[int, str]:
+    """`uptake --home HOME ARGS` in this process at `clock`: (exit code, stdout)."""
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         patch.setattr("etl.cli.now_utc", lambda: clock)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = main(["--home", str(settings.home), *args])
+        code = main(["--home", str(home), *args])
     return code, out.getvalue()
-
-
-def rows(settings: Settings, sql: str) -> list[tuple[object, ...]]:
-    con = connect(settings, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_loading_again_says_how_the_file_was_loaded(
@@ -53,8 +45,8 @@ def test_loading_again_says_how_the_file_was_loaded(
 ) -> None:
     path = tmp_path / "signups.csv"
     path.write_text(CSV)
-    assert uptake(settings, clock, "ingest", str(path), "--tz", "America/New_York")[0] == 1
-    code, out = uptake(settings, clock, "ingest", str(path), "--tz", "UTC")
+    assert uptake(settings.home, clock, "ingest", str(path), "--tz", "America/New_York")[0] == 1
+    code, out = uptake(settings.home, clock, "ingest", str(path), "--tz", "UTC")
     assert code == 0
     assert "0 rows read" in out
     assert f"{path}: already loaded by run 1" in out
@@ -68,8 +60,10 @@ def test_replace_reloads_with_the_new_options_and_keeps_the_ledger_exact(
 ) -> None:
     path = tmp_path / "signups.csv"
     path.write_text(CSV)
-    uptake(settings, clock, "ingest", str(path), "--tz", "America/New_York")
-    code, out = uptake(settings, clock, "ingest", "--replace", str(path), "--tz", "UTC", "--json")
+    uptake(settings.home, clock, "ingest", str(path), "--tz", "America/New_York")
+    code, out = uptake(
+        settings.home, clock, "ingest", "--replace", str(path), "--tz", "UTC", "--json"
+    )
     assert code == 1  # the row without a user is quarantined again
     summary = json.loads(out)
     assert (summary["rows_read"], summary["rows_loaded"], summary["rows_quarantined"]) == (3, 2, 1)
@@ -99,8 +93,8 @@ def test_replace_through_an_adapter_moves_the_rows_to_the_new_platform(
     path = tmp_path / "posthog-events.csv"
     path.write_text(EVENTS)
     first = ["ingest", str(path), "--adapter", "posthog"]
-    assert uptake(settings, clock, *first, "--platform", "wrong")[0] == 0
-    assert uptake(settings, clock, *first, "--platform", "app", "--replace")[0] == 0
+    assert uptake(settings.home, clock, *first, "--platform", "wrong")[0] == 0
+    assert uptake(settings.home, clock, *first, "--platform", "app", "--replace")[0] == 0
     by_platform = rows(
         settings,
         "SELECT platform, (SELECT count(*) FROM signups s WHERE s.platform = e.platform), count(*) "
