@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from etl.config import load_settings
-from etl.ingest import assign_user_keys
+from etl.load import assign_user_keys
 from etl.refresh import refresh_models
 from etl.warehouse import connect
 

@@ -1,17 +1,12 @@
-"""Lossless ingestion: read -> map columns -> validate -> dedupe -> load, one file at a time,
-inside the caller's transaction.
+"""Lossless ingestion: read -> map columns -> validate -> dedupe -> load, inside the caller's
+transaction. Each file is read, mapped and validated on its own; the valid rows of the
+run's files are deduplicated and loaded together (etl/load.py).
 
 Every row read ends up in exactly one place: loaded into `signups`, `events` or
 `deletions`, counted as a duplicate, or stored in `quarantine` with its reason; the file
 ledger records the four counts per file, so rows_read = loaded + duplicate + quarantined.
 
-Dedupe, set-wise and exact:
-- signups: one row per (platform, user_id), the earliest; a later or equal repeat is a
-  duplicate, an earlier one replaces the stored row (and counts as loaded);
-- events and deletions: `event_id` when given, else the natural key (platform, user_id,
-  timestamp, event type). A 64-bit hash of that identity (`dedupe_key`) finds candidate
-  duplicates cheaply; candidates are confirmed on the full identity, so a hash collision
-  can never drop an event.
+Dedupe is exact and set-wise; etl/load.py states its rules.
 """
 
 from __future__ import annotations
@@ -29,6 +24,7 @@ import duckdb
 
 from etl.config import Settings, check_signup_source
 from etl.errors import InputError, UsageError
+from etl.load import DELETION_EVENT_TYPE, FirstSeenRule, StagedFile, load_run
 from etl.privacy import (
     PSEUDONYM_MACRO,
     TOMBSTONE_SQL,
@@ -58,10 +54,8 @@ REQUIRED = {
     "signups": ("platform", "user_id", "signup_ts"),
     "events": ("platform", "user_id", "event_ts", "event_type"),
 }
-DELETION_EVENT_TYPE = "account_deleted"
 # Adapters may mark rows they pass on but that must not load (reason text in the column).
 REJECT_REASON_COLUMN = "_reject_reason"
-_STAGE = "_stage_file"
 
 # Reasons a row is quarantined (stable strings; documented in the README).
 REASONS = (
@@ -301,6 +295,10 @@ class FirstSeen:
     def column_in(self, types: Mapping[str, str]) -> str | None:
         return next((c for c in self.columns if c in types), None)
 
+    def rule(self, options: IngestOptions) -> FirstSeenRule:
+        """What the run's load needs to derive the signups."""
+        return FirstSeenRule(self.every_row, self.platforms, self.inactive_types, options.signups)
+
 
 def recorded_signup_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Platforms whose signups an ingest derived from usage (`--signups first-seen`)."""
@@ -317,9 +315,13 @@ def ingest_files(
     now: datetime,
     origins: Mapping[Path, Path] | None = None,
 ) -> IngestResult:
-    """Load the planned files, in order, inside the caller's open transaction, and record
-    every file (loaded, already loaded or rejected) in the ledger, with the path the user
-    gave for it (`origins`: converted file -> the export it came from) and the options.
+    """Load the planned files inside the caller's open transaction, and record every file
+    (loaded, already loaded or rejected) in the ledger, with the path the user gave for it
+    (`origins`: converted file -> the export it came from) and the options.
+
+    Each file is read, validated and its bad rows quarantined on its own, in order (a file
+    DuckDB cannot read fails there, alone); then the valid rows of all the run's files are
+    deduplicated and inserted together, keyed as they go in (etl/load.py).
 
     Raises FileFailure when DuckDB fails on a file mid-load; nothing here commits."""
     result = IngestResult()
@@ -329,28 +331,24 @@ def ingest_files(
     tombstones = bool(scalar(con, "SELECT count(*) FROM tombstones"))
     batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
     batch.first_seen = FirstSeen.resolve(con, settings, options)
-    if batch.first_seen is not None:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _run_first_seen "
-            "(platform VARCHAR, user_id VARCHAR, ts TIMESTAMP, file_id BIGINT)"
-        )
+    staged: list[StagedFile] = []
     for number, planned in enumerate(plan, start=1):
         report("ingest", number - 1, len(plan), planned.outcome.path.name)
         started = time.perf_counter()
         if planned.to_load:
-            _load_planned(batch, planned)
+            file = _stage_planned(batch, planned, number)
+            if file is not None:
+                staged.append(file)
         else:  # file ids follow the plan's order, loaded or not
             planned.outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
         planned.outcome.seconds = time.perf_counter() - started
         planned.outcome.source_path = source_path(planned.outcome.path, origins or {})
         result.files.append(planned.outcome)
         report("ingest", number, len(plan), planned.outcome.path.name)
-    # Each file was deduplicated within itself; rows repeating an earlier file of this run
-    # or a stored row are found once for the whole run (see _dedupe_across_files).
-    _dedupe_across_files(con, result.loaded_files)
-    if batch.first_seen is not None:
-        derive_first_seen_signups(con, result.loaded_files, options)
-    assign_run_user_keys(con, result.loaded_files)
+    rule = batch.first_seen.rule(options) if batch.first_seen is not None else None
+    load_run(con, staged, rule)
+    for file in staged:
+        _drop_temp(con, file.prefix)
     for outcome in result.files:
         record_file(con, outcome, run_id, now, options)
         if outcome.rows_read:
@@ -368,24 +366,26 @@ def ingest_files(
     return result
 
 
-def _load_planned(batch: _Batch, planned: PlannedFile) -> None:
+def _stage_planned(batch: _Batch, planned: PlannedFile, number: int) -> StagedFile | None:
+    """Stage, check and quarantine one file; None when the file is rejected."""
     outcome, source = planned.outcome, planned.source
     assert source is not None
     con = batch.con
     outcome.file_id = int(scalar(con, "SELECT nextval('file_id_seq')"))
+    file = StagedFile(outcome, f"_f{number}")
     try:
-        _load_source(batch, planned, source, outcome)
+        _stage_source(batch, planned, source, file)
     except InputError as exc:
         # Our own checks (e.g. a gzipped Parquet file without the columns): the
         # transaction is intact, so the file is rejected and the run goes on.
         outcome.outcome, outcome.reason = "rejected", str(exc)
         outcome.rows_read = outcome.rows_loaded = 0
         outcome.rows_duplicate = outcome.rows_quarantined = 0
-        _drop_temp(con)
+        _drop_temp(con, file.prefix)
+        return None
     except duckdb.Error as exc:
         raise FileFailure(source.path, read_error(source, exc)) from exc
-    else:
-        _drop_temp(con)
+    return file
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, content_hash: str) -> bool:
@@ -451,29 +451,34 @@ def source_path(path: Path, origins: Mapping[Path, Path]) -> Path:
     return origins.get(path, path).absolute()
 
 
-def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    drop_staged(con, _STAGE)
-    con.execute("DROP VIEW IF EXISTS _valid")
-    con.execute("DROP VIEW IF EXISTS _canon")
-    con.execute("DROP VIEW IF EXISTS _typed")
-    for table in (
-        "_dup_rows",
-        "_cand_keys",
-        "_cand_users",
-        "_pseudonyms",
-        "_erased",
-    ):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+def _drop_temp(con: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    """Drop a staged file's temp objects (see _stage_source)."""
+    con.execute(f"DROP VIEW IF EXISTS {prefix}_canon")
+    con.execute(f"DROP VIEW IF EXISTS {prefix}_typed")
+    for table in ("_pseudonyms", "_erased"):
+        con.execute(f"DROP TABLE IF EXISTS {prefix}{table}")
+    drop_staged(con, f"{prefix}_stage")
 
 
-def _load_source(
-    batch: _Batch, planned: PlannedFile, source: SourceFile, outcome: FileOutcome
+# The columns the run's load reads besides those a row's reason needs: the per-file check
+# reads them too, so a file DuckDB cannot decode fails while it is checked, on its own.
+_LOADED_COLUMNS = {
+    "signups": ("channel", "country", "person_id", "event_id"),
+    "events": ("event_id",),
+}
+
+
+def _stage_source(
+    batch: _Batch, planned: PlannedFile, source: SourceFile, file: StagedFile
 ) -> None:
-    con, options = batch.con, batch.options
-    columns = stage_raw(con, source, _STAGE, batch.settings.temp_directory)
+    """`<prefix>_stage` (the file's rows as read), `<prefix>_canon` (in Uptake's columns,
+    with each row's reason), the file's counts, and its bad rows in quarantine."""
+    con, options, outcome, prefix = batch.con, batch.options, file.outcome, file.prefix
+    stage = f"{prefix}_stage"
+    columns = stage_raw(con, source, stage, batch.settings.temp_directory)
     types, resolved = planned.types, planned.resolved
     if not resolved:  # not probed before (gzipped Parquet)
-        types = _column_types(con, _STAGE)
+        types = _column_types(con, stage)
         resolved = resolve_columns(columns, options)
         outcome.stream = detect_stream(resolved, columns, source.path.name)
         check_required(outcome.stream, resolved, columns, options, source.path.name)
@@ -481,24 +486,23 @@ def _load_source(
     outcome.user_column = resolved.get("user_id")
     outcome.platform_column = resolved.get("platform")
     outcome.platform_constant = options.platform
-    _build_canonical(batch, stream, resolved, types, source.format)
+    _build_canonical(
+        batch, prefix, stream=stream, resolved=resolved, types=types, source_format=source.format
+    )
     # _canon is a view: each pass reads the staged rows again, which costs less than
     # materialising tens of millions of rows (Parquet is columnar and cheap to rescan).
+    deletions = "is_deletion" if stream == "events" else "false"
+    read = [f"count({c})" for c in _LOADED_COLUMNS[stream]]
+    if batch.first_seen is not None:
+        read.append("count(first_seen_ts)")
     counts = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL) FROM _canon"
+        "SELECT count(*), count(*) FILTER (WHERE reason IS NOT NULL), "
+        f"count(*) FILTER (WHERE reason IS NULL AND {deletions}), {', '.join(read)} "
+        f"FROM {file.canon}"
     ).fetchall()[0]
     outcome.rows_read, outcome.rows_quarantined = int(counts[0]), int(counts[1])
-    _quarantine(con, columns, resolved, outcome, batch)
-    # Valid rows are read in place: copying tens of millions of rows costs more than
-    # filtering them again.
-    con.execute("CREATE TEMP VIEW _valid AS SELECT * FROM _canon WHERE reason IS NULL")
-    if stream == "signups":
-        outcome.rows_loaded = _load_signups(con, outcome)
-    else:
-        outcome.rows_loaded = _load_events(con, outcome)
-        if batch.first_seen is not None:
-            _collect_first_seen(con, batch.first_seen, outcome)
-    outcome.rows_duplicate = outcome.rows_read - outcome.rows_quarantined - outcome.rows_loaded
+    file.valid, file.deletions = outcome.rows_read - outcome.rows_quarantined, int(counts[2])
+    _quarantine(batch, file, columns, resolved)
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -605,16 +609,19 @@ def _is_blank(column: str, duckdb_type: str) -> str:
 
 def _build_canonical(
     batch: _Batch,
+    prefix: str,
+    *,
     stream: str,
     resolved: Mapping[str, str],
     types: Mapping[str, str],
     source_format: str,
 ) -> None:
-    """_canon: the file's rows in Uptake's columns, with the reason a row is bad (or NULL).
+    """<prefix>_canon: the file's rows in Uptake's columns, with the reason a row is bad (or
+    NULL).
 
-    Built in steps: _typed (the raw values as text and time), then, with pseudonymisation
-    on, _pseudonyms (each distinct id of the file hashed once, not once per row and read),
-    and with tombstones, _erased (the file's erased users)."""
+    Built in steps: <prefix>_typed (the raw values as text and time), then, with
+    pseudonymisation on, <prefix>_pseudonyms (each distinct id of the file hashed once, not
+    once per row and read), and with tombstones, <prefix>_erased (the file's erased users)."""
     con, options = batch.con, batch.options
     ts_col = resolved["signup_ts" if stream == "signups" else "event_ts"]
     ts_expr = timestamp_expression(
@@ -636,7 +643,7 @@ def _build_canonical(
     con.execute("SET VARIABLE ingest_future_limit = ?", [batch.future_limit])
     con.execute(
         f"""
-        CREATE TEMP VIEW _typed AS
+        CREATE TEMP VIEW {prefix}_typed AS
         SELECT _row, _malformed,{reject_col}
             {platform} AS c_platform,
             {_text(resolved, "user_id", trim)} AS c_user_id,
@@ -648,14 +655,14 @@ def _build_canonical(
             {_text(resolved, "country", trim)} AS c_country,
             {_text(resolved, "person_id", trim)} AS c_person_id,
             {_first_seen_expression(batch, types)} AS c_first_seen
-        FROM "{_STAGE}"
+        FROM "{prefix}_stage"
         """
     )
-    named = _stored_ids(batch)
-    erased = _erased_users(batch, named)
+    named = _stored_ids(batch, prefix)
+    erased = _erased_users(batch, prefix, named)
     con.execute(
         f"""
-        CREATE TEMP VIEW _canon AS
+        CREATE TEMP VIEW {prefix}_canon AS
         WITH named AS ({named}),
         checked AS ({erased})
         SELECT _row, c_platform AS platform, s_user_id AS user_id, c_ts AS ts,
@@ -682,102 +689,35 @@ def _first_seen_expression(batch: _Batch, types: Mapping[str, str]) -> str:
     )
 
 
-def _collect_first_seen(
-    con: duckdb.DuckDBPyConnection, first_seen: FirstSeen, outcome: FileOutcome
-) -> None:
-    """Each user's earliest time in this file (their creation time when the file has it,
-    else their first event; deletions and inactive event types do not count), for the
-    platforms whose signups are derived."""
-    con.execute(
-        """
-        INSERT INTO _run_first_seen
-        SELECT platform, user_id, min(coalesce(first_seen_ts, ts)), ?
-        FROM _valid
-        WHERE NOT is_deletion AND NOT list_contains(?, event_type)
-          AND (? OR list_contains(?, platform))
-        GROUP BY platform, user_id
-        """,
-        [
-            outcome.file_id,
-            list(first_seen.inactive_types),
-            first_seen.every_row,
-            list(first_seen.platforms),
-        ],
-    )
-
-
-def derive_first_seen_signups(
-    con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome], options: IngestOptions
-) -> None:
-    """Signups for the run's users of first-seen platforms: each user's earliest time over
-    the run's files becomes their signup, unless a stored signup is as early (the earliest
-    signup wins, as for signup rows; a later stored one is replaced, which restates
-    history). A derived signup belongs to the file of that earliest event. `--signups` is
-    recorded for the run's platforms, so later passes derive their new users the same way."""
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE _first_seen AS
-        SELECT platform, user_id, min(ts) AS ts, arg_min(file_id, ts) AS file_id
-        FROM _run_first_seen GROUP BY platform, user_id
-        """
-    )
-    replaced = con.execute(
-        "DELETE FROM signups AS s USING _first_seen AS f "
-        "WHERE s.platform = f.platform AND s.user_id = f.user_id AND f.ts < s.signup_ts"
-    ).fetchall()[0][0]
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _first_seen_new AS SELECT f.* FROM _first_seen AS f "
-        "ANTI JOIN signups AS s USING (platform, user_id)"
-    )
-    con.execute(
-        "INSERT INTO signups (platform, user_id, signup_ts, file_id) "
-        "SELECT platform, user_id, ts, file_id FROM _first_seen_new"
-    )
-    counts = con.execute(
-        "SELECT file_id, count(*) FROM _first_seen_new GROUP BY file_id"
-    ).fetchall()
-    by_id = {f.file_id: f for f in loaded}
-    for file_id, derived in counts:
-        by_id[int(file_id)].signups_derived += int(derived)
-    if replaced and loaded:
-        loaded[0].signups_replaced += int(replaced)  # tells the refresh to restate in full
-    if options.signups:
-        con.execute(
-            "INSERT OR REPLACE INTO signup_sources SELECT DISTINCT platform, ? FROM _first_seen",
-            [options.signups],
-        )
-    con.execute("DROP TABLE _first_seen")
-    con.execute("DROP TABLE _first_seen_new")
-    con.execute("DROP TABLE _run_first_seen")
-
-
-def _stored_ids(batch: _Batch) -> str:
-    """SQL of _typed with s_user_id and s_person_id: the ids as stored (pseudonyms when on)."""
+def _stored_ids(batch: _Batch, prefix: str) -> str:
+    """SQL of <prefix>_typed with s_user_id and s_person_id: the ids as stored (pseudonyms
+    when on)."""
+    typed = f"{prefix}_typed"
     if batch.key is None:
-        return "SELECT *, c_user_id AS s_user_id, c_person_id AS s_person_id FROM _typed"
+        return f"SELECT *, c_user_id AS s_user_id, c_person_id AS s_person_id FROM {typed}"
     batch.con.execute(
         f"""
-        CREATE TEMP TABLE _pseudonyms AS
+        CREATE TEMP TABLE {prefix}_pseudonyms AS
         SELECT raw, {PSEUDONYM_MACRO}(raw) AS pseudonym
-        FROM (SELECT c_user_id AS raw FROM _typed UNION SELECT c_person_id FROM _typed)
+        FROM (SELECT c_user_id AS raw FROM {typed} UNION SELECT c_person_id FROM {typed})
         WHERE raw IS NOT NULL
         """
     )
     return (
-        "SELECT t.*, pu.pseudonym AS s_user_id, pp.pseudonym AS s_person_id FROM _typed AS t "
-        "LEFT JOIN _pseudonyms AS pu ON pu.raw = t.c_user_id "
-        "LEFT JOIN _pseudonyms AS pp ON pp.raw = t.c_person_id"
+        f"SELECT t.*, pu.pseudonym AS s_user_id, pp.pseudonym AS s_person_id FROM {typed} AS t "
+        f"LEFT JOIN {prefix}_pseudonyms AS pu ON pu.raw = t.c_user_id "
+        f"LEFT JOIN {prefix}_pseudonyms AS pp ON pp.raw = t.c_person_id"
     )
 
 
-def _erased_users(batch: _Batch, named: str) -> str:
+def _erased_users(batch: _Batch, prefix: str, named: str) -> str:
     """SQL of the named rows with c_erased: the row's user was erased (a tombstone)."""
     if not batch.tombstones:
         return "SELECT *, false AS c_erased FROM named"
     digest = TOMBSTONE_SQL.format(platform="c_platform", user_id="s_user_id")
     batch.con.execute(
         f"""
-        CREATE TEMP TABLE _erased AS
+        CREATE TEMP TABLE {prefix}_erased AS
         WITH named AS ({named})
         SELECT platform, user_id FROM (
             SELECT DISTINCT c_platform AS platform, s_user_id AS user_id FROM named
@@ -788,7 +728,7 @@ def _erased_users(batch: _Batch, named: str) -> str:
     )
     return (
         "SELECT n.*, e.user_id IS NOT NULL AS c_erased FROM named AS n "
-        "LEFT JOIN _erased AS e ON e.platform = n.c_platform AND e.user_id = n.s_user_id"
+        f"LEFT JOIN {prefix}_erased AS e ON e.platform = n.c_platform AND e.user_id = n.s_user_id"
     )
 
 
@@ -826,16 +766,13 @@ def _event_identity(stream: str) -> str:
 
 
 def _quarantine(
-    con: duckdb.DuckDBPyConnection,
-    columns: Sequence[str],
-    resolved: Mapping[str, str],
-    outcome: FileOutcome,
-    batch: _Batch,
+    batch: _Batch, file: StagedFile, columns: Sequence[str], resolved: Mapping[str, str]
 ) -> None:
     """Store each bad row with its reason and the row as read (JSON of its columns, or the
     raw text of a line that could not be split). With pseudonymisation on, the user and
     person columns hold the pseudonyms, and a line that could not be split (its ids cannot
     be found) is not kept; an erased user's row is never kept."""
+    outcome, prefix = file.outcome, file.prefix
     if not outcome.rows_quarantined:
         return
     stored = {}
@@ -843,327 +780,18 @@ def _quarantine(
         stored = {resolved[n]: f"c.{n}" for n in ("user_id", "person_id") if n in resolved}
     raw = ", ".join(f"{_quote(c)} := {stored.get(c, f's.{_quote(c)}')}" for c in columns)
     raw_line = "NULL" if batch.key is not None else "s._raw_line"
-    con.execute(
+    batch.con.execute(
         f"""
         INSERT INTO quarantine (file_id, run_id, source_file, row_number, reason, raw)
         SELECT ?, ?, ?, c._row, c.reason,
                CASE WHEN c.reason = 'erased_user' THEN NULL
                     WHEN s._raw_line IS NOT NULL THEN {raw_line}
                     ELSE to_json(struct_pack({raw}))::VARCHAR END
-        FROM _canon c JOIN "{_STAGE}" s ON s._row = c._row
+        FROM {prefix}_canon c JOIN "{prefix}_stage" s ON s._row = c._row
         WHERE c.reason IS NOT NULL ORDER BY c._row
         """,
         [outcome.file_id, batch.run_id, str(outcome.path)],
     )
-
-
-def _load_signups(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    """One row per user of the file goes in: most users appear once and are inserted
-    straight from the file; a user repeated in the file keeps their earliest row (ties: the
-    first). Repeats of stored users are resolved once per run (_dedupe_signups)."""
-    con.execute(
-        """
-        CREATE TEMP TABLE _cand_users AS
-        SELECT platform, user_id FROM _valid GROUP BY platform, user_id HAVING count(*) > 1
-        """
-    )
-    clean = con.execute(
-        "INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id, "
-        "event_id, file_id) SELECT platform, user_id, ts, channel, country, person_id, "
-        "event_id, ? FROM _valid v WHERE NOT EXISTS (SELECT 1 FROM _cand_users c "
-        "WHERE c.platform = v.platform AND c.user_id = v.user_id)",
-        [outcome.file_id],
-    ).fetchall()[0][0]
-    if not scalar(con, "SELECT count(*) FROM _cand_users"):
-        return int(clean)
-    # Earliest signup per repeated user in this file (ties: first row).
-    repeated = con.execute(
-        """
-        INSERT INTO signups (platform, user_id, signup_ts, channel, country, person_id,
-                             event_id, file_id)
-        SELECT platform, user_id, r.ts, r.channel, r.country, r.person_id, r.event_id, ?
-        FROM (
-            SELECT platform, user_id,
-                   arg_min({'ts': ts, 'channel': channel, 'country': country,
-                            'person_id': person_id, 'event_id': event_id}, (ts, _row)) AS r
-            FROM _valid v
-            WHERE (platform, user_id) IN (SELECT platform, user_id FROM _cand_users)
-            GROUP BY platform, user_id
-        )
-        """,
-        [outcome.file_id],
-    ).fetchall()[0][0]
-    return int(clean) + int(repeated)
-
-
-_SAME_EVENT = """
-    a.platform = b.platform AND (
-        (a.event_id IS NOT NULL AND a.event_id = b.event_id)
-        OR (a.event_id IS NULL AND b.event_id IS NULL AND a.user_id = b.user_id
-            AND a.ts = b.ts AND a.event_type = b.event_type))
-"""
-
-
-def _load_events(con: duckdb.DuckDBPyConnection, outcome: FileOutcome) -> int:
-    """The file's events without its own repeats (the first row of each event stays);
-    repeats of earlier files and stored events are removed once per run
-    (_dedupe_events)."""
-    _find_repeated_events(con)
-    has_deletions = scalar(con, "SELECT count(*) FROM _canon WHERE is_deletion")
-    targets = [("events", "event_ts", False)]
-    if has_deletions:
-        targets.append(("deletions", "deleted_ts", True))
-    loaded = 0
-    for table, ts_col, flag in targets:
-        extra = ", event_type" if table == "events" else ""
-        inserted = con.execute(
-            f"INSERT INTO {table} (platform, user_id, {ts_col}{extra}, event_id, dedupe_key, "
-            f"file_id) SELECT platform, user_id, ts{extra}, event_id, k, ? FROM _valid v "
-            "WHERE is_deletion = ? "
-            "AND NOT EXISTS (SELECT 1 FROM _dup_rows d WHERE d._row = v._row)",
-            [outcome.file_id, flag],
-        ).fetchall()
-        loaded += int(inserted[0][0])
-    return loaded
-
-
-def _find_repeated_events(con: duckdb.DuckDBPyConnection) -> None:
-    """_dup_rows: rows of this file that repeat an earlier row of the file. 64-bit hashes
-    find the candidates in one narrow pass; only candidates are compared on their full
-    identity, so a hash collision never drops an event."""
-    con.execute(
-        "CREATE TEMP TABLE _cand_keys AS SELECT k FROM _valid GROUP BY k HAVING count(*) > 1"
-    )
-    con.execute("CREATE TEMP TABLE _dup_rows (_row BIGINT)")
-    if not scalar(con, "SELECT count(*) FROM _cand_keys"):
-        return
-    con.execute(
-        f"""
-        INSERT INTO _dup_rows
-        WITH cand AS (SELECT * FROM _valid WHERE k IN (SELECT k FROM _cand_keys))
-        SELECT DISTINCT b._row FROM cand a JOIN cand b
-            ON a.k = b.k AND a._row < b._row AND {_SAME_EVENT}
-        """
-    )
-
-
-def _dedupe_across_files(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome]) -> None:
-    """Remove this run's rows that repeat a row of an earlier file (of this run or stored
-    before it), as if the files had been loaded one after another: each file's counts move
-    from loaded to duplicate. Done once per run, so the stored rows are read once, not once
-    per file. File ids grow in load order: rows below the run's first file id are stored."""
-    by_id = {f.file_id: f for f in loaded if f.file_id is not None}
-    if not by_id:
-        return
-    first = min(by_id)
-    con.execute("SET VARIABLE ingest_first_file = ?", [first])
-    for stream, finder in (("signups", _dedupe_signups), ("events", _dedupe_events)):
-        if not any(f.stream == stream and f.rows_loaded for f in loaded):
-            continue
-        for file_id, duplicates, replaced in finder(con, first):
-            outcome = by_id[int(file_id)]
-            outcome.rows_loaded -= int(duplicates)
-            outcome.rows_duplicate += int(duplicates)
-            outcome.signups_replaced += int(replaced)
-        for table in ("_x_keys", "_x_rows", "_x_users"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-
-
-def assign_run_user_keys(con: duckdb.DuckDBPyConnection, loaded: Sequence[FileOutcome]) -> None:
-    """Key this run's rows (see assign_user_keys); nothing to do when no file loaded rows."""
-    ids = [f.file_id for f in loaded if f.file_id is not None and f.rows_loaded]
-    if ids:
-        assign_user_keys(con, min(ids))
-
-
-def assign_user_keys(con: duckdb.DuckDBPyConnection, first_file: int) -> None:
-    """Give the signups and events of files from `first_file` on the dense integer key of
-    their user (the user dictionary user_keys, migration 006); users not seen before get
-    the next keys. Ingest calls it once per run, after the duplicates are gone: one lookup
-    of the run's rows against the dictionary costs about what writing them did, where a
-    lookup per file would read the whole dictionary once per file.
-
-    Signups hold one row per user by then, so their new users need no DISTINCT over the
-    run's rows; events are keyed by a join, and only the few rows of users without a
-    signup (still unkeyed) are grouped to key their users."""
-    con.execute("SET VARIABLE key_first_file = ?", [first_file])
-    _add_new_users(
-        con,
-        "SELECT platform, user_id FROM signups "
-        "WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL",
-    )
-    _key_rows(con, "signups", only_unkeyed=True)
-    _key_rows(con, "events", only_unkeyed=False)
-    _add_new_users(
-        con,
-        "SELECT DISTINCT platform, user_id FROM events "
-        "WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL",
-    )
-    _key_rows(con, "events", only_unkeyed=True)
-
-
-def _add_new_users(con: duckdb.DuckDBPyConnection, users: str) -> None:
-    """Append the users (distinct (platform, user_id) rows) missing from the dictionary,
-    numbered after the largest key."""
-    con.execute(
-        f"""
-        INSERT INTO user_keys (platform, user_id, ukey)
-        SELECT platform, user_id,
-               CAST((SELECT coalesce(max(ukey), 0) FROM user_keys) + row_number() OVER ()
-                    AS INTEGER)
-        FROM ({users}) AS candidates
-        ANTI JOIN user_keys AS k USING (platform, user_id)
-        """
-    )
-
-
-def _key_rows(con: duckdb.DuckDBPyConnection, table: str, only_unkeyed: bool) -> None:
-    """Set the key of the table's rows from `key_first_file` on (only those still without
-    one, if `only_unkeyed`). A small run next to a large dictionary first takes the
-    dictionary rows of its own users (the run's users are the hash table, the dictionary
-    is only scanned), so an incremental pass does not hash the whole dictionary."""
-    rows = f"{table} WHERE file_id >= getvariable('key_first_file')"
-    if only_unkeyed:
-        rows += " AND ukey IS NULL"
-    run_rows = int(scalar(con, f"SELECT count(*) FROM {rows}"))
-    if not run_rows:
-        return
-    keys = "user_keys"
-    if 4 * run_rows < int(scalar(con, "SELECT count(*) FROM user_keys")):
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _run_keys AS SELECT k.* FROM user_keys AS k "
-            f"SEMI JOIN (SELECT platform, user_id FROM {rows}) AS r USING (platform, user_id)"
-        )
-        keys = "_run_keys"
-    unkeyed = f" AND {table}.ukey IS NULL" if only_unkeyed else ""
-    con.execute(
-        f"""
-        UPDATE {table} SET ukey = k.ukey
-        FROM {keys} AS k
-        WHERE {table}.file_id >= getvariable('key_first_file'){unkeyed}
-          AND k.platform = {table}.platform AND k.user_id = {table}.user_id
-        """
-    )
-    con.execute("DROP TABLE IF EXISTS _run_keys")
-
-
-def _dedupe_events(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:
-    """Per file of this run: events (and deletions) deleted because an earlier file holds
-    the same event. Candidates share a 64-bit key with another row; they are confirmed on
-    the full identity, which is an equivalence (event id, else the natural key), so a row
-    repeats an earlier loaded row exactly when an earlier row of its class exists."""
-    stored = scalar(
-        con,
-        "SELECT (SELECT count(*) FROM events WHERE file_id < $1)"
-        " + (SELECT count(*) FROM deletions WHERE file_id < $1)",
-        [first],
-    )
-    run_keys = (
-        "SELECT dedupe_key AS k FROM events WHERE file_id >= getvariable('ingest_first_file') "
-        "UNION ALL SELECT dedupe_key FROM deletions "
-        "WHERE file_id >= getvariable('ingest_first_file')"
-    )
-    against_stored = (
-        """
-        UNION SELECT dedupe_key FROM events
-        WHERE file_id < getvariable('ingest_first_file') AND dedupe_key IN (SELECT k FROM run)
-        UNION SELECT dedupe_key FROM deletions
-        WHERE file_id < getvariable('ingest_first_file') AND dedupe_key IN (SELECT k FROM run)
-        """
-        if stored
-        else ""
-    )
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _x_keys AS
-        WITH run AS ({run_keys})
-        SELECT k FROM run GROUP BY k HAVING count(*) > 1
-        {against_stored}
-        """
-    )
-    if not scalar(con, "SELECT count(*) FROM _x_keys"):
-        return []
-    con.execute(
-        f"""
-        CREATE TEMP TABLE _x_rows AS
-        WITH cand AS (
-            SELECT 'events' AS tbl, rowid AS rid, platform, user_id, event_ts AS ts, event_type,
-                   event_id, dedupe_key AS k, file_id
-            FROM events WHERE dedupe_key IN (SELECT k FROM _x_keys)
-            UNION ALL
-            SELECT 'deletions', rowid, platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}',
-                   event_id, dedupe_key, file_id
-            FROM deletions WHERE dedupe_key IN (SELECT k FROM _x_keys)
-        )
-        SELECT DISTINCT b.tbl, b.rid, b.file_id FROM cand a JOIN cand b
-            ON a.k = b.k AND a.file_id < b.file_id AND {_SAME_EVENT}
-        WHERE b.file_id >= getvariable('ingest_first_file')
-        """
-    )
-    for table in ("events", "deletions"):
-        con.execute(
-            f"DELETE FROM {table} WHERE rowid IN (SELECT rid FROM _x_rows WHERE tbl = ?)",
-            [table],
-        )
-    rows = con.execute("SELECT file_id, count(*), 0 FROM _x_rows GROUP BY file_id").fetchall()
-    return [(int(f), int(n), int(r)) for f, n, r in rows]
-
-
-def _dedupe_signups(con: duckdb.DuckDBPyConnection, first: int) -> list[tuple[int, int, int]]:
-    """Per file of this run: signups that repeat a user of an earlier file (a later or equal
-    time: a duplicate, deleted) and stored signups replaced by an earlier one (deleted; the
-    refresh then restates history). Each user keeps their earliest signup (ties: the earlier
-    file). A signup replaced later in the same run stays counted as loaded, as it was when
-    its file loaded."""
-    stored = scalar(con, "SELECT count(*) FROM signups WHERE file_id < ?", [first])
-    run_users = (
-        "SELECT platform, user_id FROM signups WHERE file_id >= getvariable('ingest_first_file')"
-    )
-    # A 64-bit hash of the user finds repeats in one narrow pass; candidates are then read
-    # and compared on the user itself.
-    if stored:
-        candidates = f"""
-            SELECT hash(platform, user_id) AS h FROM signups
-            WHERE (platform, user_id) IN ({run_users})
-            GROUP BY h HAVING count(*) > 1
-        """
-    else:
-        candidates = (
-            f"SELECT hash(platform, user_id) AS h FROM ({run_users}) GROUP BY h HAVING count(*) > 1"
-        )
-    con.execute(f"CREATE TEMP TABLE _x_keys AS {candidates}")
-    if not scalar(con, "SELECT count(*) FROM _x_keys"):
-        return []
-    con.execute(
-        """
-        CREATE TEMP TABLE _x_users AS
-        WITH cand AS (
-            SELECT rowid AS rid, platform, user_id, signup_ts, file_id
-            FROM signups WHERE hash(platform, user_id) IN (SELECT h FROM _x_keys)
-        ), ordered AS (
-            SELECT *,
-                   min(signup_ts) OVER (PARTITION BY platform, user_id ORDER BY file_id
-                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier,
-                   row_number() OVER (PARTITION BY platform, user_id
-                       ORDER BY signup_ts, file_id) = 1 AS kept
-            FROM cand
-        )
-        SELECT rid, file_id, kept,
-               earlier IS NOT NULL AND signup_ts >= earlier AS duplicate,
-               file_id < getvariable('ingest_first_file') AS stored,
-               -- the user's kept row, when it replaces a stored one
-               kept AND file_id >= getvariable('ingest_first_file')
-                   AND bool_or(file_id < getvariable('ingest_first_file'))
-                       OVER (PARTITION BY platform, user_id) AS replaces
-        FROM ordered
-        """
-    )
-    con.execute("DELETE FROM signups WHERE rowid IN (SELECT rid FROM _x_users WHERE NOT kept)")
-    rows = con.execute(
-        "SELECT file_id, count(*) FILTER (WHERE duplicate), count(*) FILTER (WHERE replaces) "
-        "FROM _x_users WHERE NOT stored GROUP BY file_id"
-    ).fetchall()
-    return [(int(f), int(n), int(r)) for f, n, r in rows]
 
 
 def record_file(

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.ingest import assign_user_keys
+from etl.load import assign_user_keys
 from etl.refresh import SERVING_MODELS, RefreshResult, refresh_models
 
 Signup = tuple[str, str, str]  # platform, user_id, signup_ts (UTC)

@@ -19,7 +19,7 @@ import pytest
 from models_helpers import refresh, served
 
 from etl.config import load_settings
-from etl.ingest import assign_user_keys
+from etl.load import assign_user_keys
 from etl.warehouse import connect
 
 UTC = ZoneInfo("UTC")

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from models_helpers import add_events, refresh, served, snapshot_of_models
 
 from etl.config import Settings, load_settings
-from etl.ingest import assign_user_keys
+from etl.load import assign_user_keys
 from etl.warehouse import connect
 
 T = datetime.fromisoformat

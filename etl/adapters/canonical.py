@@ -25,7 +25,8 @@ import duckdb
 import pyarrow.parquet as pq
 
 from etl.errors import ConfigError, UsageError
-from etl.ingest import DELETION_EVENT_TYPE, REJECT_REASON_COLUMN, timestamp_expression
+from etl.ingest import REJECT_REASON_COLUMN, timestamp_expression
+from etl.load import DELETION_EVENT_TYPE
 from etl.mapping import MappingSpec
 
 VALUES = (
