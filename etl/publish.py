@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from etl.config import Settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.ingest import recorded_signup_sources
+from etl.progress import report
 from etl.refresh import SERVING_MODELS, model_sql
 from etl.warehouse import scalar
 
@@ -89,8 +90,9 @@ def build_manifest(
 
 def write_folder(folder: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any]) -> None:
     folder.mkdir(parents=True)
-    for name, table in tables.items():
+    for number, (name, table) in enumerate(tables.items(), start=1):
         pq.write_table(table, folder / f"{name}.parquet")
+        report("publish", number, len(tables), name)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
 
