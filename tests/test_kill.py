@@ -28,8 +28,7 @@ import pytest
 
 from etl.config import Settings, load_settings
 from etl.pipeline import run_pass
-from etl.publish import CONTRACT_TABLES
-from etl.snapshot import current_snapshot, read_table
+from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 
 BASE = datetime(2024, 3, 1)
 
