@@ -158,7 +158,7 @@ def publish_snapshot(
     if unknown:
         raise ValueError(
             f"{engine} snapshot has tables outside the contract: {unknown}; add them to "
-            "CONTRACT_TABLES in etl/snapshot.py (and DESIGN.md) to publish them"
+            "CONTRACT_TABLES in etl/snapshot.py (and docs/ARCHITECTURE.md) to publish them"
         )
     ordered = {name: given[name] for name in CONTRACT_TABLES}
     serving = settings.serving

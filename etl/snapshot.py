@@ -20,7 +20,7 @@ from etl.errors import SnapshotError
 
 CURRENT = "CURRENT"  # serving/CURRENT names the live snapshot
 # Every snapshot holds these tables: the SQL models' rollups (etl/models/), the growth-model
-# fits and forecasts, and the run ledger. DESIGN.md gives their columns.
+# fits and forecasts, and the run ledger. docs/ARCHITECTURE.md gives their columns.
 CONTRACT_TABLES = (
     "platforms",
     "signups",
