@@ -1,6 +1,6 @@
-"""The documents follow the code: every command and option of `uptake` is in docs/CLI.md,
-every relative link of README.md and docs/*.md names a file that exists, and every
-`make` target the README names is in the Makefile (as sqlite-utils' test_docs.py does)."""
+"""The documents follow the code (as sqlite-utils' test_docs.py does): every command and
+option of `uptake` is in docs/CLI.md, and every relative link, `make` target and `uptake`
+command that README.md and docs/*.md name exists."""
 
 from __future__ import annotations
 
@@ -99,13 +99,20 @@ def test_relative_links_point_to_files_and_headings_that_exist(document: Path) -
     assert not broken, f"{document.relative_to(ROOT)} links to missing files: {broken}"
 
 
-def test_the_make_targets_the_readme_names_exist() -> None:
-    named = set(re.findall(r"`make ([a-z][\w-]*)", (ROOT / "README.md").read_text()))
+def named_in_documents(pattern: str) -> set[str]:
+    return {name for doc in DOCUMENTS for name in re.findall(pattern, doc.read_text())}
+
+
+def test_the_make_targets_the_documents_name_exist() -> None:
+    named = named_in_documents(r"`make ([a-z][\w-]*)")
     targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
-    assert named, "README.md names no make target"
-    assert named <= targets, f"README.md names make targets the Makefile lacks: {named - targets}"
+    readme = set(re.findall(r"`make ([a-z][\w-]*)", (ROOT / "README.md").read_text()))
+    assert {"demo", "test"} <= readme, "README.md must name `make demo` and `make test`"
+    assert named <= targets, (
+        f"the documents name make targets the Makefile lacks: {named - targets}"
+    )
 
 
-def test_every_command_of_the_readme_is_a_real_command() -> None:
-    named = set(re.findall(r"`uptake ([a-z]+)", (ROOT / "README.md").read_text()))
-    assert named <= set(COMMANDS), f"README.md names unknown commands: {named - set(COMMANDS)}"
+def test_the_commands_the_documents_name_exist() -> None:
+    named = named_in_documents(r"`uptake ([a-z]+)")
+    assert named <= set(COMMANDS), f"the documents name unknown commands: {named - set(COMMANDS)}"
