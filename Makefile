@@ -40,14 +40,15 @@ java:                      ## Debian's Java 17 runtime, for the Spark engine (sk
 demo: install chromium     ## simulate both launches at full scale, run the ETL, serve the dashboard
 	$(UPTAKE) demo
 
-lint: dev
+lint: dev                  ## ruff check, ruff format --check, and the import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
-typecheck: dev
+typecheck: dev             ## mypy (strict on etl/ and dashboard/figures/)
 	$(VENV)/bin/mypy
 
-pytest: dev chromium
+pytest: dev chromium       ## the default test run (PYTEST_ARGS="-m slow" for full scale)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## lint, type checks and the default test run
@@ -62,4 +63,4 @@ bench-parts: dev spark     ## every single-part benchmark (ingest, refresh, fits
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .grimp_cache

@@ -18,9 +18,9 @@ from typing import Any, TypeVar, cast
 import polars as pl
 
 from etl.errors import SnapshotError
-from etl.publish import CONTRACT_TABLES
+from etl.snapshot import CONTRACT_TABLES
 
-# The snapshot contract is defined once, by the publisher.
+# The snapshot contract is defined once, in etl/snapshot.py.
 TABLES = CONTRACT_TABLES
 MEMO_SIZE = 256  # derived values kept per snapshot (oldest dropped first)
 T = TypeVar("T")

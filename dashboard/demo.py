@@ -28,7 +28,7 @@ from rich.table import Table
 
 from etl.cli import now_utc
 from etl.config import Settings
-from etl.progress import reporting
+from etl.progress import is_step_end, reporting
 
 if TYPE_CHECKING:  # etl.simulate loads numpy and pyarrow: not on every `uptake` start
     from etl.simulate import SimulationOptions
@@ -114,6 +114,8 @@ class EtlProgress:
         self.bars.stop()
 
     def update(self, stage: str, done: int, total: int, detail: str) -> None:
+        if is_step_end(stage, done, total) or stage == "publish":
+            return  # the next step's start replaces it; tables are written in a moment
         count = f"{done}/{total}"
         if stage not in _COUNTED_STAGES:
             # A step of the pass (plan, ingest, refresh, fit, publish...): named, not counted.

@@ -1,6 +1,6 @@
 """The exception tree of the dashboard's exports and reports. Each error says what was
 received, what was expected and what to do next; `uptake` prints it as one line and exits
-with its code (DESIGN.md, "Command surface")."""
+with its code (docs/CLI.md, "Exit codes")."""
 
 from __future__ import annotations
 

@@ -288,8 +288,8 @@ class StaticImage:
 def _kaleido_class(reuse_page: bool) -> type[Any]:
     """kaleido's browser class; with `reuse_page`, one that keeps its page between images.
 
-    Stock kaleido 1.x reloads its page after every image, which re-parses the 4.6 MB
-    plotly.js: 0.2-0.4 s of each image on these cores, most of a small chart's cost. Its
+    Stock kaleido 1.x reloads its page after every image, which re-parses all of
+    plotly.js: most of a small chart's cost (benchmarks/RESULTS.md, "Export"). Its
     page script (`kaleido_scopes.plotly`) draws each figure with `Plotly.toImage` into a
     fresh detached div that plotly purges afterwards, so nothing of one figure is left for
     the next; a PDF sets the page size and image before it prints. The page is still

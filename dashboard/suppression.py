@@ -3,7 +3,7 @@ are hidden, so a shared chart or CSV cannot single out a handful of people.
 
 A hidden cell is left out (a bucket or cohort row) or blank (one count of a row); the
 chart's caption says so. Zero stays zero: it reveals no one. Differences between published
-cells (e.g. two cumulative totals) are not protected; see README "Privacy"."""
+cells (e.g. two cumulative totals) are not protected; see docs/PRIVACY.md."""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ class Settings:
     memory_limit: str = "2.25GB"  # DuckDB buffers; the process peaks up to ~0.6 GB above it
     threads: int = 2
     keep_snapshots: int = 3
-    # Privacy (README "Privacy"). The key comes from UPTAKE_PSEUDONYM_KEY or the key file,
+    # Privacy (docs/PRIVACY.md). The key comes from UPTAKE_PSEUDONYM_KEY or the key file,
     # never from uptake.toml, and is kept out of repr so it cannot end up in a log.
     pseudonym_key: str | None = field(default=None, repr=False)
     pseudonym_key_file: Path | None = None

@@ -2,18 +2,14 @@
 and write the run ledger; after the commit, move the files, fit growth models and publish a
 serving snapshot. A kill at any point leaves the warehouse as it was before the pass.
 
-Test hook: with `UPTAKE_PAUSE_AT=<step>` (or `<step>:end`; steps: convert, plan, ingest,
-refresh, retention, move_files, fit, publish) a pass announces the pause on stderr and sleeps
-`UPTAKE_PAUSE_SECONDS` (default 600) when the step starts (or ends), so a test can kill or
-signal it at a known point. Without the variable it does nothing."""
+Each step (convert, plan, ingest, refresh, retention, move_files, fit, publish) is reported
+to the progress reporter (etl/progress.py) as it starts and as it ends."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +33,7 @@ from etl.ingest import (
     remove_earlier_loads,
 )
 from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
-from etl.progress import report
+from etl.progress import step_finished, step_started
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
 from etl.warehouse import connect, scalar, writer_lock
@@ -131,29 +127,15 @@ def root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
-PAUSE_AT = "UPTAKE_PAUSE_AT"
-PAUSE_SECONDS = "UPTAKE_PAUSE_SECONDS"
-
-
-def _pause_point(point: str) -> None:
-    """The test hook of the module docstring; inert unless UPTAKE_PAUSE_AT names `point`."""
-    if os.environ.get(PAUSE_AT) != point:
-        return
-    seconds = float(os.environ.get(PAUSE_SECONDS) or 600)
-    print(f"uptake: paused at {point} (pid {os.getpid()})", file=sys.stderr, flush=True)
-    time.sleep(seconds)
-
-
 @contextmanager
 def _step(steps: dict[str, float], name: str) -> Iterator[None]:
-    _pause_point(name)
-    report("pass", 0, 0, name)  # the step now running (no count: steps vary by pass)
+    step_started(name)
     started = time.perf_counter()
     try:
         yield
     finally:
         steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
-    _pause_point(f"{name}:end")
+    step_finished(name)
 
 
 def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:

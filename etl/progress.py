@@ -1,7 +1,13 @@
-"""Progress of a long pass, for whoever shows it (`uptake demo` draws progress bars).
+"""Progress of a long pass, for whoever shows it (`uptake demo` draws progress bars) or
+waits for a point in it (tests that kill a pass at a known step).
 
-The pass reports (stage, done, total, detail) as it goes: `ingest` counts files, `metrics`
-counts the refresh's steps (detail: the step running), `finish` the fits and publishing.
+The pass reports (stage, done, total, detail) as it goes:
+- `ingest` counts files (detail: the file);
+- `metrics` counts the refresh's steps (detail: the step running);
+- `publish` counts the snapshot's tables as they are written (detail: the table);
+- `pass` names each step of the pass (detail: convert, plan, ingest, refresh, retention,
+  move_files, fit, publish) when it starts, as 0 of 0 (steps vary by pass), and when it
+  ends, as 1 of 1.
 Nothing is reported unless a caller installs a reporter with `reporting(...)`, so the
 pipeline itself needs no knowledge of any display."""
 
@@ -20,6 +26,21 @@ def report(stage: str, done: int, total: int, detail: str = "") -> None:
     reporter = _REPORTER.get()
     if reporter is not None:
         reporter(stage, done, total, detail)
+
+
+def step_started(name: str) -> None:
+    """The pass's step `name` is now running."""
+    report("pass", 0, 0, name)
+
+
+def step_finished(name: str) -> None:
+    """The pass's step `name` has ended without an error."""
+    report("pass", 1, 1, name)
+
+
+def is_step_end(stage: str, done: int, total: int) -> bool:
+    """True for the report `step_finished` sends."""
+    return stage == "pass" and done == total == 1
 
 
 @contextmanager

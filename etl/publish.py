@@ -22,14 +22,13 @@ import pyarrow.parquet as pq
 from etl.config import Settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.ingest import recorded_signup_sources
+from etl.progress import report
 from etl.refresh import SERVING_MODELS, model_sql
+from etl.snapshot import CONTRACT_TABLES, CURRENT
 from etl.warehouse import scalar
 
 ENGINE = "duckdb"  # the default engine; another one names itself (etl.spark: "spark")
-CURRENT = "CURRENT"
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-r\d+(-\d+)?$")
-
-CONTRACT_TABLES = (*SERVING_MODELS, "fits", "forecasts", "runs")
 
 
 def snapshot_id(now: datetime, run_id: int) -> str:
@@ -89,8 +88,9 @@ def build_manifest(
 
 def write_folder(folder: Path, tables: Mapping[str, pa.Table], manifest: dict[str, Any]) -> None:
     folder.mkdir(parents=True)
-    for name, table in tables.items():
+    for number, (name, table) in enumerate(tables.items(), start=1):
         pq.write_table(table, folder / f"{name}.parquet")
+        report("publish", number, len(tables), name)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
 
 
@@ -154,7 +154,13 @@ def publish_snapshot(
     missing = [name for name in CONTRACT_TABLES if name not in given]
     if missing:
         raise ValueError(f"{engine} snapshot lacks the contract tables {missing}")
-    ordered = {**{name: given[name] for name in CONTRACT_TABLES}, **given}
+    unknown = [name for name in given if name not in CONTRACT_TABLES]
+    if unknown:
+        raise ValueError(
+            f"{engine} snapshot has tables outside the contract: {unknown}; add them to "
+            "CONTRACT_TABLES in etl/snapshot.py (and docs/ARCHITECTURE.md) to publish them"
+        )
+    ordered = {name: given[name] for name in CONTRACT_TABLES}
     serving = settings.serving
     serving.mkdir(parents=True, exist_ok=True)
     snapshot = unique_id(serving, snapshot_id(now, run_id))

@@ -1,7 +1,9 @@
-"""Reading the live serving snapshot (for the CLI and anyone outside the dashboard).
+"""The serving snapshot's contract (its tables and the CURRENT pointer) and reading the live
+snapshot (for the CLI and anyone outside the dashboard).
 
-Snapshots are immutable, so a reader may cache tables by snapshot id; this module keeps
-no state itself."""
+Readers depend on this module, never on the writer (etl/publish.py), which checks every
+snapshot it writes against CONTRACT_TABLES. Snapshots are immutable, so a reader may cache
+tables by snapshot id; this module keeps no state itself."""
 
 from __future__ import annotations
 
@@ -15,7 +17,26 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.errors import SnapshotError
-from etl.publish import CONTRACT_TABLES, CURRENT
+
+CURRENT = "CURRENT"  # serving/CURRENT names the live snapshot
+# Every snapshot holds these tables: the SQL models' rollups (etl/models/), the growth-model
+# fits and forecasts, and the run ledger. docs/ARCHITECTURE.md gives their columns.
+CONTRACT_TABLES = (
+    "platforms",
+    "signups",
+    "milestones",
+    "active",
+    "retention",
+    "lifecycle",
+    "activation",
+    "channels",
+    "overlap",
+    "migration",
+    "migrant_activity",
+    "fits",
+    "forecasts",
+    "runs",
+)
 
 
 @dataclass(frozen=True)

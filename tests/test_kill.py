@@ -4,9 +4,9 @@ leaves the warehouse and the serving snapshot as they were (or, after the COMMIT
 snapshot as it was), and the next run completes with the result of a clean one-shot run.
 Also: two runs at once, SIGTERM/SIGINT during a scheduled pass.
 
-The pause points come from the pipeline's test hook (UPTAKE_PAUSE_AT, see etl/pipeline.py);
-points inside a step (the middle of the refresh, a half-written snapshot folder) are reached
-with a small wrapper that pauses the real CLI inside the refresh or the Parquet writer."""
+The real CLI pauses at a point through its progress reports (etl/progress.py): a step of
+the pass as it starts or ends, half the refresh's steps done, or three tables of the new
+snapshot written."""
 
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ import pytest
 
 from etl.config import Settings, load_settings
 from etl.pipeline import run_pass
-from etl.publish import CONTRACT_TABLES
-from etl.snapshot import current_snapshot, read_table
+from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 
 BASE = datetime(2024, 3, 1)
 
@@ -180,46 +179,44 @@ def staged(tmp_path: Path) -> tuple[Settings, list[Path]]:
     return settings, first + second
 
 
-# Pauses the real CLI inside a step: the wrapper patches one function, then runs etl.cli.
-WRAPPER = """
+# The real CLI, paused the first time a pass reaches a point: a progress reporter
+# (etl/progress.py) installed around etl.cli.main sleeps there.
+PAUSER = """
 import sys, time
-target = sys.argv[1]
-if target == "mid-refresh":
-    import etl.refresh as refresh
-    original = refresh.model_sql
-    def model_sql(model):
-        if model == "retention":  # some models are rebuilt by now, the others are not
-            print("uptake: paused at mid-refresh", file=sys.stderr, flush=True)
-            time.sleep(600)
-        return original(model)
-    refresh.model_sql = model_sql
-elif target == "mid-publish":
-    import etl.publish as publish
-    original = publish.pq.write_table
-    written = []
-    def write_table(table, where, *args, **kwargs):
-        original(table, where, *args, **kwargs)
-        if "/.tmp-" in str(where):
-            written.append(where)
-            if len(written) == 3:  # three tables of the new snapshot are on disk
-                print("uptake: paused at mid-publish", file=sys.stderr, flush=True)
-                time.sleep(600)
-    publish.pq.write_table = write_table
+from etl.progress import reporting
+point, seconds, argv = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+paused = []
+def reached(stage, done, total, detail):
+    if point == "mid-refresh":  # half the refresh's steps done: some models rebuilt, some not
+        return stage == "metrics" and done == total // 2
+    if point == "mid-publish":  # three tables of the new snapshot are on disk
+        return stage == "publish" and done == 3
+    step, _, end = point.partition(":")  # a step of the pass starts, or ends (STEP:end)
+    return stage == "pass" and detail == step and done == (1 if end else 0)
+def pause_at_point(stage, done, total, detail):
+    if not paused and reached(stage, done, total, detail):
+        paused.append(point)
+        print(f"uptake: paused at {point}", file=sys.stderr, flush=True)
+        time.sleep(seconds)
 from etl.cli import main
-sys.exit(main(sys.argv[2:]))
+with reporting(pause_at_point):
+    sys.exit(main(argv))
 """
+
+
+def paused_uptake(tmp_path: Path, point: str, *args: str, seconds: float = 600) -> list[str]:
+    """The command line of `uptake ARGS` that pauses `seconds` at `point`: a step of the
+    pass (plan, ingest, refresh, fit, publish, ...) as it starts, `STEP:end` as it ends,
+    `mid-refresh` or `mid-publish`."""
+    pauser = tmp_path / "pauser.py"
+    pauser.write_text(PAUSER)
+    return [sys.executable, str(pauser), point, str(seconds), *args]
 
 
 def start_paused(tmp_path: Path, settings: Settings, point: str) -> subprocess.Popen[str]:
     """`uptake run` that pauses at `point`; returns once it has."""
-    env = {**os.environ, "UPTAKE_PAUSE_AT": point}
-    if point.startswith("mid-"):
-        wrapper = tmp_path / "wrapper.py"
-        wrapper.write_text(WRAPPER)
-        command = [sys.executable, str(wrapper), point, "--home", str(settings.home), "run"]
-    else:
-        command = [sys.executable, "-m", "etl.cli", "--home", str(settings.home), "run"]
-    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    command = paused_uptake(tmp_path, point, "--home", str(settings.home), "run")
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     wait_for_line(proc, f"paused at {point}")
     return proc
 
@@ -407,26 +404,16 @@ def scheduler_home(tmp_path: Path) -> Iterator[tuple[Settings, list[Path]]]:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=SLOW)])
 def test_a_signal_during_a_scheduled_pass_lets_it_finish(
-    scheduler_home: tuple[Settings, list[Path]], signum: int
+    scheduler_home: tuple[Settings, list[Path]], signum: int, tmp_path: Path
 ) -> None:
     settings, inputs = scheduler_home
-    env = {**os.environ, "UPTAKE_PAUSE_AT": "refresh", "UPTAKE_PAUSE_SECONDS": "2"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "--home",
-            str(settings.home),
-            "schedule",
-            "--every",
-            "1s",
-            "--log-json",
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
+    command = paused_uptake(
+        tmp_path,
+        "refresh",
+        *("--home", str(settings.home), "schedule", "--every", "1s", "--log-json"),
+        seconds=2,
     )
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     seen = wait_for_line(proc, "paused at refresh")
     proc.send_signal(signum)
     _, rest = proc.communicate(timeout=180)

@@ -248,7 +248,8 @@ def trace(kind: str, **props: Any) -> dict[str, Any]:
 
 def add_annotation(fig: go.Figure, **props: Any) -> None:
     """fig.add_annotation without its per-call cost (it checks subplots and re-validates
-    every annotation already there, about 20 ms each): the tuple is extended once."""
+    every annotation already there, so each call costs more than the last): the tuple is
+    extended once."""
     fig.layout.annotations = (*fig.layout.annotations, go.layout.Annotation(props, _validate=False))
 
 
@@ -327,7 +328,7 @@ def style_figure(
 ) -> go.Figure:
     """The house look: white theme, title and optional subtitle, legend on top, caption below."""
     # plotly_white's look set directly on the figure: assigning the template itself is
-    # validated property by property, about 100 ms per figure, most of a chart callback.
+    # validated property by property, which costs more than building the rest of a chart.
     fig.update_layout(**house_layout(title=title, subtitle=subtitle, height=height))
     fig.update_xaxes(**WHITE_AXIS)
     fig.update_yaxes(**WHITE_AXIS)
