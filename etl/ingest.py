@@ -331,6 +331,7 @@ def ingest_files(
     tombstones = bool(scalar(con, "SELECT count(*) FROM tombstones"))
     batch = _Batch(con, settings, options, run_id, now + settings.future_tolerance, key, tombstones)
     batch.first_seen = FirstSeen.resolve(con, settings, options)
+    rule = batch.first_seen.rule(options) if batch.first_seen is not None else None
     staged: list[StagedFile] = []
     for number, planned in enumerate(plan, start=1):
         report("ingest", number - 1, len(plan), planned.outcome.path.name)
@@ -344,11 +345,10 @@ def ingest_files(
         planned.outcome.seconds = time.perf_counter() - started
         planned.outcome.source_path = source_path(planned.outcome.path, origins or {})
         result.files.append(planned.outcome)
+        if len(staged) == LOAD_CHUNK_FILES or number == len(plan):
+            _load_staged(con, staged, rule)
+            staged = []
         report("ingest", number, len(plan), planned.outcome.path.name)
-    rule = batch.first_seen.rule(options) if batch.first_seen is not None else None
-    load_run(con, staged, rule)
-    for file in staged:
-        _drop_temp(con, file.prefix)
     for outcome in result.files:
         record_file(con, outcome, run_id, now, options)
         if outcome.rows_read:
@@ -364,6 +364,20 @@ def ingest_files(
             f" ({outcome.reason})" if outcome.reason else "",
         )
     return result
+
+
+# Files loaded together: one statement reads the union of their views. A run of more files
+# loads in chunks (each deduplicated against what the earlier chunks stored, which gives
+# the same rows and counts), so no statement unions thousands of views.
+LOAD_CHUNK_FILES = 400
+
+
+def _load_staged(
+    con: duckdb.DuckDBPyConnection, staged: Sequence[StagedFile], rule: FirstSeenRule | None
+) -> None:
+    load_run(con, staged, rule)
+    for file in staged:
+        _drop_temp(con, file.prefix)
 
 
 def _stage_planned(batch: _Batch, planned: PlannedFile, number: int) -> StagedFile | None:

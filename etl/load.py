@@ -94,6 +94,8 @@ def load_run(
 ) -> None:
     """Insert the valid rows of the staged files, deduplicated and keyed; set each file's
     loaded, duplicate and replaced counts. Inside the caller's transaction."""
+    if not staged:
+        return
     for file in staged:
         file.outcome.rows_loaded = file.valid
     signups = [f for f in staged if f.outcome.stream == "signups" and f.valid]
@@ -104,7 +106,7 @@ def load_run(
         _union_view(con, "_run_events", events, _EVENT_COLUMNS)
         if first_seen is not None:
             _derive_first_seen_signups(con, events, first_seen)
-    _key_unkeyed(con, "signups", min((f.file_id for f in staged), default=0))
+    _key_unkeyed(con, "signups", min(f.file_id for f in staged))
     if events:
         _load_events(con, events)
     for file in staged:

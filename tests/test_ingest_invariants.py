@@ -12,6 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import etl.ingest
 from etl.config import Settings, load_settings
 from etl.errors import LockedError
 from etl.ingest import IngestOptions
@@ -102,6 +104,7 @@ def test_n_batches_equal_one_batch(tmp_path: Path, clock: datetime, seed: int, c
     one = load_settings(run / "one", env={})
     many = load_settings(run / "many", env={})
     batched = load_settings(run / "batched", env={})
+    chunked = load_settings(run / "chunked", env={})
     ingest(
         one,
         write_batches(signups, run / "in1", "s", []) + write_batches(events, run / "in1", "e", []),
@@ -113,10 +116,13 @@ def test_n_batches_equal_one_batch(tmp_path: Path, clock: datetime, seed: int, c
     for path in batches:
         ingest(many, [path], clock)  # one run per batch
     ingest(batched, batches, clock)  # every batch in one run
+    with mock.patch.object(etl.ingest, "LOAD_CHUNK_FILES", 2):
+        ingest(chunked, batches, clock)  # one run, loaded two files at a time
     assert snapshot_of_tables(one) == snapshot_of_tables(many) == snapshot_of_tables(batched)
+    assert snapshot_of_tables(chunked) == snapshot_of_tables(batched)
     # Within a run, repeats across files are resolved once for the run; each file's counts
     # are still those of loading the files one after another.
-    assert file_counts(many) == file_counts(batched)
+    assert file_counts(many) == file_counts(batched) == file_counts(chunked)
 
 
 def file_counts(settings: Settings) -> dict[str, tuple[object, ...]]:
