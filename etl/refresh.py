@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -394,6 +394,46 @@ def fold_batch_stats(con: duckdb.DuckDBPyConnection) -> None:
     build_tz_hours(con)
 
 
+# The batch's events are grouped into user-hours a span of whole UTC days at a time, each
+# span holding about this many events: one hash table of the whole batch (64M user-hours
+# at the full demo's scale) overflowed the memory limit and spilled, where spans of
+# consecutive days fit in memory. Events are stored about in time order (files arrive in
+# it), so each span reads only its own row groups.
+HOUR_SPAN_EVENTS = 8_000_000
+
+
+def append_hours(con: duckdb.DuckDBPyConnection) -> None:
+    """user_hours of the batch (wm_old < file_id <= wm_new), one span of days at a time."""
+    days = con.execute(
+        """
+        SELECT date_trunc('day', event_ts) AS day, count(*)
+        FROM events
+        WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new')
+          AND is_activity(event_type)
+        GROUP BY day ORDER BY day
+        """
+    ).fetchall()
+    for start, end in day_spans(days, HOUR_SPAN_EVENTS):
+        set_variables(con, {"hours_from": start, "hours_to": end})
+        run_sql(con, "user_activity", "append_hours")
+
+
+def day_spans(days: list[tuple[datetime, int]], limit: int) -> Iterator[tuple[datetime, datetime]]:
+    """[from, to) spans of consecutive days (given with their row counts, in order) holding
+    at most `limit` rows each (a single larger day is a span of its own)."""
+    start: datetime | None = None
+    rows = 0
+    for day, count in days:
+        if start is not None and rows + count > limit:
+            yield start, day
+            start, rows = None, 0
+        if start is None:
+            start = day
+        rows += count
+    if start is not None:
+        yield start, days[-1][0] + timedelta(days=1)
+
+
 def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
     """Everything from the raw tables: derived tables, then everyone's contribution."""
     with timer.step("clear"):
@@ -401,7 +441,7 @@ def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
     with timer.step("platform_stats"):
         fold_batch_stats(con)
     with timer.step("user_hours"):
-        run_sql(con, "user_activity", "append_hours")
+        append_hours(con)
     with timer.step("user_days"):
         # user_days is empty: no stored day of any user needs checking.
         con.execute("CREATE OR REPLACE TEMP TABLE touched (uid INTEGER)").fetchall()
@@ -423,7 +463,7 @@ def refresh_touched(
     with timer.step("platform_stats"):
         fold_batch_stats(con)
     with timer.step("user_hours"):
-        run_sql(con, "user_activity", "append_hours")
+        append_hours(con)
         run_sql(con, "user_activity", "touched")
     with timer.step("user_days"):
         run_sql(con, "user_activity", "append_days")

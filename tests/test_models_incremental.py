@@ -9,12 +9,14 @@ import tempfile
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from models_helpers import add_events, add_signups, refresh, served, snapshot_of_models
 
+import etl.refresh
 from etl.config import load_settings
 from etl.warehouse import connect
 
@@ -49,13 +51,16 @@ def test_incremental_equals_full_rebuild(
             Path(folder), env={}, overrides={"timezone": timezone, "milestones": "2,4,8"}
         )
         con = connect(settings)
-        for batch in range(4):
-            file_id = 2 * batch + 1
-            add_signups(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in signups if b == batch],
-                        file_id)  # fmt: skip
-            add_events(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in events if b == batch],
-                       file_id + 1)  # fmt: skip
-            refresh(con, settings, CLOCK)
+        # The batches' user-hours are grouped a few events at a time (spans of days), the
+        # full rebuild's in one span: the tables agree.
+        with mock.patch.object(etl.refresh, "HOUR_SPAN_EVENTS", 3):
+            for batch in range(4):
+                file_id = 2 * batch + 1
+                add_signups(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in signups if b == batch],
+                            file_id)  # fmt: skip
+                add_events(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in events if b == batch],
+                           file_id + 1)  # fmt: skip
+                refresh(con, settings, CLOCK)
         incremental = snapshot_of_models(con)
         result = refresh(con, settings, CLOCK, full=True)
         assert result.full
@@ -119,3 +124,15 @@ def test_on_or_after_retention_is_non_increasing(home: Path) -> None:
                 assert c["retained"] <= c["retained_or_after"] <= c["cohort_size"]  # type: ignore[operator]
             else:
                 assert c["retained"] is None and c["retained_or_after"] is None
+
+
+def test_day_spans_hold_at_most_the_limit_and_cover_every_day() -> None:
+    days = [(datetime(2024, 1, d), n) for d, n in ((1, 5), (2, 4), (4, 9), (5, 1), (6, 1))]
+    spans = list(etl.refresh.day_spans(days, 6))
+    assert spans == [
+        (datetime(2024, 1, 1), datetime(2024, 1, 2)),
+        (datetime(2024, 1, 2), datetime(2024, 1, 4)),
+        (datetime(2024, 1, 4), datetime(2024, 1, 5)),  # one day above the limit: alone
+        (datetime(2024, 1, 5), datetime(2024, 1, 7)),
+    ]
+    assert list(etl.refresh.day_spans([], 6)) == []

@@ -3,7 +3,9 @@
 -- events, and user_days (distinct local days per user) from user_hours.
 -- Grain: user x UTC hour; user x local day. uid = the user's dense integer key (ukey,
 -- assigned at ingest; it names its platform).
--- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new.
+-- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new;
+-- append_hours reads the batch's events with hours_from <= event_ts < hours_to (whole UTC
+-- days: refresh.py runs it once per span of days, so each user-hour is one row).
 -- A UTC hour spans at most two local days, and every event of a user-hour lies between
 -- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
 
@@ -17,6 +19,8 @@ FROM events
 WHERE file_id > getvariable('wm_old')
   AND file_id <= getvariable('wm_new')
   AND is_activity(event_type)
+  AND event_ts >= getvariable('hours_from')
+  AND event_ts < getvariable('hours_to')
 GROUP BY ukey, date_trunc('hour', event_ts);
 
 -- name: touched

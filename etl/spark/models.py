@@ -172,6 +172,10 @@ class SparkModels:
         self.variables["range_start"] = datetime.fromisoformat(bounds["range_start"])
         self.variables["range_end"] = datetime.fromisoformat(bounds["range_end"])
         self.run_section("calendar", "tz_hours")
+        # One span of every event (the DuckDB refresh groups spans of days to stay inside
+        # its memory limit; Spark partitions the grouping itself).
+        self.variables["hours_from"] = datetime(1900, 1, 1)
+        self.variables["hours_to"] = datetime(9999, 12, 31)
         self.run_section("user_activity", "append_hours")
         self.run_section("user_activity", "append_days")
         whole = self.spark.sql("SELECT coalesce(bool_and(whole), true) FROM tz_hours").first()
