@@ -37,8 +37,10 @@ from dashboard.figures.common import (
 )
 from dashboard.figures.launch_race import Curve, race_curve
 
+# Explicitly re-exported (mypy strict): dashboard/report.py imports it from here.
+from etl.contract import ENSEMBLE as ENSEMBLE  # noqa: PLC0414
+
 TITLE = "Forecast: fitted growth and time to the next milestones"
-ENSEMBLE = "ensemble"
 UNIT_HOURS = {"s": 1 / HOUR, "second": 1 / HOUR, "h": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0}
 CEILING_NOTE = "ceiling not yet identifiable (before the inflection point)"
 PAST_PEAK_NOTE = "past its peak; ceiling not yet identifiable"

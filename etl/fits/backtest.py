@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from etl.contract import ENSEMBLE
 from etl.fits import fit_all
 
 GRAIN_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
@@ -195,7 +196,7 @@ def backtest(
     too_early = _too_early(fits, platform)
     result = []
     for row in forecasts.to_pylist():
-        if row["platform"] != platform or row["model"] != "ensemble":
+        if row["platform"] != platform or row["model"] != ENSEMBLE:
             continue
         result.append(
             BacktestRow(
@@ -218,7 +219,7 @@ def backtest(
 
 def _too_early(fits: pa.Table, platform: str) -> bool:
     for row in fits.to_pylist():
-        if row["platform"] == platform and row["model"] == "ensemble":
+        if row["platform"] == platform and row["model"] == ENSEMBLE:
             return bool(json.loads(row["params"]).get("too_early", False))
     return False
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import norm
 
+from etl.contract import ENSEMBLE
 from etl.fits.forecast import HORIZON_SPANS, INTERVAL, ceiling_total, eta_days, weighted_quantile
 from etl.fits.models import Array
 from etl.fits.series import FitSeries
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     FitOutcomes = Callable[[FitSeries, Sequence[float], int, int, int], tuple[ModelOutcome, ...]]
     PooledMedian = Callable[[Sequence[ModelOutcome], int], float]
 
-ENSEMBLE = "ensemble"
 TRUNCATIONS = (0.5, 0.75)
 # The later levels each truncation forecasts: this many, evenly spaced up to the end.
 CHECKS_PER_TRUNCATION = 3

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from etl.contract import ENSEMBLE
 from etl.fits.bootstrap import bootstrap_params
 from etl.fits.calibration import (
     Calibration,
@@ -30,7 +31,6 @@ from etl.fits.models import MODELS, Array
 from etl.fits.series import FitSeries
 
 BOOTSTRAP_DRAWS = 150
-ENSEMBLE = "ensemble"
 NEXT_MILESTONES = 3
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from etl.contract import FITS_SCHEMA, FORECASTS_SCHEMA
+from etl.contract import ENSEMBLE, FITS_SCHEMA, FORECASTS_SCHEMA
 from etl.fits.bootstrap import residual_sd
 from etl.fits.engine import (
     BOOTSTRAP_DRAWS,
@@ -32,7 +32,6 @@ from etl.fits.forecast import (
 )
 from etl.fits.series import MIN_POINTS, FitSeries
 
-ENSEMBLE = "ensemble"
 INTERVAL_TEXT = f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles)"
 CALIBRATED_TEXT = (
     f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles widened by the "
