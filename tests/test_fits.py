@@ -17,7 +17,15 @@ import pytest
 
 from etl.errors import UsageError
 from etl.fits import fit_all, format_forecasts
-from etl.fits.models import BASS, BURST_INFLOW, EXPONENTIAL, GOMPERTZ, LOGISTIC, GrowthModel
+from etl.fits.models import (
+    BASS,
+    BURST_INFLOW,
+    BURST_TAIL,
+    EXPONENTIAL,
+    GOMPERTZ,
+    LOGISTIC,
+    GrowthModel,
+)
 from etl.fits.series import choose_grain, preferred_grain, reporting_step
 
 MILESTONES = (1_000, 10_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 100_000_000)
@@ -31,6 +39,8 @@ SYNTHETIC: dict[str, tuple[GrowthModel, list[float]]] = {
     "bass": (BASS, [2e6, 0.03, 0.6]),
     "exponential": (EXPONENTIAL, [1000.0, 0.25]),
     "burst_inflow": (BURST_INFLOW, [5e6, 2.0, 2e4]),
+    # A burst, then a tail that fades (to e^-2 of its rate over the window).
+    "burst_tail": (BURST_TAIL, [5e6, 2.0, 4e4, 0.1]),
 }
 
 
@@ -94,7 +104,7 @@ def test_parameters_recovered_from_noisy_diurnal_hourly_data(
         assert fitted[param_name] == pytest.approx(true_value, rel=0.05), param_name
 
 
-@pytest.mark.parametrize("name", ["gompertz", "bass", "exponential", "burst_inflow"])
+@pytest.mark.parametrize("name", ["gompertz", "bass", "exponential", "burst_inflow", "burst_tail"])
 def test_aicc_selects_the_generating_model(synthetic: tuple[pa.Table, pa.Table], name: str) -> None:
     assert params_of(synthetic[0], name, "ensemble")["best_model"] == name
 
@@ -529,6 +539,29 @@ def test_ensemble_fitted_at_end_is_within_10_percent_of_measured(
         assert row["measured_at_end"] > 0
     (ensemble,) = rows_of(fits, case.name, "ensemble")
     assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)
+
+
+def test_a_burst_then_a_fading_tail_is_followed_over_a_month() -> None:
+    """The viral preset over the full demo's 30 days (scale 1): a 3.2-hour burst of ~12M,
+    then a tail that fades over 4 days. Only burst + fading tail describes it; the ensemble
+    rests on it, ends the window at the measured total, and its ceiling is identified."""
+    from etl.fits.backtest_suite import minute_rows, simulated_minutes
+    from etl.simulate.presets import PRESETS
+
+    minutes = simulated_minutes("viral", seed=1)
+    rows = minute_rows("month", PRESETS["viral"].t0, minutes, 30 * 24 * 60)
+    fits, forecasts = fit_all(rows.filter(pl.col("grain") == "hour"), (50_000_000,))
+    (ensemble,) = rows_of(fits, "month", "ensemble")
+    assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)
+    params = json.loads(ensemble["params"])
+    assert params["best_model"] == "burst_tail" and params["weights"]["burst_tail"] > 0.99
+    assert ensemble["ceiling_identified"] is True
+    assert params["ceiling"] == pytest.approx(ensemble["measured_at_end"], rel=0.02)
+    tail = params_of(fits, "month", "burst_tail")["parameters"]
+    assert tail["burst_decay_per_day"] == pytest.approx(24 / 3.2, rel=0.15)
+    assert tail["tail_fade_per_day"] == pytest.approx(24 / 96, rel=0.15)
+    (headline,) = rows_of(forecasts, "month", "ensemble")
+    assert headline["p_never"] > 0.95  # the tail has faded: 50M is out of reach
 
 
 def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> None:

@@ -66,7 +66,16 @@ MODELS: dict[str, ModelCurve] = {
     "burst_inflow": lambda t, p: (
         p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t)) + p["inflow_per_day"] * t
     ),
+    "burst_tail": lambda t, p: (
+        p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t))
+        + p["tail_per_day"] * _fading(t, p["tail_fade_per_day"])
+    ),
 }
+
+
+def _fading(t: np.ndarray, fade: float) -> np.ndarray:
+    """(1 - e^{-jt}) / j, which is t at j = 0."""
+    return np.asarray(-np.expm1(-fade * t) / fade if fade > 0 else t)
 
 
 def _bass(t: np.ndarray, m: float, p: float, q: float) -> np.ndarray:

@@ -135,11 +135,22 @@ def _information_share(fit: FitResult) -> float:
     return (1.0 - rho) / (1.0 + rho)
 
 
+def doubled_ceiling_pin(fit: FitResult) -> tuple[int, float]:
+    """(index, fit-space value) of the parameter pinned to double the ceiling."""
+    model = fit.model
+    if model.doubled_ceiling is None:
+        return 0, float(fit.x[0] + np.log(2.0))  # the ceiling is parameter 0, a log
+    index, value = model.doubled_ceiling(fit.params)
+    natural = fit.params.copy()
+    natural[index] = value
+    return index, float(model.to_fit_space(natural)[index])
+
+
 def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
     """Refit with the ceiling pinned at twice its fitted value: if the fit barely gets
     worse, the data cannot tell the two ceilings apart (as before the inflection)."""
-    pinned_ceiling = fit.x[0] + np.log(2.0)  # the ceiling is the first, log-space parameter
-    if pinned_ceiling > fit.bounds.upper[0]:
+    index, pinned = doubled_ceiling_pin(fit)
+    if not fit.bounds.lower[index] <= pinned <= fit.bounds.upper[index]:
         return True
     _, deviance = solve(
         fit.model,
@@ -147,7 +158,7 @@ def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
         fit.x,
         fit.bounds,
         dispersion=fit.dispersion,
-        fixed={0: float(pinned_ceiling)},
+        fixed={index: pinned},
     )
     # The deviance difference at a fixed over-dispersion is the likelihood-ratio statistic;
     # autocorrelated residuals carry less information than their count suggests.
