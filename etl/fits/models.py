@@ -46,6 +46,9 @@ class GrowthModel:
     # fitted, the ceiling doubles: the profile check's alternative. None: the ceiling is
     # parameter 0 itself.
     doubled_ceiling: Callable[[Array], tuple[int, float]] | None = None
+    # Models without a ceiling: (t, params) -> the part of C(t) that never levels off
+    # (burst + inflow: the inflow). None: all of it.
+    open_ended: Callable[[Array, Array], Array] | None = None
 
     @property
     def has_ceiling(self) -> bool:
@@ -247,6 +250,7 @@ BURST_INFLOW = GrowthModel(
     log_space=(True, True, True),
     cumulative=_burst_inflow,
     time_to_reach=_burst_inflow_time,
+    open_ended=lambda t, p: p[..., 2:3] * np.maximum(t, 0.0),
 )
 
 BURST_TAIL = GrowthModel(
