@@ -562,6 +562,24 @@ def test_a_burst_then_a_fading_tail_is_followed_over_a_month() -> None:
     assert tail["tail_fade_per_day"] == pytest.approx(24 / 96, rel=0.15)
     (headline,) = rows_of(forecasts, "month", "ensemble")
     assert headline["p_never"] > 0.95  # the tail has faded: 50M is out of reach
+    check_the_drawn_curve_follows_the_measured_one(rows, params, ensemble)
+
+
+def check_the_drawn_curve_follows_the_measured_one(
+    rows: pl.DataFrame, params: dict[str, Any], ensemble: dict[str, Any]
+) -> None:
+    """The chart draws the ensemble's `fitted_curve` as it is: it ends at fitted_at_end and
+    stays within 10% of the measured total from the burst on (the daily cycle included:
+    the model's own C(t) overshoots a burst that fell in the night hours)."""
+    from dashboard.figures.forecasts import headline_curve
+
+    hourly = rows.filter(pl.col("grain") == "hour")
+    hour_ends = (hourly["elapsed_s"] / 3600 + 1).round()
+    measured = dict(zip(hour_ends, hourly["cumulative"], strict=True))
+    hours, users = headline_curve(params)
+    assert len(hours) > 100 and users[-1] == pytest.approx(ensemble["fitted_at_end"], rel=1e-5)
+    for hour, fitted in zip(hours, users, strict=True):
+        assert fitted == pytest.approx(measured[round(hour)], abs=0.1 * users[-1]), hour
 
 
 def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> None:

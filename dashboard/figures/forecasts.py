@@ -246,6 +246,30 @@ def fitted_curve(
     return [x for x, _ in kept], [y for _, y in kept]
 
 
+def headline_curve(params: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The ensemble's fitted curve as the fits computed it (hours since t0, users; seasonal
+    factor included), clipped at 1 user and at t > 0 for a log axis; empty when the
+    snapshot has none (older snapshots)."""
+    points = params.get("fitted_curve") or {}
+    days, users = points.get("days") or [], points.get("users") or []
+    kept = [
+        (24.0 * float(d), float(u))
+        for d, u in zip(days, users, strict=False)
+        if d is not None and u is not None and d > 0 and u >= 1.0
+    ]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
+def curve_label(params: Mapping[str, Any]) -> str:
+    """'burst_tail' when one model holds the ensemble, else 'ensemble (a 60%, b 40%)'."""
+    weights = {str(k): float(v) for k, v in (params.get("weights") or {}).items() if v}
+    main = sorted(weights.items(), key=lambda item: -item[1])
+    if main and main[0][1] >= 0.99:
+        return main[0][0]
+    shares = ", ".join(f"{name} {w:.0%}" for name, w in main if w >= 0.01)
+    return f"ensemble ({shares})" if shares else ENSEMBLE
+
+
 def forecast_path(
     points: pl.DataFrame, end_h: float, end_users: float
 ) -> tuple[list[float], list[float]]:
@@ -300,12 +324,28 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
     return low + high
 
 
+def fitted_line(
+    fit: Mapping[str, Any], headline: Mapping[str, Any], curve: Curve
+) -> tuple[list[float], list[float], str]:
+    """(hours, users, label) of the curve drawn over the window: the ensemble's as the fits
+    computed it, else (older snapshots) the best model's from its parameters."""
+    x, y = headline_curve(headline)
+    if x:
+        return x, y, curve_label(headline)
+    x, y = fitted_curve(str(fit["model"]), str(fit["params"]), min(curve.hours), curve.hours[-1])
+    return x, y, str(fit["model"])
+
+
 def _fit_traces(
-    platform: str, fit: Mapping[str, Any], curve: Curve, points: pl.DataFrame, colour: str
+    platform: str,
+    fitted: tuple[list[float], list[float], str],
+    curve: Curve,
+    points: pl.DataFrame,
+    colour: str,
 ) -> list[dict[str, Any]]:
-    """The best model over the fitted window and the headline forecast line beyond it."""
+    """The fitted curve over the window and the headline forecast line beyond it."""
     end_h, end_users = curve.hours[-1], curve.cumulative[-1]
-    x, y = fitted_curve(str(fit["model"]), str(fit["params"]), min(curve.hours), end_h)
+    x, y, label = fitted
     traces = []
     if x:
         traces.append(
@@ -314,10 +354,10 @@ def _fit_traces(
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{platform} fit: {fit['model']}",
+                name=f"{platform} fit: {label}",
                 legendgroup=platform,
                 line={"color": colour, "width": 2, "dash": "dash"},
-                hovertemplate=f"{platform} {fit['model']}: %{{y:,.0f}} at %{{x:.1f}} h"
+                hovertemplate=f"{platform} {label}: %{{y:,.0f}} at %{{x:.1f}} h"
                 "<extra>fitted</extra>",
             )
         )
@@ -369,8 +409,9 @@ def build_forecast(
 ) -> go.Figure:
     """Measured curve, best model's fitted curve, the headline forecast line and band."""
     text = caption(
-        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups"
-        " (not drawn when too early to forecast);"
+        "Measured cumulative signups; dashed: the fitted curve over the window (the"
+        " Akaike-weighted models that may forecast, fitted to per-period signups, daily"
+        " cycle included; not drawn when too early to forecast);"
         " dotted: headline median forecast through its ETAs; band: interval",
         definitions,
     )
@@ -410,7 +451,8 @@ def build_forecast(
         # Too early: the models that could forecast do not follow the data; drawing the
         # best of them would show a curve the measured one contradicts. The note says why.
         if not params.get("too_early"):
-            for item in _fit_traces(platform, fit, curve, points, colour):
+            line = fitted_line(fit, params, curve)
+            for item in _fit_traces(platform, line, curve, points, colour):
                 fig.add_trace(item)
         notes.append(
             describe_forecast(platform, points, bool(headline["ceiling_identified"]), params)

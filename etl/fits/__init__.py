@@ -28,7 +28,9 @@ every model.
   the identifiability evidence and `note`, and, only when identified, `ceiling`,
   `ceiling_low`, `ceiling_high` (total users, 80% interval).
 - `measured_at_end` / `fitted_at_end`: cumulative users at `fitted_until`, observed and
-  per the model (ensemble: weighted mean of its usable models).
+  per the model (ensemble: weighted mean of its usable models); the ensemble's params
+  carry `fitted_curve` ({days, users}: its cumulative curve over the window, seasonal
+  factor included, at up to ~200 bucket boundaries), which the chart draws as it is.
 - `rmse` is in signups per bucket of the chosen grain; `n_points` counts the buckets fitted;
   `fitted_until` is the end of the last complete bucket.
 - `ceiling_identified` is true only when the ceiling is not at a bound, the inflection
