@@ -571,7 +571,9 @@ def check_the_drawn_curve_follows_the_measured_one(
     """The chart draws the ensemble's `fitted_curve` as it is: it ends at fitted_at_end and
     stays within 10% of the measured total from the burst on (the daily cycle included:
     the model's own C(t) overshoots a burst that fell in the night hours)."""
-    from dashboard.figures.forecasts import headline_curve
+    from dashboard.figures.forecasts import headline_curve, identified_ceiling
+
+    assert identified_ceiling(params).startswith("ceiling ~13")  # the chart's subtitle
 
     hourly = rows.filter(pl.col("grain") == "hour")
     hour_ends = (hourly["elapsed_s"] / 3600 + 1).round()

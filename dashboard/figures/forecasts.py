@@ -198,8 +198,19 @@ def describe_forecast(
         low = format_duration(row["eta_low_h"]) if row["eta_low_h"] is not None else "?"
         high = format_duration(row["eta_high_h"]) if row["eta_high_h"] is not None else "never"
         parts.append(f"{users} in ~{format_duration(row['eta_h'])} after t0 ({low} to {high})")
-    note = ceiling_note(params, ceiling_identified)
+    note = ceiling_note(params, ceiling_identified) or identified_ceiling(params)
     return f"{platform}: " + ("; ".join(parts) or "no forecast") + (f" · {note}" if note else "")
+
+
+def identified_ceiling(params: Mapping[str, Any]) -> str:
+    """'ceiling ~13.1M (13.0M to 13.2M)' from an identified ceiling's summary, else ''."""
+    ceiling, low, high = (params.get(k) for k in ("ceiling", "ceiling_low", "ceiling_high"))
+    if not isinstance(ceiling, int | float):
+        return ""
+    interval = ""
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        interval = f" ({format_users(low)} to {format_users(high)})"
+    return f"ceiling ~{format_users(ceiling)}{interval}"
 
 
 def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
