@@ -599,6 +599,17 @@ def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> No
         assert "past its peak" in params["note"]
 
 
+def test_a_surge_in_the_last_weeks_of_a_long_history_is_not_past_its_peak() -> None:
+    """Ten years of a weekly inflow of ~200-1,000 signups, then four weeks at ~14,000 (the
+    full demo's incumbent as the viral launch's migrants arrive): the pace at the end is
+    the surge's, not the median of the year before it."""
+    weeks = np.arange(520)
+    signups = np.r_[np.round(200 * np.exp(weeks[:-4] / 320)), [5_900, 15_100, 13_900, 14_000]]
+    times = [datetime(2013, 1, 7) + timedelta(weeks=int(w)) for w in weeks]
+    fits, _ = fit_all(as_signups("incumbent", times, np.cumsum(signups), "week"), (10**7,))
+    assert params_of(fits, "incumbent", "ensemble")["past_peak"] is False
+
+
 def test_too_early_when_the_forecasting_models_do_not_follow_the_data(
     owid_fits: tuple[pa.Table, pa.Table],
 ) -> None:

@@ -221,11 +221,16 @@ def past_the_peak(fit: FitResult, series: FitSeries) -> bool:
 
 def observed_decline(series: FitSeries) -> float:
     """The pace at the end of the window over the peak of the smoothed, deseasoned rate
-    (1.0 when the peak is at the end): model-free."""
+    (1.0 when the peak is at the end): model-free. The pace at the end is the median over
+    the last ~10% of the buckets that come after the peak: a surge in the last weeks of
+    a long weekly history peaks inside that 10%, and the weeks before it are not its end."""
     rate = series.increments / series.season / (series.t_end - series.t_start)
     smooth = np.convolve(rate, np.ones(5) / 5, mode="same")
-    peak = float(smooth.max())
-    _, late = edge_rates(series)
+    top = int(np.argmax(smooth))
+    peak = float(smooth[top])
+    edge = max(SURGE_MIN_BUCKETS, int(SURGE_EDGE_SHARE * rate.size))
+    start = min(max(rate.size - edge, top + 1), rate.size - 1)
+    late = float(np.median(rate[start:]))
     return min(late / peak, 1.0) if peak > 0 else 1.0
 
 
