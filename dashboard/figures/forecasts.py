@@ -203,14 +203,22 @@ def describe_forecast(
 
 
 def identified_ceiling(params: Mapping[str, Any]) -> str:
-    """'ceiling ~13.1M (13.0M to 13.2M)' from an identified ceiling's summary, else ''."""
+    """'ceiling ~13.05M (13.03M to 13.09M)' from an identified ceiling's summary, else ''
+    (four digits: a ceiling near the measured total has a narrow interval)."""
     ceiling, low, high = (params.get(k) for k in ("ceiling", "ceiling_low", "ceiling_high"))
     if not isinstance(ceiling, int | float):
         return ""
     interval = ""
     if isinstance(low, int | float) and isinstance(high, int | float):
-        interval = f" ({format_users(low)} to {format_users(high)})"
-    return f"ceiling ~{format_users(ceiling)}{interval}"
+        interval = f" ({_precise_users(low)} to {_precise_users(high)})"
+    return f"ceiling ~{_precise_users(ceiling)}{interval}"
+
+
+def _precise_users(users: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(users) >= size:
+            return f"{users / size:.4g}{suffix}"
+    return f"{users:.0f}"
 
 
 def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
@@ -306,6 +314,9 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
             opacity=0.18,
             line={"width": 0},
             name=f"{platform} forecast interval",
+            # The caption explains the band and the dotted line: three platforms' legend
+            # entries must fit beside the plot (viral's were cut off below the figure).
+            showlegend=False,
             legendgroup=platform,
             hoverinfo="skip",
         )
@@ -381,6 +392,7 @@ def _fit_traces(
                 y=path_y,
                 mode="lines",
                 name=f"{platform} forecast (median)",
+                showlegend=False,
                 legendgroup=platform,
                 line={"color": colour, "width": 2, "dash": "dot"},
                 hoverinfo="skip",
