@@ -58,7 +58,8 @@ class ModelOutcome:
 
     @property
     def usable(self) -> bool:
-        """Enters the ensemble: no ceiling at all, or a ceiling the data identify."""
+        """Enters the ensemble: a ceiling the data identify, or no ceiling (stated, and not
+        one in all but name: an inflow that levels off)."""
         return self.identifiability.usable
 
 

@@ -143,6 +143,7 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
             "profile_flat": ident.profile_flat,
             "interval_bounded": ident.interval_bounded,
             "surge_on_earlier_growth": ident.surge_on_earlier_growth,
+            "contested": ident.contested,
         }
     if ident.identified:
         ceilings = ceiling_total(fit.model, outcome.draws, series)
