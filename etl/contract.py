@@ -8,6 +8,9 @@ from __future__ import annotations
 import pyarrow as pa
 
 UTC_TIME = pa.timestamp("us", tz="UTC")
+# The `model` of the headline row of `fits` and `forecasts`: the Akaike-weighted mixture
+# of the models, beside one row per model.
+ENSEMBLE = "ensemble"
 FITS_SCHEMA = pa.schema(
     [
         ("platform", pa.string()),

@@ -391,3 +391,17 @@ def test_early_launch_forecasts_are_not_confidently_wrong(preset: str, cut_index
         assert not confident_wrong(row, case), row
         if row.actual is not None and not beyond_horizon(row, case):
             assert row.forecast is not None, row
+
+
+def test_a_decline_that_a_data_step_makes_look_final_is_not_a_sure_never(
+    growth_data: Path,
+) -> None:
+    """Bluesky, 30 days to 2024-12-31: the surge decays, then the daily count halves
+    overnight (45k -> 19k on Dec 27). Bass alone passed the profile check on it (logistic
+    and Gompertz, as good a fit, were flat), and burst + inflow put the inflow at ~0 per day:
+    two ceilings no check confirms, which said "never" (P 0.97) for 33M, reached in March.
+    Now the S-curves' ceiling is contested and burst + inflow, levelling off, is left out."""
+    cutoff = BLUESKY_CUTOFFS[2]
+    rows = bluesky_backtest(growth_data, cutoff)
+    assert rows[0].actual is not None and rows[0].p_never < 0.5
+    assert rows[0].inside

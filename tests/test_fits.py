@@ -17,7 +17,15 @@ import pytest
 
 from etl.errors import UsageError
 from etl.fits import fit_all, format_forecasts
-from etl.fits.models import BASS, BURST_INFLOW, EXPONENTIAL, GOMPERTZ, LOGISTIC, GrowthModel
+from etl.fits.models import (
+    BASS,
+    BURST_INFLOW,
+    BURST_TAIL,
+    EXPONENTIAL,
+    GOMPERTZ,
+    LOGISTIC,
+    GrowthModel,
+)
 from etl.fits.series import choose_grain, preferred_grain, reporting_step
 
 MILESTONES = (1_000, 10_000, 100_000, 500_000, 1_000_000, 5_000_000, 10_000_000, 100_000_000)
@@ -31,6 +39,8 @@ SYNTHETIC: dict[str, tuple[GrowthModel, list[float]]] = {
     "bass": (BASS, [2e6, 0.03, 0.6]),
     "exponential": (EXPONENTIAL, [1000.0, 0.25]),
     "burst_inflow": (BURST_INFLOW, [5e6, 2.0, 2e4]),
+    # A burst, then a tail that fades (to e^-2 of its rate over the window).
+    "burst_tail": (BURST_TAIL, [5e6, 2.0, 4e4, 0.1]),
 }
 
 
@@ -94,7 +104,7 @@ def test_parameters_recovered_from_noisy_diurnal_hourly_data(
         assert fitted[param_name] == pytest.approx(true_value, rel=0.05), param_name
 
 
-@pytest.mark.parametrize("name", ["gompertz", "bass", "exponential", "burst_inflow"])
+@pytest.mark.parametrize("name", ["gompertz", "bass", "exponential", "burst_inflow", "burst_tail"])
 def test_aicc_selects_the_generating_model(synthetic: tuple[pa.Table, pa.Table], name: str) -> None:
     assert params_of(synthetic[0], name, "ensemble")["best_model"] == name
 
@@ -531,6 +541,49 @@ def test_ensemble_fitted_at_end_is_within_10_percent_of_measured(
     assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)
 
 
+def test_a_burst_then_a_fading_tail_is_followed_over_a_month() -> None:
+    """The viral preset over the full demo's 30 days (scale 1): a 3.2-hour burst of ~12M,
+    then a tail that fades over 4 days. Only burst + fading tail describes it; the ensemble
+    rests on it, ends the window at the measured total, and its ceiling is identified."""
+    from etl.fits.backtest_suite import minute_rows, simulated_minutes
+    from etl.simulate.presets import PRESETS
+
+    minutes = simulated_minutes("viral", seed=1)
+    rows = minute_rows("month", PRESETS["viral"].t0, minutes, 30 * 24 * 60)
+    fits, forecasts = fit_all(rows.filter(pl.col("grain") == "hour"), (50_000_000,))
+    (ensemble,) = rows_of(fits, "month", "ensemble")
+    assert ensemble["fitted_at_end"] == pytest.approx(ensemble["measured_at_end"], rel=0.10)
+    params = json.loads(ensemble["params"])
+    assert params["best_model"] == "burst_tail" and params["weights"]["burst_tail"] > 0.99
+    assert ensemble["ceiling_identified"] is True
+    assert params["ceiling"] == pytest.approx(ensemble["measured_at_end"], rel=0.02)
+    tail = params_of(fits, "month", "burst_tail")["parameters"]
+    assert tail["burst_decay_per_day"] == pytest.approx(24 / 3.2, rel=0.15)
+    assert tail["tail_fade_per_day"] == pytest.approx(24 / 96, rel=0.15)
+    (headline,) = rows_of(forecasts, "month", "ensemble")
+    assert headline["p_never"] > 0.95  # the tail has faded: 50M is out of reach
+    check_the_drawn_curve_follows_the_measured_one(rows, params, ensemble)
+
+
+def check_the_drawn_curve_follows_the_measured_one(
+    rows: pl.DataFrame, params: dict[str, Any], ensemble: dict[str, Any]
+) -> None:
+    """The chart draws the ensemble's `fitted_curve` as it is: it ends at fitted_at_end and
+    stays within 10% of the measured total from the burst on (the daily cycle included:
+    the model's own C(t) overshoots a burst that fell in the night hours)."""
+    from dashboard.figures.forecasts import headline_curve, identified_ceiling
+
+    assert identified_ceiling(params).startswith("ceiling ~13")  # the chart's subtitle
+
+    hourly = rows.filter(pl.col("grain") == "hour")
+    hour_ends = (hourly["elapsed_s"] / 3600 + 1).round()
+    measured = dict(zip(hour_ends, hourly["cumulative"], strict=True))
+    hours, users = headline_curve(params)
+    assert len(hours) > 100 and users[-1] == pytest.approx(ensemble["fitted_at_end"], rel=1e-5)
+    for hour, fitted in zip(hours, users, strict=True):
+        assert fitted == pytest.approx(measured[round(hour)], abs=0.1 * users[-1]), hour
+
+
 def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> None:
     """The viral preset's rate peaks in its first hours; a day in, the ensemble says so
     (read from the data alone), never "before the inflection point"."""
@@ -544,6 +597,17 @@ def test_a_launch_whose_rate_peaked_and_decays_is_reported_past_its_peak() -> No
     assert "before the inflection" not in params["note"]
     if not headline["ceiling_identified"]:
         assert "past its peak" in params["note"]
+
+
+def test_a_surge_in_the_last_weeks_of_a_long_history_is_not_past_its_peak() -> None:
+    """Ten years of a weekly inflow of ~200-1,000 signups, then four weeks at ~14,000 (the
+    full demo's incumbent as the viral launch's migrants arrive): the pace at the end is
+    the surge's, not the median of the year before it."""
+    weeks = np.arange(520)
+    signups = np.r_[np.round(200 * np.exp(weeks[:-4] / 320)), [5_900, 15_100, 13_900, 14_000]]
+    times = [datetime(2013, 1, 7) + timedelta(weeks=int(w)) for w in weeks]
+    fits, _ = fit_all(as_signups("incumbent", times, np.cumsum(signups), "week"), (10**7,))
+    assert params_of(fits, "incumbent", "ensemble")["past_peak"] is False
 
 
 def test_too_early_when_the_forecasting_models_do_not_follow_the_data(

@@ -37,8 +37,10 @@ from dashboard.figures.common import (
 )
 from dashboard.figures.launch_race import Curve, race_curve
 
+# Explicitly re-exported (mypy strict): dashboard/report.py imports it from here.
+from etl.contract import ENSEMBLE as ENSEMBLE  # noqa: PLC0414
+
 TITLE = "Forecast: fitted growth and time to the next milestones"
-ENSEMBLE = "ensemble"
 UNIT_HOURS = {"s": 1 / HOUR, "second": 1 / HOUR, "h": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0}
 CEILING_NOTE = "ceiling not yet identifiable (before the inflection point)"
 PAST_PEAK_NOTE = "past its peak; ceiling not yet identifiable"
@@ -64,7 +66,16 @@ MODELS: dict[str, ModelCurve] = {
     "burst_inflow": lambda t, p: (
         p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t)) + p["inflow_per_day"] * t
     ),
+    "burst_tail": lambda t, p: (
+        p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t))
+        + p["tail_per_day"] * _fading(t, p["tail_fade_per_day"])
+    ),
 }
+
+
+def _fading(t: np.ndarray, fade: float) -> np.ndarray:
+    """(1 - e^{-jt}) / j, which is t at j = 0."""
+    return np.asarray(-np.expm1(-fade * t) / fade if fade > 0 else t)
 
 
 def _bass(t: np.ndarray, m: float, p: float, q: float) -> np.ndarray:
@@ -187,8 +198,27 @@ def describe_forecast(
         low = format_duration(row["eta_low_h"]) if row["eta_low_h"] is not None else "?"
         high = format_duration(row["eta_high_h"]) if row["eta_high_h"] is not None else "never"
         parts.append(f"{users} in ~{format_duration(row['eta_h'])} after t0 ({low} to {high})")
-    note = ceiling_note(params, ceiling_identified)
+    note = ceiling_note(params, ceiling_identified) or identified_ceiling(params)
     return f"{platform}: " + ("; ".join(parts) or "no forecast") + (f" · {note}" if note else "")
+
+
+def identified_ceiling(params: Mapping[str, Any]) -> str:
+    """'ceiling ~13.05M (13.03M to 13.09M)' from an identified ceiling's summary, else ''
+    (four digits: a ceiling near the measured total has a narrow interval)."""
+    ceiling, low, high = (params.get(k) for k in ("ceiling", "ceiling_low", "ceiling_high"))
+    if not isinstance(ceiling, int | float):
+        return ""
+    interval = ""
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        interval = f" ({_precise_users(low)} to {_precise_users(high)})"
+    return f"ceiling ~{_precise_users(ceiling)}{interval}"
+
+
+def _precise_users(users: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(users) >= size:
+            return f"{users / size:.4g}{suffix}"
+    return f"{users:.0f}"
 
 
 def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
@@ -235,6 +265,30 @@ def fitted_curve(
     return [x for x, _ in kept], [y for _, y in kept]
 
 
+def headline_curve(params: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The ensemble's fitted curve as the fits computed it (hours since t0, users; seasonal
+    factor included), clipped at 1 user and at t > 0 for a log axis; empty when the
+    snapshot has none (older snapshots)."""
+    points = params.get("fitted_curve") or {}
+    days, users = points.get("days") or [], points.get("users") or []
+    kept = [
+        (24.0 * float(d), float(u))
+        for d, u in zip(days, users, strict=False)
+        if d is not None and u is not None and d > 0 and u >= 1.0
+    ]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
+def curve_label(params: Mapping[str, Any]) -> str:
+    """'burst_tail' when one model holds the ensemble, else 'ensemble (a 60%, b 40%)'."""
+    weights = {str(k): float(v) for k, v in (params.get("weights") or {}).items() if v}
+    main = sorted(weights.items(), key=lambda item: -item[1])
+    if main and main[0][1] >= 0.99:
+        return main[0][0]
+    shares = ", ".join(f"{name} {w:.0%}" for name, w in main if w >= 0.01)
+    return f"ensemble ({shares})" if shares else ENSEMBLE
+
+
 def forecast_path(
     points: pl.DataFrame, end_h: float, end_users: float
 ) -> tuple[list[float], list[float]]:
@@ -260,6 +314,9 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
             opacity=0.18,
             line={"width": 0},
             name=f"{platform} forecast interval",
+            # The caption explains the band and the dotted line: three platforms' legend
+            # entries must fit beside the plot (viral's were cut off below the figure).
+            showlegend=False,
             legendgroup=platform,
             hoverinfo="skip",
         )
@@ -289,12 +346,28 @@ def _add_band(fig: go.Figure, platform: str, points: pl.DataFrame, colour: str) 
     return low + high
 
 
+def fitted_line(
+    fit: Mapping[str, Any], headline: Mapping[str, Any], curve: Curve
+) -> tuple[list[float], list[float], str]:
+    """(hours, users, label) of the curve drawn over the window: the ensemble's as the fits
+    computed it, else (older snapshots) the best model's from its parameters."""
+    x, y = headline_curve(headline)
+    if x:
+        return x, y, curve_label(headline)
+    x, y = fitted_curve(str(fit["model"]), str(fit["params"]), min(curve.hours), curve.hours[-1])
+    return x, y, str(fit["model"])
+
+
 def _fit_traces(
-    platform: str, fit: Mapping[str, Any], curve: Curve, points: pl.DataFrame, colour: str
+    platform: str,
+    fitted: tuple[list[float], list[float], str],
+    curve: Curve,
+    points: pl.DataFrame,
+    colour: str,
 ) -> list[dict[str, Any]]:
-    """The best model over the fitted window and the headline forecast line beyond it."""
+    """The fitted curve over the window and the headline forecast line beyond it."""
     end_h, end_users = curve.hours[-1], curve.cumulative[-1]
-    x, y = fitted_curve(str(fit["model"]), str(fit["params"]), min(curve.hours), end_h)
+    x, y, label = fitted
     traces = []
     if x:
         traces.append(
@@ -303,10 +376,10 @@ def _fit_traces(
                 x=x,
                 y=y,
                 mode="lines",
-                name=f"{platform} fit: {fit['model']}",
+                name=f"{platform} fit: {label}",
                 legendgroup=platform,
                 line={"color": colour, "width": 2, "dash": "dash"},
-                hovertemplate=f"{platform} {fit['model']}: %{{y:,.0f}} at %{{x:.1f}} h"
+                hovertemplate=f"{platform} {label}: %{{y:,.0f}} at %{{x:.1f}} h"
                 "<extra>fitted</extra>",
             )
         )
@@ -319,6 +392,7 @@ def _fit_traces(
                 y=path_y,
                 mode="lines",
                 name=f"{platform} forecast (median)",
+                showlegend=False,
                 legendgroup=platform,
                 line={"color": colour, "width": 2, "dash": "dot"},
                 hoverinfo="skip",
@@ -358,8 +432,9 @@ def build_forecast(
 ) -> go.Figure:
     """Measured curve, best model's fitted curve, the headline forecast line and band."""
     text = caption(
-        "Measured cumulative signups; dashed: lowest-AIC model fitted to per-period signups"
-        " (not drawn when too early to forecast);"
+        "Measured cumulative signups; dashed: the fitted curve over the window (the"
+        " Akaike-weighted models that may forecast, fitted to per-period signups, daily"
+        " cycle included; not drawn when too early to forecast);"
         " dotted: headline median forecast through its ETAs; band: interval",
         definitions,
     )
@@ -399,7 +474,8 @@ def build_forecast(
         # Too early: the models that could forecast do not follow the data; drawing the
         # best of them would show a curve the measured one contradicts. The note says why.
         if not params.get("too_early"):
-            for item in _fit_traces(platform, fit, curve, points, colour):
+            line = fitted_line(fit, params, curve)
+            for item in _fit_traces(platform, line, curve, points, colour):
                 fig.add_trace(item)
         notes.append(
             describe_forecast(platform, points, bool(headline["ceiling_identified"]), params)

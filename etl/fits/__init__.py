@@ -10,7 +10,9 @@ finer one, when the preferred one has fewer than 8 complete buckets). Incomplete
 are left out. Models are fitted to per-bucket increments, never to the cumulative curve.
 
 Models (time in days since t0): logistic, gompertz, bass (m, p, q), exponential (early
-phase) and burst_inflow, A(1 - e^{-kt}) + bt. Positive parameters are fitted as logs,
+phase), burst_inflow, A(1 - e^{-kt}) + bt, and burst_tail, A(1 - e^{-kt}) + (b/j)(1 - e^{-jt}):
+a launch burst, then a tail of signups that fades at its own pace (j = 0 is burst_inflow;
+its ceiling A + b/j is checked like an S-curve's). Positive parameters are fitted as logs,
 within bounds scaled to the data, from several starts, by maximum likelihood under a
 negative binomial (variance mu + a mu^2, a fitted per model; etl/fits/likelihood.py), with
 scipy's least_squares on deviance residuals. On hourly data an hour-of-day profile
@@ -26,7 +28,9 @@ every model.
   the identifiability evidence and `note`, and, only when identified, `ceiling`,
   `ceiling_low`, `ceiling_high` (total users, 80% interval).
 - `measured_at_end` / `fitted_at_end`: cumulative users at `fitted_until`, observed and
-  per the model (ensemble: weighted mean of its usable models).
+  per the model (ensemble: weighted mean of its usable models); the ensemble's params
+  carry `fitted_curve` ({days, users}: its cumulative curve over the window, seasonal
+  factor included, at up to ~200 bucket boundaries), which the chart draws as it is.
 - `rmse` is in signups per bucket of the chosen grain; `n_points` counts the buckets fitted;
   `fitted_until` is the end of the last complete bucket.
 - `ceiling_identified` is true only when the ceiling is not at a bound, the inflection
@@ -37,7 +41,8 @@ every model.
   ceiling is closer to the last value than the users at its start: every S-curve here,
   at two times of equal pace, has at least as many users left to gain at the later time
   as it had at the earlier one). Otherwise `note` says "ceiling not yet identifiable
-  (...reasons)". Exponential and burst_inflow have no ceiling.
+  (...reasons)". Exponential and burst_inflow have no ceiling; burst_tail's profile check
+  doubles its ceiling by slowing the tail's fade.
 - `params.calibration`: "calibrated" with the number of checks, the RMS and median
   log-ratio error and `widening_80` (exp(1.28 x RMS): the factor the 80% interval's ends
   move out by at most, as much where the bootstrap's own spread is small), or

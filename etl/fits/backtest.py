@@ -21,11 +21,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from etl.contract import ENSEMBLE
 from etl.fits import fit_all
 
 GRAIN_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
@@ -147,6 +149,7 @@ class BacktestRow:
     actual: datetime | None  # None: not reached by the end of the data
     data_end: datetime
     too_early: bool = False  # the fit withheld its forecast: "too early to forecast"
+    past_peak: bool = False  # the signup rate peaked inside the window and fell since
 
     @property
     def horizon_days(self) -> float | None:
@@ -192,10 +195,11 @@ def backtest(
     users = int(rows.filter(pl.col("platform") == platform)["cumulative"].max())  # type: ignore[arg-type]
     goals = tuple(targets) or relative_targets(users)
     fits, forecasts = fit_all(rows, goals, seed=seed)
-    too_early = _too_early(fits, platform)
+    headline = _headline_params(fits, platform)
+    too_early = bool(headline.get("too_early", False))
     result = []
     for row in forecasts.to_pylist():
-        if row["platform"] != platform or row["model"] != "ensemble":
+        if row["platform"] != platform or row["model"] != ENSEMBLE:
             continue
         result.append(
             BacktestRow(
@@ -211,16 +215,18 @@ def backtest(
                 actual=actual(int(row["users"])),
                 data_end=data_end,
                 too_early=too_early,
+                past_peak=bool(headline.get("past_peak", False)),
             )
         )
     return result
 
 
-def _too_early(fits: pa.Table, platform: str) -> bool:
+def _headline_params(fits: pa.Table, platform: str) -> dict[str, Any]:
     for row in fits.to_pylist():
-        if row["platform"] == platform and row["model"] == "ensemble":
-            return bool(json.loads(row["params"]).get("too_early", False))
-    return False
+        if row["platform"] == platform and row["model"] == ENSEMBLE:
+            params: dict[str, Any] = json.loads(row["params"])
+            return params
+    return {}
 
 
 def _naive(value: datetime | None) -> datetime | None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.stats import norm
 
+from etl.contract import ENSEMBLE
 from etl.fits.forecast import HORIZON_SPANS, INTERVAL, ceiling_total, eta_days, weighted_quantile
 from etl.fits.models import Array
 from etl.fits.series import FitSeries
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     FitOutcomes = Callable[[FitSeries, Sequence[float], int, int, int], tuple[ModelOutcome, ...]]
     PooledMedian = Callable[[Sequence[ModelOutcome], int], float]
 
-ENSEMBLE = "ensemble"
 TRUNCATIONS = (0.5, 0.75)
 # The later levels each truncation forecasts: this many, evenly spaced up to the end.
 CHECKS_PER_TRUNCATION = 3
@@ -49,7 +49,8 @@ CALIBRATION_DRAWS = 20
 # A truncation needs as many buckets as a ceiling needs (forecast.MIN_POINTS_FOR_CEILING).
 MIN_POINTS = 12
 # A ceiling identified on a truncation is "overtaken" when the platform later passed it by
-# more than this share of its users.
+# more than this share of the users gained over the window (the growth the fit sees; a
+# window on top of millions of earlier users would otherwise need a miss of millions).
 OVERTAKEN_SHARE = 0.05
 # The widening factor exp(spread * z) on this many quantiles of a standard normal.
 GRID = 41
@@ -146,7 +147,7 @@ def calibrate(
             continue
         early = series.head(n_cut)
         outcomes = fit_outcomes(early, targets, seed, CALIBRATION_DRAWS, stream)
-        overtaken |= _overtaken_ceilings(outcomes, early, series.cumulative_at_end)
+        overtaken |= _overtaken_ceilings(outcomes, early, series)
         cut = early.fitted_until
         floor = 0.5 * float(np.median(series.t_end - series.t_start))
         for target in targets:
@@ -175,16 +176,18 @@ def calibrate(
 
 
 def _overtaken_ceilings(
-    outcomes: Sequence[ModelOutcome], early: FitSeries, reached: float
+    outcomes: Sequence[ModelOutcome], early: FitSeries, series: FitSeries
 ) -> set[str]:
     """Models whose ceiling the truncation identified clearly below the users reached
-    later (by more than OVERTAKEN_SHARE of them: a plateau's wobble does not count)."""
+    later (by more than OVERTAKEN_SHARE of the window's growth: a plateau's wobble does
+    not count)."""
+    margin = OVERTAKEN_SHARE * series.growth
     return {
         o.name
         for o in outcomes
         if o.identifiability.identified
         and float(ceiling_total(o.fit.model, o.fit.params, early))
-        < (1.0 - OVERTAKEN_SHARE) * reached
+        < series.cumulative_at_end - margin
     }
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from etl.contract import ENSEMBLE
 from etl.fits.bootstrap import bootstrap_params
 from etl.fits.calibration import (
     Calibration,
@@ -22,6 +23,7 @@ from etl.fits.forecast import (
     Identifiability,
     assess_ceiling,
     ceiling_total,
+    contested_ceilings,
     eta_days,
     horizon_day,
     weighted_quantile,
@@ -30,7 +32,6 @@ from etl.fits.models import MODELS, Array
 from etl.fits.series import FitSeries
 
 BOOTSTRAP_DRAWS = 150
-ENSEMBLE = "ensemble"
 NEXT_MILESTONES = 3
 
 
@@ -57,8 +58,9 @@ class ModelOutcome:
 
     @property
     def usable(self) -> bool:
-        """Enters the ensemble: no ceiling at all, or a ceiling the data identify."""
-        return self.identifiability.identified or not self.fit.model.has_ceiling
+        """Enters the ensemble: a ceiling the data identify, or no ceiling (stated, and not
+        one in all but name: an inflow that levels off)."""
+        return self.identifiability.usable
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def fit_outcomes(
     # The calibration refits (stream > 0) run one start per model instead of three.
     fits = [fit_model(model, series, quick=stream > 0) for model in MODELS]
     weights = akaike_weights(np.array([f.aicc for f in fits]))
-    return tuple(
+    outcomes = tuple(
         _outcome(
             fit,
             float(w),
@@ -124,6 +126,14 @@ def fit_outcomes(
             quick=stream > 0,
         )
         for i, (fit, w) in enumerate(zip(fits, weights, strict=True))
+    )
+    if not contested_ceilings([(o.weight, o.identifiability) for o in outcomes]):
+        return outcomes
+    return tuple(
+        replace(o, identifiability=replace(o.identifiability, contested=True))
+        if o.identifiability.identified
+        else o
+        for o in outcomes
     )
 
 

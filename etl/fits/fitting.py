@@ -148,9 +148,12 @@ def model_bounds(model: GrowthModel, series: FitSeries) -> Bounds:
         case "exponential":
             lower = [1e-9 * growth, 0.1 * slow]
             upper = [1e3 * growth, fast]
-        case _:  # burst_inflow
+        case "burst_inflow":
             lower = [1e-6 * growth, slow, 1e-6 * growth / span]
             upper = [10 * growth, fast, 10 * growth / span]
+        case _:  # burst_tail: the tail's starting rate may be far above its average
+            lower = [1e-6 * growth, slow, 1e-6 * growth / span, 0.0]
+            upper = [10 * growth, fast, 1e3 * growth / span, fast]
     return Bounds(
         model.to_fit_space(np.array(lower, dtype=float)),
         model.to_fit_space(np.array(upper, dtype=float)),
@@ -202,10 +205,16 @@ def starting_points(model: GrowthModel, series: FitSeries) -> list[Array]:
         case "exponential":
             trend = np.log(shape.late_rate / shape.early_rate) / span
             points = [_exponential_start(shape.late_rate, g, last) for g in (trend, 3 / span)]
-        case _:  # burst_inflow
+        case "burst_inflow":
             inflow = shape.late_rate
             burst = max(growth - inflow * span, 0.1 * growth)
             points = [[burst, k, inflow] for k in (3 / span, 30 / span, 0.3 / series.bucket_days)]
+        case _:  # burst_tail: a fast burst, then a tail fading over the window or not at all
+            fade = 3 / span
+            points = [
+                [0.5 * growth, 0.3 / series.bucket_days, 0.5 * growth * fade, fade],
+                [max(growth - shape.late_rate * span, 0.1 * growth), 30 / span, shape.late_rate, 0],
+            ]
     return [np.array(p, dtype=float) for p in points]
 
 
@@ -289,6 +298,8 @@ def fit_model(model: GrowthModel, series: FitSeries, *, quick: bool = False) -> 
     dispersion = fit_dispersion(_mean(model, series, best), series.counts)
     x, _ = solve(model, series, best, bounds, dispersion=dispersion)
     dispersion = fit_dispersion(_mean(model, series, x), series.counts)
+    if model.in_order is not None:
+        x = model.to_fit_space(model.in_order(model.to_natural(x)))
     return _result(model, series, x, dispersion, bounds)
 
 

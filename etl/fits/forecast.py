@@ -7,6 +7,7 @@ level (or a series whose t0 predates the data) still forecasts from where users 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,9 @@ PROFILE_THRESHOLD = 3.84
 # burst) is not in the data yet: at 0.8, fits 1-2 hours into that launch "identified"
 # ceilings it passed within the hour.
 PEAK_DECLINE = 0.25
+# A model without a ceiling "levels off" when the part of it that never does (an inflow)
+# adds less than this share of the window's growth over the whole horizon after the data.
+LEVEL_OFF_SHARE = 0.01
 # A rate that has fallen below this share of its peak has passed the peak (model-free).
 PAST_PEAK = 0.8
 # Pace at the start and at the end of the window: the median rate over this share of the
@@ -88,6 +92,10 @@ class Identifiability:
     interval_bounded: bool = False
     surge_on_earlier_growth: bool = False
     overtaken_in_history: bool = False
+    # Models with a ceiling that fit as well carry most of the weight and cannot pin it.
+    contested: bool = False
+    # A model without a ceiling whose growth all but stops within the horizon.
+    levels_off: bool = False
 
     @property
     def identified(self) -> bool:
@@ -99,10 +107,21 @@ class Identifiability:
             and self.interval_bounded
             and not self.surge_on_earlier_growth
             and not self.overtaken_in_history
+            and not self.contested
         )
 
     @property
+    def usable(self) -> bool:
+        """May enter the ensemble: an identified ceiling, or no ceiling, stated or not."""
+        return self.identified if self.has_ceiling else not self.levels_off
+
+    @property
     def note(self) -> str:
+        if not self.has_ceiling and self.levels_off:
+            return (
+                "levels off within the horizon (its inflow is negligible): a ceiling no check"
+                " has identified, left out of the ensemble"
+            )
         if not self.has_ceiling:
             return "model has no ceiling"
         if self.identified:
@@ -121,6 +140,11 @@ class Identifiability:
                 "a surge on earlier growth: the pace is still at least the window's starting"
                 " pace, yet the ceiling is closer to the last value than the users at the start"
             )
+        if self.contested:
+            reasons.append(
+                "models with a ceiling that fit as well, holding most of their weight,"
+                " cannot pin it"
+            )
         if self.overtaken_in_history:
             reasons.append(
                 "the same model fitted on an earlier part of the window identified a ceiling"
@@ -135,11 +159,22 @@ def _information_share(fit: FitResult) -> float:
     return (1.0 - rho) / (1.0 + rho)
 
 
+def doubled_ceiling_pin(fit: FitResult) -> tuple[int, float]:
+    """(index, fit-space value) of the parameter pinned to double the ceiling."""
+    model = fit.model
+    if model.doubled_ceiling is None:
+        return 0, float(fit.x[0] + np.log(2.0))  # the ceiling is parameter 0, a log
+    index, value = model.doubled_ceiling(fit.params)
+    natural = fit.params.copy()
+    natural[index] = value
+    return index, float(model.to_fit_space(natural)[index])
+
+
 def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
     """Refit with the ceiling pinned at twice its fitted value: if the fit barely gets
     worse, the data cannot tell the two ceilings apart (as before the inflection)."""
-    pinned_ceiling = fit.x[0] + np.log(2.0)  # the ceiling is the first, log-space parameter
-    if pinned_ceiling > fit.bounds.upper[0]:
+    index, pinned = doubled_ceiling_pin(fit)
+    if not fit.bounds.lower[index] <= pinned <= fit.bounds.upper[index]:
         return True
     _, deviance = solve(
         fit.model,
@@ -147,7 +182,7 @@ def profile_is_flat(fit: FitResult, series: FitSeries) -> bool:
         fit.x,
         fit.bounds,
         dispersion=fit.dispersion,
-        fixed={0: float(pinned_ceiling)},
+        fixed={index: pinned},
     )
     # The deviance difference at a fixed over-dispersion is the likelihood-ratio statistic;
     # autocorrelated residuals carry less information than their count suggests.
@@ -186,11 +221,16 @@ def past_the_peak(fit: FitResult, series: FitSeries) -> bool:
 
 def observed_decline(series: FitSeries) -> float:
     """The pace at the end of the window over the peak of the smoothed, deseasoned rate
-    (1.0 when the peak is at the end): model-free."""
+    (1.0 when the peak is at the end): model-free. The pace at the end is the median over
+    the last ~10% of the buckets that come after the peak: a surge in the last weeks of
+    a long weekly history peaks inside that 10%, and the weeks before it are not its end."""
     rate = series.increments / series.season / (series.t_end - series.t_start)
     smooth = np.convolve(rate, np.ones(5) / 5, mode="same")
-    peak = float(smooth.max())
-    _, late = edge_rates(series)
+    top = int(np.argmax(smooth))
+    peak = float(smooth[top])
+    edge = max(SURGE_MIN_BUCKETS, int(SURGE_EDGE_SHARE * rate.size))
+    start = min(max(rate.size - edge, top + 1), rate.size - 1)
+    late = float(np.median(rate[start:]))
     return min(late / peak, 1.0) if peak > 0 else 1.0
 
 
@@ -227,12 +267,36 @@ def surge_on_earlier_growth(fit: FitResult, series: FitSeries) -> bool:
     return bool(late >= early and headroom < users_before)
 
 
+def levels_off(fit: FitResult, series: FitSeries) -> bool:
+    """Over the whole horizon after the data, the part of the curve that never levels off
+    adds less than LEVEL_OFF_SHARE of the users the window gained: a model "without a
+    ceiling" (burst + inflow with an inflow near 0) that in fact claims one, which no
+    ceiling check has tested."""
+    model = fit.model
+    if model.open_ended is None:
+        return False
+    ends = np.array([series.fitted_until, horizon_day(series)])
+    open_gain = float(np.diff(model.open_ended(ends, fit.params), axis=-1)[..., 0])
+    return open_gain < LEVEL_OFF_SHARE * max(series.growth, 1.0)
+
+
+def contested_ceilings(fits: Sequence[tuple[float, Identifiability]]) -> bool:
+    """(Akaike weight, evidence) of each model: the data cannot pin a ceiling when the
+    models with one that pin it carry less than half of those models' weight (logistic,
+    Gompertz and Bass fit a surge's decline equally well; one passing the profile check
+    by a hair while the others are flat is a verdict of the parametrisation, not the data)."""
+    ceiling = [(w, i) for w, i in fits if i.has_ceiling and not i.params_at_bound]
+    total = sum(w for w, _ in ceiling)
+    pinned = sum(w for w, i in ceiling if i.identified)
+    return total > 0 and pinned < 0.5 * total
+
+
 def assess_ceiling(fit: FitResult, series: FitSeries, draws: Array) -> Identifiability:
     """Bound hit, inflection seen, profile likelihood, bootstrap interval and the surge
     check."""
     model = fit.model
     if model.inflection is None:
-        return Identifiability(has_ceiling=False)
+        return Identifiability(has_ceiling=False, levels_off=levels_off(fit, series))
     at_bound = tuple(n for n, hit in zip(model.param_names, fit.at_bound, strict=True) if hit)
     seen = past_the_peak(fit, series) and series.n_points >= MIN_POINTS_FOR_CEILING
     bounded = ceiling_interval_bounded(fit, series, draws)

@@ -3,7 +3,8 @@
 Time is in days since the platform's t0 everywhere in this package. Every curve is
 monotone in t, so "when does C reach N" has one answer; where a closed form exists
 (logistic, Gompertz, Bass, exponential, and Lambert W for burst + inflow) it is used,
-which keeps thousands of bootstrap forecasts cheap.
+which keeps thousands of bootstrap forecasts cheap; burst + fading tail is solved by
+bisection, vectorised over the draws.
 
 Functions take parameters as arrays that broadcast against t, so one call evaluates a
 whole batch of bootstrap draws (params of shape (draws, 1) against t of shape (n,)).
@@ -39,6 +40,15 @@ class GrowthModel:
     time_to_reach: Callable[[Array, Array], Array]  # (target C, params) -> t, inf if never
     ceiling: Callable[[Array], Array] | None = None  # params -> C(inf); None: no ceiling
     inflection: Callable[[Array], Array] | None = None  # params -> time of peak increments
+    # params -> the same curve's parameters in canonical order (terms that can swap roles)
+    in_order: Callable[[Array], Array] | None = None
+    # params -> (index, natural value) of the one parameter to pin so that, the others as
+    # fitted, the ceiling doubles: the profile check's alternative. None: the ceiling is
+    # parameter 0 itself.
+    doubled_ceiling: Callable[[Array], tuple[int, float]] | None = None
+    # Models without a ceiling: (t, params) -> the part of C(t) that never levels off
+    # (burst + inflow: the inflow). None: all of it.
+    open_ended: Callable[[Array, Array], Array] | None = None
 
     @property
     def has_ceiling(self) -> bool:
@@ -136,6 +146,70 @@ def _burst_inflow_time(target: Array, p: Array) -> Array:
     return np.asarray(linear_time + _lambert_w_of_exp(log_z) / decay)
 
 
+def _fading_inflow(inflow: Array, fade: Array, elapsed: Array) -> Array:
+    """Users from an inflow of `inflow` per day at t0 that fades at `fade` per day:
+    inflow (1 - e^{-jt}) / j, which is inflow * t at j = 0 (expm1 keeps it exact near 0)."""
+    steady = fade <= 0
+    rate = np.where(steady, 1.0, fade)
+    return np.asarray(inflow * np.where(steady, elapsed, -np.expm1(-rate * elapsed) / rate))
+
+
+def _burst_tail(t: Array, p: Array) -> Array:
+    burst, decay, tail, fade = p[..., 0:1], p[..., 1:2], p[..., 2:3], p[..., 3:4]
+    elapsed = np.maximum(t, 0.0)
+    return burst * -np.expm1(-decay * elapsed) + _fading_inflow(tail, fade, elapsed)
+
+
+def _burst_tail_total(p: Array) -> Array:
+    """C(inf) = A + b/j: the users a fading tail levels off at (inf for j = 0)."""
+    burst, tail, fade = p[..., 0], p[..., 2], p[..., 3]
+    with np.errstate(divide="ignore"):
+        return np.asarray(burst + np.where(fade > 0, tail / np.maximum(fade, 1e-300), np.inf))
+
+
+# Bisection steps on log time for burst + fading tail (no closed form): 64 halvings of a
+# range of e^40 days pin the time to ~1e-18 of itself.
+_BISECTIONS = 64
+_LOG_DAYS = (-20.0, 20.0)
+
+
+def _burst_tail_time(target: Array, p: Array) -> Array:
+    """C is increasing, so bisection on log time; inf at or above C(inf)."""
+    burst, decay, tail, fade = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    goal = np.asarray(target, dtype=float)
+    low = np.full(np.broadcast_shapes(goal.shape, burst.shape), _LOG_DAYS[0])
+    high = np.full_like(low, _LOG_DAYS[1])
+    for _ in range(_BISECTIONS):
+        middle = 0.5 * (low + high)
+        t = np.exp(middle)
+        below = burst * -np.expm1(-decay * t) + _fading_inflow(tail, fade, t) < goal
+        low, high = np.where(below, middle, low), np.where(below, high, middle)
+    reached = (goal < _burst_tail_total(p)) & (high < _LOG_DAYS[1])
+    return np.asarray(np.where(goal <= 0, 0.0, np.where(reached, np.exp(high), np.inf)))
+
+
+def _burst_tail_doubled(p: Array) -> tuple[int, float]:
+    """The fade j' at which A + b/j' is twice A + b/j: a tail that lasts longer."""
+    burst, tail, fade = float(p[0]), float(p[2]), float(p[3])
+    return 3, tail / (burst + 2.0 * tail / fade) if fade > 0 else 0.0
+
+
+def _burst_tail_in_order(p: Array) -> Array:
+    """The faster of the two decays is the burst: A(1 - e^{-kt}) and (b/j)(1 - e^{-jt})
+    are the same kind of term, so a fit may return them either way round."""
+    burst, decay, tail, fade = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    swap = fade > decay
+    return np.stack(
+        [
+            np.where(swap, tail / np.maximum(fade, 1e-300), burst),
+            np.where(swap, fade, decay),
+            np.where(swap, burst * decay, tail),
+            np.where(swap, decay, fade),
+        ],
+        axis=-1,
+    )
+
+
 LOGISTIC = GrowthModel(
     name="logistic",
     param_names=("ceiling", "rate_per_day", "inflection_day"),
@@ -176,6 +250,30 @@ BURST_INFLOW = GrowthModel(
     log_space=(True, True, True),
     cumulative=_burst_inflow,
     time_to_reach=_burst_inflow_time,
+    open_ended=lambda t, p: p[..., 2:3] * np.maximum(t, 0.0),
 )
 
-MODELS: tuple[GrowthModel, ...] = (LOGISTIC, GOMPERTZ, BASS, EXPONENTIAL, BURST_INFLOW)
+BURST_TAIL = GrowthModel(
+    name="burst_tail",
+    param_names=("burst_users", "burst_decay_per_day", "tail_per_day", "tail_fade_per_day"),
+    # The tail's fade is 0 for a constant inflow (burst_inflow): fitted as it is, not as a
+    # log, so the fit and its bootstrap can reach 0.
+    log_space=(True, True, True, False),
+    cumulative=_burst_tail,
+    time_to_reach=_burst_tail_time,
+    # A tail that fades levels off at A + b/j: a ceiling, checked like an S-curve's. Both
+    # terms decay, so the signup rate peaks at t0.
+    ceiling=_burst_tail_total,
+    inflection=lambda p: np.zeros(np.shape(p)[:-1]),
+    in_order=_burst_tail_in_order,
+    doubled_ceiling=_burst_tail_doubled,
+)
+
+MODELS: tuple[GrowthModel, ...] = (
+    LOGISTIC,
+    GOMPERTZ,
+    BASS,
+    EXPONENTIAL,
+    BURST_INFLOW,
+    BURST_TAIL,
+)

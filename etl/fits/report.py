@@ -8,9 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from etl.contract import ENSEMBLE
 from etl.errors import UsageError
 
-ENSEMBLE = "ensemble"
 _UNITS = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from etl.contract import FITS_SCHEMA, FORECASTS_SCHEMA
+from etl.contract import ENSEMBLE, FITS_SCHEMA, FORECASTS_SCHEMA
 from etl.fits.bootstrap import residual_sd
 from etl.fits.engine import (
     BOOTSTRAP_DRAWS,
@@ -32,7 +32,6 @@ from etl.fits.forecast import (
 )
 from etl.fits.series import MIN_POINTS, FitSeries
 
-ENSEMBLE = "ensemble"
 INTERVAL_TEXT = f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles)"
 CALIBRATED_TEXT = (
     f"{round(100 * (INTERVAL[1] - INTERVAL[0]))}% (bootstrap percentiles widened by the "
@@ -45,6 +44,9 @@ TOO_EARLY = "too early to forecast"
 # A forecast needs models that follow the data: the ensemble's cumulative total at the end
 # of the window within this share of the measured one (the issue's own standard).
 FOLLOW_TOLERANCE = 0.10
+# The ensemble row's fitted curve: this many evenly spaced bucket boundaries, and as many
+# geometrically spaced ones.
+CURVE_POINTS = 100
 # Below this Akaike weight the ensemble warns that its models fit poorly.
 POOR_FIT_WEIGHT = 0.01
 
@@ -141,6 +143,7 @@ def model_params(outcome: ModelOutcome, platform: PlatformFit) -> dict[str, Any]
             "profile_flat": ident.profile_flat,
             "interval_bounded": ident.interval_bounded,
             "surge_on_earlier_growth": ident.surge_on_earlier_growth,
+            "contested": ident.contested,
         }
     if ident.identified:
         ceilings = ceiling_total(fit.model, outcome.draws, series)
@@ -211,6 +214,8 @@ def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
     }
     if identified:
         params |= _ceiling_summary(draws, shares, weighted_quantile(draws, shares, 0.5))
+    if weights:
+        params["fitted_curve"] = curve_points(platform.series, _ensemble_cumulative(platform))
     return params
 
 
@@ -225,24 +230,53 @@ def _ensemble_rmse(platform: PlatformFit) -> float:
     return float(np.sqrt(np.mean((predicted - series.increments) ** 2)))
 
 
-def fitted_total(outcome: ModelOutcome, series: FitSeries) -> float:
-    """Cumulative users at the end of the window per the model: its predicted increments
-    (seasonal factor included, as the counts it is fitted to) added to the users before the
-    window, which the model explains only with a level term (else: the observed ones)."""
+def fitted_cumulative(outcome: ModelOutcome, series: FitSeries) -> np.ndarray:
+    """Cumulative users per the model at every bucket boundary of the window: its
+    predicted increments (seasonal factor included, as the counts it is fitted to) added to
+    the users before the window, which the model explains only with a level term (else:
+    the observed ones)."""
     model, params = outcome.fit.model, outcome.fit.params
-    gained = float(predicted_increments(model, series, params).sum())
     if series.level_term:
-        return float(model.cumulative(series.boundaries[:1], params)[0]) + gained
-    return series.cumulative_at_end - series.growth + gained
+        start = float(model.cumulative(series.boundaries[:1], params)[0])
+    else:
+        start = series.cumulative_at_end - series.growth
+    gained = np.cumsum(predicted_increments(model, series, params))
+    return np.asarray(start + np.r_[0.0, gained])
+
+
+def fitted_total(outcome: ModelOutcome, series: FitSeries) -> float:
+    """Cumulative users at the end of the window per the model."""
+    return float(fitted_cumulative(outcome, series)[-1])
+
+
+def _ensemble_cumulative(platform: PlatformFit) -> np.ndarray:
+    """The usable models' fitted cumulative curves, weighted as in the ensemble."""
+    weights = platform.ensemble_weights()
+    curves = [
+        weights[o.name] * fitted_cumulative(o, platform.series)
+        for o in platform.outcomes
+        if o.name in weights
+    ]
+    return (
+        np.asarray(np.sum(curves, axis=0)) if curves else np.zeros_like(platform.series.boundaries)
+    )
 
 
 def _ensemble_total(platform: PlatformFit) -> float:
-    weights = platform.ensemble_weights()
-    return sum(
-        weights[o.name] * fitted_total(o, platform.series)
-        for o in platform.outcomes
-        if o.name in weights
-    )
+    return float(_ensemble_cumulative(platform)[-1])
+
+
+def curve_points(series: FitSeries, cumulative: np.ndarray) -> dict[str, list[float | None]]:
+    """The fitted curve as the chart draws it: at most about 2 x CURVE_POINTS bucket
+    boundaries (spaced evenly and geometrically, so a launch burst in the first buckets
+    keeps its shape), days since t0 and cumulative users."""
+    last = series.boundaries.size - 1
+    spaced = np.r_[np.linspace(0, last, CURVE_POINTS), np.geomspace(1, last, CURVE_POINTS)]
+    keep = np.unique(np.round(spaced).astype(int))
+    return {
+        "days": [_number(float(d)) for d in series.boundaries[keep]],
+        "users": [_number(float(u)) for u in cumulative[keep]],
+    }
 
 
 def _fit_row(
