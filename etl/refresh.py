@@ -125,9 +125,68 @@ def model_sql(model: str) -> dict[str, str]:
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
+@dataclass(frozen=True)
+class SectionHeader:
+    """What a model section declares at its top: the relations it reads (made before it
+    runs) and writes, and the session variables it uses. tests/test_model_headers.py checks
+    each header against its SQL, and the refresh's order against the headers."""
+
+    reads: frozenset[str]
+    writes: frozenset[str]
+    params: frozenset[str]
+
+
+_HEADER_LINE = re.compile(r"^-- (reads|writes|params): (.*)$")
+
+
+@cache
+def section_header(model: str, section: str) -> SectionHeader:
+    """The `-- reads:`, `-- writes:` and `-- params:` lines opening a section (a value
+    continues on lines starting `--   `; `-` is none)."""
+    values: dict[str, list[str]] = {}
+    key = ""
+    for line in model_sql(model)[section].splitlines():
+        match = _HEADER_LINE.match(line)
+        if match:
+            key = match.group(1)
+            values[key] = match.group(2).split(",")
+        elif key and line.startswith("--   "):
+            values[key] += line[5:].split(",")
+        else:
+            break
+    missing = [k for k in ("reads", "writes", "params") if k not in values]
+    if missing:
+        raise ValueError(f"etl/models/{model}.sql, section {section}: no header line {missing}")
+    names = {
+        k: frozenset(v.strip() for v in values[k] if v.strip() not in ("", "-")) for k in values
+    }
+    return SectionHeader(names["reads"], names["writes"], names["params"])
+
+
+def model_sections() -> list[tuple[str, str]]:
+    """Every (model, section) of etl/models."""
+    files = resources.files("etl.models").iterdir()
+    models = sorted(f.name.removesuffix(".sql") for f in files if f.name.endswith(".sql"))
+    return [(m, s) for m in models for s in model_sql(m)]
+
+
+def section_sql(con: duckdb.DuckDBPyConnection, model: str, section: str) -> str:
+    """A section's SQL, once every variable it declares is set: DuckDB reads an unset
+    variable as NULL, which would compute wrong numbers instead of failing."""
+    needed = section_header(model, section).params
+    if needed:
+        have = {str(r[0]) for r in con.execute("SELECT name FROM duckdb_variables()").fetchall()}
+        if needed - have:
+            raise RuntimeError(
+                f"model {model}.{section} runs before its variables {sorted(needed - have)} "
+                "are set (etl/refresh.py)"
+            )
+    return model_sql(model)[section]
+
+
 def run_sql(con: duckdb.DuckDBPyConnection, model: str, section: str) -> None:
     """Run every statement of a section (sections hold no bound values: only variables)."""
-    con.execute(model_sql(model)[section]).fetchall()
+    con.execute(section_sql(con, model, section)).fetchall()
 
 
 def definitions_key(settings: Settings) -> str:
@@ -267,7 +326,7 @@ def add_contributions(con: duckdb.DuckDBPyConnection, sign: int, scope_wm: int) 
     run_sql(con, "scope", "sequence")
     run_sql(con, "signup_hours", "counts")
     for table in COUNT_TABLES:
-        sql = model_sql(table.model)[table.section]
+        sql = section_sql(con, table.model, table.section)
         con.execute(f"INSERT INTO d_{table.name} {sql}").fetchall()
 
 
@@ -298,35 +357,21 @@ def serve_models(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
             for source, section in SERVE_PREPARATION.get(model, ()):
                 run_sql(con, source, section)
             con.execute(f"DELETE FROM m_{model}").fetchall()
-            con.execute(f"INSERT INTO m_{model} {model_sql(model)['serve']}").fetchall()
+            con.execute(f"INSERT INTO m_{model} {section_sql(con, model, 'serve')}").fetchall()
             if model == "platforms":
                 run_sql(con, "platforms", "clock")
 
 
-TEMP_OBJECTS = (
-    ("VIEW", "scope_signups"),
-    ("VIEW", "scope_user_days"),
-    ("VIEW", "scope_user_hours"),
-    ("TABLE", "scope_signups"),
-    ("TABLE", "scope_user_days"),
-    ("TABLE", "scope_user_hours"),
-    ("TABLE", "touched"),
-    ("TABLE", "touched_signups"),
-    ("TABLE", "touched_user_days"),
-    ("TABLE", "touched_user_hours"),
-    ("TABLE", "scope_user_seq"),
-    ("TABLE", "scope_hour_counts"),
-    ("TABLE", "tz_hours"),
-    ("TABLE", "batch_platform"),
-    ("TABLE", "merged_platform"),
-    ("TABLE", "merged"),
-    ("TABLE", "platform_clock"),
-    ("TABLE", "declared_t0"),
-    ("TABLE", "person_users"),
-    ("TABLE", "person_signups"),
-    ("TABLE", "migrants"),
-    *(("TABLE", f"d_{t.name}") for t in COUNT_TABLES),
-)
+# Temporary relations refresh.py makes itself; the models' own are in their headers.
+REFRESH_TEMP = ("touched", "merged", "declared_t0", *(f"d_{t.name}" for t in COUNT_TABLES))
+
+
+@cache
+def temp_names() -> frozenset[str]:
+    """Every relation a refresh may leave on its connection (persistent tables among the
+    models' writes are not temporary, and drop_temp_objects leaves them alone)."""
+    written = {n for m, s in model_sections() for n in section_header(m, s).writes}
+    return frozenset(written | set(REFRESH_TEMP))
 
 
 def drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
@@ -339,8 +384,8 @@ def drop_temp_objects(con: duckdb.DuckDBPyConnection) -> None:
             "UNION ALL SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary"
         ).fetchall()
     }
-    for kind, name in TEMP_OBJECTS:
-        if (kind, name) in existing:
+    for kind, name in sorted(existing):
+        if name in temp_names():
             con.execute(f"DROP {kind} temp.main.{name}").fetchall()
 
 

@@ -8,6 +8,9 @@
 -- Parameters: sign.
 
 -- name: contribution
+-- reads: scope_hour_counts
+-- writes: -
+-- params: sign
 -- The per-user windows are checked in signup_hours.sql (scope_hour_counts).
 SELECT platform, cohort_day,
        getvariable('sign') * sum(n1) AS activated_24h,
@@ -17,6 +20,9 @@ WHERE kind = 'activation'
 GROUP BY ALL;
 
 -- name: serve
+-- reads: c_activation, c_cohorts, platform_clock
+-- writes: -
+-- params: -
 WITH cohorts AS (
     SELECT c.platform, CAST(local_of(c.cohort_start) AS DATE) AS cohort_day, c.users,
            k.watermark,

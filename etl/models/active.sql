@@ -9,6 +9,9 @@
 -- Parameters: sign.
 
 -- name: contribution
+-- reads: scope_user_seq
+-- writes: -
+-- params: sign
 -- Reads each user's active-day sequence (scope_user_seq: prev_day, next_day).
 WITH changes AS (
     SELECT platform, day,
@@ -36,6 +39,9 @@ FROM changes
 GROUP BY ALL;
 
 -- name: serve
+-- reads: c_active, platform_clock
+-- writes: -
+-- params: -
 WITH bounds AS (
     SELECT c.platform, k.t0, min(c.day) AS first_day, CAST(local_of(k.watermark) AS DATE) AS last_day
     FROM c_active AS c

@@ -15,6 +15,9 @@
 -- range_start, range_end (UTC hours covered by tz_hours).
 
 -- name: macros
+-- reads: -
+-- writes: is_activity, local_of, local_ts, period_cap, user_key, utc_start, week_of
+-- params: activity_types, cap_day, cap_hour, cap_week, inactive_types, tz, week_start
 CREATE OR REPLACE TEMP MACRO local_of(ts) AS
     timezone(getvariable('tz'), timezone('UTC', ts));
 CREATE OR REPLACE TEMP MACRO local_ts(ts, off, uniform) AS
@@ -39,6 +42,9 @@ CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
     END;
 
 -- name: tz_hours
+-- reads: -
+-- writes: tz_hours
+-- params: range_end, range_start
 -- whole: the hour has one offset, a whole number of hours, so it is exactly one local hour
 -- (local hour start = the UTC hour); day: its local day when the whole hour falls on one
 -- local day (null otherwise: read the day of each event edge instead).

@@ -15,6 +15,9 @@
 -- Parameters: sign, tz, week_start.
 
 -- name: contribution
+-- reads: scope_hour_counts, scope_signups, scope_user_seq
+-- writes: -
+-- params: sign
 -- Activation per user is checked in signup_hours.sql (scope_hour_counts); day-N retention
 -- reads each user's active days (scope_user_seq: one row per user and active day).
 WITH counted AS (
@@ -48,6 +51,9 @@ FROM counted
 GROUP BY ALL;
 
 -- name: serve
+-- reads: c_channels, platform_clock
+-- writes: -
+-- params: -
 WITH bounds AS (
     SELECT c.platform, min(c.cohort_day) AS first_day,
            CAST(local_of(k.watermark) AS DATE) AS last_day, k.watermark

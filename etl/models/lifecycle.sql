@@ -11,6 +11,9 @@
 -- Parameters: sign, week_start.
 
 -- name: contribution
+-- reads: scope_user_seq
+-- writes: -
+-- params: sign
 -- Reads each user's active-day sequence (scope_user_seq). A day is its own bucket; a week's
 -- sequence is read off the days: the user's first day in a week opens it (its previous
 -- active week is that of prev_day) and the last day in a week closes it (the next active
@@ -56,6 +59,9 @@ FROM counted
 GROUP BY ALL;
 
 -- name: serve
+-- reads: c_lifecycle, platform_clock
+-- writes: -
+-- params: -
 WITH bounds AS (
     SELECT c.platform, c.grain, min(c.bucket) AS first_bucket,
            CAST(local_of(k.watermark) AS DATE) AS last_day

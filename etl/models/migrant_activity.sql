@@ -15,6 +15,9 @@
 -- Parameters: tz.
 
 -- name: serve
+-- reads: c_platform, migrants, person_users, platform_clock, user_days
+-- writes: -
+-- params: -
 WITH coverage AS (
     SELECT c.platform, CAST(local_of(c.first_event) AS DATE) AS first_day, k.t0, k.watermark
     FROM c_platform AS c

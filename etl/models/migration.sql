@@ -17,6 +17,9 @@
 -- Parameters: tz, wm_new.
 
 -- name: migrants
+-- reads: person_signups, person_users, user_hours
+-- writes: migrants
+-- params: -
 -- One row per migrant and pair: joined = their first signup on B, join_day its local day.
 -- recent: user_hours joined on the account key alone (a hash join on uid; the 30-day
 -- window is a filter, not an OR of ranges in the join). An hour's events lie in
@@ -50,6 +53,9 @@ LEFT JOIN recent AS r USING (person, from_platform, platform)
 WHERE p.from_signup < p.joined OR r.person IS NOT NULL;
 
 -- name: serve
+-- reads: c_channels, c_platform, migrants, platform_clock
+-- writes: -
+-- params: -
 WITH starts AS (
     SELECT platform, CAST(local_of(least(first_signup, first_event)) AS DATE) AS first_day
     FROM c_platform

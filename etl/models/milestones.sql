@@ -7,6 +7,9 @@
 -- Parameters: milestones (BIGINT[]).
 
 -- name: serve
+-- reads: c_signups, m_platforms, signups
+-- writes: -
+-- params: milestones, wm_new
 WITH wanted AS (
     SELECT platform, t0, signups AS total, unnest(getvariable('milestones')) AS users
     FROM m_platforms

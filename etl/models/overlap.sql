@@ -15,6 +15,9 @@
 -- Parameters: wm_new.
 
 -- name: people
+-- reads: signups
+-- writes: person_signups, person_users
+-- params: wm_new
 -- person_users: the accounts of people on two or more platforms (one person may hold
 -- several on a platform); person_signups: each such person's earliest signup per platform.
 -- `person` is the person_id's fixed-width key (user_key) and `uid` the account's stored
@@ -39,6 +42,9 @@ FROM person_users
 GROUP BY ALL;
 
 -- name: serve
+-- reads: m_platforms, person_signups
+-- writes: -
+-- params: -
 WITH pairs AS (
     SELECT a.platform, b.platform AS other_platform
     FROM m_platforms AS a, m_platforms AS b

@@ -6,6 +6,9 @@
 -- only appended between full rebuilds, so min/max/sum merges are exact).
 
 -- name: batch_stats
+-- reads: deletions, events, signups
+-- writes: batch_platform
+-- params: wm_new, wm_old
 CREATE OR REPLACE TEMP TABLE batch_platform AS
 WITH new_signups AS (
     SELECT platform, min(signup_ts) AS first_signup, max(signup_ts) AS last_signup,
@@ -41,6 +44,9 @@ LEFT JOIN new_events AS e USING (platform)
 LEFT JOIN new_deletions AS d USING (platform);
 
 -- name: merge_stats
+-- reads: batch_platform, c_platform
+-- writes: c_platform, merged_platform
+-- params: -
 CREATE OR REPLACE TEMP TABLE merged_platform AS
 SELECT platform, min(first_signup), max(last_signup), min(first_event), max(last_event),
        sum(signups), sum(deletions)
@@ -50,6 +56,9 @@ DELETE FROM c_platform;
 INSERT INTO c_platform SELECT * FROM merged_platform;
 
 -- name: serve
+-- reads: c_platform, declared_t0
+-- writes: -
+-- params: -
 SELECT c.platform, coalesce(d.t0, c.first_signup) AS t0, c.first_signup, c.last_event,
        c.signups, c.deletions, c.signups - c.deletions AS net_users
 FROM c_platform AS c
@@ -57,6 +66,9 @@ LEFT JOIN declared_t0 AS d USING (platform)
 ORDER BY c.platform;
 
 -- name: clock
+-- reads: c_platform, m_platforms
+-- writes: platform_clock
+-- params: -
 -- The data watermark of each platform: its latest signup or event. Buckets and periods
 -- that end after it are incomplete. first_event: the platform's first usage event; before
 -- it, nobody's activity was recorded (a long history whose usage export starts later), so

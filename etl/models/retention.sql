@@ -13,6 +13,9 @@
 -- Parameters: sign, cap_hour, cap_day, cap_week, hour_cohort_days, week_start.
 
 -- name: cohorts
+-- reads: scope_signups
+-- writes: -
+-- params: sign
 -- Signups are counted per local hour first, so the ICU conversion of a day or week start
 -- runs once per bucket, not once per signup.
 WITH by_hour AS (
@@ -37,6 +40,9 @@ FROM (
 GROUP BY ALL;
 
 -- name: contribution
+-- reads: scope_hour_counts, scope_user_seq
+-- writes: -
+-- params: cap_day, cap_week, sign
 -- Day and week periods come from each user's active-day sequence (scope_user_seq): a day
 -- opens a week period when the previous active day is before the cohort or in an earlier
 -- week, and the user's last period is that of the last active day. Hour periods come from
@@ -80,6 +86,9 @@ FROM counted
 GROUP BY platform, grain, cohort, period;
 
 -- name: serve
+-- reads: c_cohorts, c_retention, platform_clock
+-- writes: -
+-- params: hour_cohort_days
 WITH cohorts AS (
     SELECT c.platform, c.cohort_grain, c.cohort_start, c.users, k.watermark,
            CAST(local_of(c.cohort_start) AS DATE) AS cohort_day,

@@ -3,6 +3,9 @@
 -- carries the run that produced it.
 
 -- name: serve
+-- reads: runs
+-- writes: -
+-- params: -
 SELECT run_id, started_at, finished_at, status, files, rows_read, rows_loaded,
        rows_duplicate, rows_quarantined, error
 FROM runs

@@ -5,6 +5,9 @@
 -- Parameters: scope_wm (rows with file_id / batch <= scope_wm; the old or the new state).
 
 -- name: everyone
+-- reads: signups, tz_hours, user_days, user_hours
+-- writes: scope_signups, scope_user_days, scope_user_hours
+-- params: scope_wm
 CREATE OR REPLACE TEMP VIEW scope_signups AS
 SELECT s.platform, s.ukey AS uid, s.signup_ts,
        local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel
@@ -19,6 +22,10 @@ FROM user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: touched
+-- reads: signups, touched, tz_hours, user_days, user_hours
+-- writes: scope_signups, scope_user_days, scope_user_hours, touched_signups,
+--   touched_user_days, touched_user_hours
+-- params: scope_wm, wm_new
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
@@ -50,6 +57,9 @@ FROM touched_user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: sequence
+-- reads: scope_signups, scope_user_days
+-- writes: scope_user_seq
+-- params: -
 -- Each user's active days in order, with the previous and next active day, the user's
 -- signup day and channel (null without a signup): one sort shared by active, lifecycle,
 -- retention, channels and signup_hours, which then only count rows.

@@ -17,6 +17,9 @@
 -- whole, i.e. a full rebuild in a whole-hour timezone: then no de-duplication is needed).
 
 -- name: counts
+-- reads: scope_signups, scope_user_hours, scope_user_seq, tz_hours
+-- writes: scope_hour_counts
+-- params: cap_hour, unique_hours
 CREATE OR REPLACE TEMP TABLE scope_hour_counts AS
 WITH cohort AS (
     SELECT platform, uid, signup_ts, CAST(local_signup AS DATE) AS cohort_day,

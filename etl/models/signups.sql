@@ -8,6 +8,9 @@
 -- Parameters: sign (+1 / -1: add or remove a contribution), tz, week_start.
 
 -- name: contribution
+-- reads: scope_signups
+-- writes: -
+-- params: sign
 WITH by_minute AS (
     SELECT platform, date_trunc('minute', signup_ts) AS minute, local_signup - signup_ts AS off,
            count(*) AS n
@@ -31,6 +34,9 @@ FROM buckets
 GROUP BY ALL;
 
 -- name: serve
+-- reads: c_signups, platform_clock
+-- writes: -
+-- params: -
 WITH firsts AS (
     SELECT c.platform, c.grain, min(c.bucket_start) AS first_bucket, k.watermark
     FROM c_signups AS c

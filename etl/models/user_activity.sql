@@ -10,6 +10,9 @@
 -- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
 
 -- name: append_hours
+-- reads: events
+-- writes: user_hours
+-- params: hours_from, hours_to, wm_new, wm_old
 -- Grouped by the stored integer key: no user id string is read.
 INSERT INTO user_hours
 SELECT any_value(platform) AS platform, ukey AS uid, date_trunc('hour', event_ts) AS hour,
@@ -24,6 +27,9 @@ WHERE file_id > getvariable('wm_old')
 GROUP BY ukey, date_trunc('hour', event_ts);
 
 -- name: touched
+-- reads: events, signups
+-- writes: touched
+-- params: wm_new, wm_old
 -- The batch's users (activity events or signups), by key.
 CREATE OR REPLACE TEMP TABLE touched AS
 SELECT ukey AS uid
@@ -37,6 +43,9 @@ FROM signups
 WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 
 -- name: append_days
+-- reads: touched, tz_hours, user_days, user_hours
+-- writes: user_days
+-- params: wm_new
 -- Most hours lie inside one local day (tz_hours.day); only an hour that straddles local
 -- midnight or changes offset reads the days of its first and last event. The existing
 -- rows checked are only those of the batch's users.
