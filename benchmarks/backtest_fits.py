@@ -1,4 +1,4 @@
-"""The early-launch backtest table of the growth-model forecasts (issue 21).
+"""The early-launch backtest table of the growth-model forecasts.
 
     nice -n 10 .venv/bin/python benchmarks/backtest_fits.py [--seeds 1 2 3] [--cases]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the Dash app (issue 6): server-side chart callbacks and the home page in Chromium.
+"""Benchmark of the Dash app: server-side chart callbacks and the home page in Chromium.
 
     /tmp/venv/bin/python benchmarks/bench_dashboard.py [--home DIR] [--repeat 20] [--loads 5]
         [--rounds 5] [--screenshots docs/screenshots]
@@ -21,7 +21,7 @@ checkout on PYTHONPATH (no prewarm in create_app), only the cold columns are mea
 before and after can be run in the same session with this same script.
 
 With --screenshots it also saves every page at 1440x900 once its charts are drawn. Without
---home it publishes the synthetic test snapshot in a temporary folder. Targets (issue 6):
+--home it publishes the synthetic test snapshot in a temporary folder. Targets:
 every callback p95 under 150 ms; home page fully drawn under 2.5 s.
 """
 

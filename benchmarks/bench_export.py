@@ -15,7 +15,7 @@ Modes (each starts its own Chromium, so "first" includes the start):
 - --baseline N: plain `fig.write_image` without a server for N charts (Chromium per image).
 
 Without --home it publishes the synthetic test snapshot (10M signups in 7 h plus 1M over
-6 days) in a temporary folder. Target (issue 8): under 0.5 s per chart after the first.
+6 days) in a temporary folder. Target: under 0.5 s per chart after the first.
 """
 
 from __future__ import annotations

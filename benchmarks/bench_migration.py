@@ -1,4 +1,4 @@
-"""Benchmark of the channel and migration tables (issue 13): what channels, overlap,
+"""Benchmark of the channel and migration tables: what channels, overlap,
 migration and migrant_activity add to a full pass.
 
     python benchmarks/bench_migration.py [--scale 1.0] [--seed 1] [--repeat 2] [--keep DIR]

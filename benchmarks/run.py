@@ -1,5 +1,5 @@
-"""Uptake side by side with the alternatives, on the same simulated input, in one run
-(issue 12): the DuckDB floor, Uptake's full and incremental passes, a pandas notebook, a
+"""Uptake side by side with the alternatives, on the same simulated input, in one run:
+the DuckDB floor, Uptake's full and incremental passes, a pandas notebook, a
 polars (lazy) version, and the dashboard's charts and PNG export on the snapshot.
 
     /tmp/venv/bin/python benchmarks/run.py [--scale 1.0] [--repeat 3] [--scaling 0.1,0.3]
@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 CLOCK = datetime(2026, 1, 1)
 DEMO = (("viral", 1), ("steady", 2))
 HELD_BACK = 0.01
-SECTION = "## Side by side (issue 12)"
+SECTION = "## Side by side"
 STEPS = ("floor", "uptake", "incremental", "pandas", "polars", "dashboard")
 
 

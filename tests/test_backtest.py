@@ -1,4 +1,4 @@
-"""Backtests of the growth-model fits on real public data (issue 5), with the errors measured.
+"""Backtests of the growth-model fits on real public data, with the errors measured.
 
 (a) OWID technology adoption (US share of households, 1860-2019): every technology that
     passes one rule (ADOPTION below), not a hand-picked few. The full series must give a
@@ -370,7 +370,7 @@ def test_forecasts_are_within_the_bound_for_most_cases(growth_data: Path) -> Non
     assert sum(within_bound(r) for r in rows) > len(rows) / 2
 
 
-# --- (d) issue 21: the early-launch suite (simulator presets), fast part -----------------
+# --- (d) the early-launch suite (simulator presets), fast part -----------------
 
 
 @pytest.mark.parametrize(

@@ -522,7 +522,7 @@ def test_a_surge_on_earlier_growth_is_not_a_ceiling() -> None:
     assert first["p_never"] < 0.5 and first["eta"] is not None
 
 
-# -- issue 21: the fitted curve follows the data, and the snapshot says so ------------------
+# -- the fitted curve follows the data, and the snapshot says so ------------------
 
 
 @pytest.mark.parametrize(("preset", "cut_index"), [("viral", 4), ("steady", 3)])

@@ -1,4 +1,4 @@
-"""End to end (issue 13): simulate an incumbent and a viral launch drawing people from it,
+"""End to end: simulate an incumbent and a viral launch drawing people from it,
 run the real pipeline, and check that the published migration tables recover what the
 simulation put in: the share of the launch's signups who came from the incumbent, and how
 much less the switchers among them used the incumbent after joining.

@@ -1,4 +1,4 @@
-"""Channels and cross-platform migration (issue 13): golden tests on hand-made fixtures
+"""Channels and cross-platform migration: golden tests on hand-made fixtures
 (a person on two platforms in each order, no person key, one person twice on a platform),
 identities (channels sum to signups; migrant shares sum to 1), incremental == full."""
 

@@ -1,4 +1,4 @@
-"""Privacy (issue 11): keyed pseudonyms, erasure with tombstones, raw-event retention, small
+"""Privacy: keyed pseudonyms, erasure with tombstones, raw-event retention, small
 cell suppression on exports, and the dashboard's token when it binds beyond loopback."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Growth-model fits and milestone forecasts (issue 5): a pure library, no warehouse.
+"""Growth-model fits and milestone forecasts: a pure library, no warehouse.
 
     fit_all(signups, milestones, seed=0) -> (fits, forecasts)   # two pyarrow Tables
     format_forecasts(fits, forecasts, platform=None) -> str     # for `uptake forecast`

@@ -1,5 +1,5 @@
 """The early-launch backtest suite: the simulator's launch curves and real public series,
-each cut early, fitted, and asked when later user counts were reached (issue 21).
+each cut early, fitted, and asked when later user counts were reached.
 
     cases = simulated_cases("viral", seeds=(1, 2, 3))          # list[BacktestCase]
     rows = run_case(cases[0])                                   # list[BacktestRow]

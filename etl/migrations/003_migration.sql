@@ -1,4 +1,4 @@
--- Channels and cross-platform migration (issue 13): an additive count table per signup
+-- Channels and cross-platform migration: an additive count table per signup
 -- channel and the serving tables channels, overlap, migration and migrant_activity.
 -- Timestamps are UTC (naive TIMESTAMP); DATE columns are days of the reporting timezone.
 

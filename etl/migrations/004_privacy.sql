@@ -1,4 +1,4 @@
--- Privacy (issue 11): pseudonymisation state, erasure tombstones and log, raw-event
+-- Privacy: pseudonymisation state, erasure tombstones and log, raw-event
 -- retention log, and what the file ledger needs to find a user's rows in archived files.
 
 -- Pseudonymisation on/off and the key fingerprint (never the key), decided by the first

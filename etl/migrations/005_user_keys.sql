@@ -1,4 +1,4 @@
--- Integer user keys in the derived activity tables (issue 4, refresh speed).
+-- Integer user keys in the derived activity tables (refresh speed).
 -- user_hours and user_days are keyed by uid = user_key(user_id) (etl/models/calendar.sql:
 -- the 128-bit MD5 of the stored user id, as a UHUGEINT) instead of the user id string: the
 -- per-user sort, the signups x user_hours join and the writes of these tables are 2-3x

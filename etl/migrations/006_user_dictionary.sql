@@ -1,4 +1,4 @@
--- Dense integer user keys, assigned once at ingest (issue 20, the metric engine).
+-- Dense integer user keys, assigned once at ingest.
 -- user_keys is the per-platform user dictionary: one row per (platform, user_id) seen in
 -- signups or usage events, with ukey, an INTEGER unique across platforms (so a key names
 -- its platform). New users get the next keys; a key never changes while its user exists

@@ -1,4 +1,4 @@
--- What `uptake ingest --replace` needs from the file ledger (issue 23): the path the user
+-- What `uptake ingest --replace` needs from the file ledger: the path the user
 -- gave (source_path: the export an adapter or a mapping converted, or the file itself) and
 -- the options it was loaded with (load_options, JSON: platform, format, map, tz, adapter),
 -- so a later load can find the file's earlier rows and say how it was loaded before.
@@ -6,7 +6,7 @@
 ALTER TABLE files ADD COLUMN source_path VARCHAR;
 ALTER TABLE files ADD COLUMN load_options VARCHAR;
 
--- Platforms whose signups are derived from usage (issue 23, `--signups first-seen`): each
+-- Platforms whose signups are derived from usage (`--signups first-seen`): each
 -- user's signup is their first event, or the time in a named column of the events (e.g.
 -- Amplitude's user_creation_time). Recorded by the ingest that asked for it, so later
 -- passes keep deriving new users' signups the same way; published in the manifest.
