@@ -405,8 +405,8 @@ def test_the_browser_page_loads_plotly_js_from_disk() -> None:
 def test_the_page_is_reused_and_images_do_not_leak_into_each_other(
     figures: dict[str, go.Figure], renderer: StaticRenderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Images after the first skip kaleido's page reload (the cost measured in benchmarks/bench_export.py), and
-    drawing other charts and formats in between changes nothing in the next image."""
+    """Images after the first skip kaleido's page reload (benchmarks/bench_export.py measures
+    it), and drawing other charts and formats in between changes nothing in the next image."""
     from dashboard import export
 
     monkeypatch.setattr(export, "RELOAD_EVERY", 10_000)  # no scheduled reload in between
