@@ -24,8 +24,8 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts import ChartInputs, ViewOptions, build_chart
-from dashboard.data import Snapshot, SnapshotReader
 from etl.errors import SnapshotError
+from etl.snapshot import Snapshot, SnapshotReader
 
 log = logging.getLogger("uptake.dashboard")
 NO_DATA = "No data published yet: run `uptake run` (or `uptake demo` to try a simulated launch)."

@@ -33,12 +33,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.data import (
-    Snapshot,
-    SnapshotReader,
-    load_reported_milestones,
-    reference_milestones_path,
-)
+from dashboard.data import load_reported_milestones, reference_milestones_path
 from dashboard.errors import (
     ChromiumMissingError,
     ExportError,
@@ -51,6 +46,7 @@ from dashboard.suppression import SuppressedInputs, note_suppression, suppressed
 from dashboard.validation import check_payload
 from etl.config import Settings
 from etl.errors import SnapshotError
+from etl.snapshot import Snapshot, SnapshotReader
 
 logger = logging.getLogger(__name__)
 FORMATS = ("png", "svg", "pdf", "html", "csv")

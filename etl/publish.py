@@ -23,8 +23,8 @@ from etl.config import Settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.ingest import recorded_signup_sources
 from etl.progress import report
-from etl.refresh import SERVING_MODELS, model_sql
-from etl.snapshot import CONTRACT_TABLES, CURRENT
+from etl.refresh import model_sql
+from etl.snapshot import CONTRACT_TABLES, CURRENT, MODEL_TABLES
 from etl.warehouse import scalar
 
 ENGINE = "duckdb"  # the default engine; another one names itself (etl.spark: "spark")
@@ -42,9 +42,7 @@ def iso_utc(value: datetime | None) -> str | None:
 
 def serving_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
     """The warehouse's serving tables (small rollups) and the run ledger, as Arrow."""
-    tables = {
-        model: con.sql(f"SELECT * FROM m_{model}").to_arrow_table() for model in SERVING_MODELS
-    }
+    tables = {model: con.sql(f"SELECT * FROM m_{model}").to_arrow_table() for model in MODEL_TABLES}
     tables["runs"] = con.sql(model_sql("runs")["serve"]).to_arrow_table()
     return tables
 

@@ -406,7 +406,7 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     from dashboard.app import DEFAULT_VIEW
     from dashboard.charts import build_chart
     from dashboard.context import CACHE_SIZE, AppContext
-    from dashboard.data import SnapshotReader
+    from etl.snapshot import SnapshotReader
 
     publish_fixture_snapshot(tmp_path, "first")
     built: list[tuple[str, str]] = []

@@ -510,7 +510,7 @@ def test_download_is_the_current_view(
 
     from dashboard.app import download_file
     from dashboard.context import AppContext
-    from dashboard.data import SnapshotReader
+    from etl.snapshot import SnapshotReader
 
     context = AppContext(reader=SnapshotReader(module_settings.serving))
     view = ViewOptions(platforms=("viral",), grain="minute")

@@ -12,8 +12,8 @@ from models_helpers import add_events, add_signups, refresh
 from etl.config import Settings, load_settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.errors import SnapshotError
-from etl.publish import CONTRACT_TABLES, publish_snapshot
-from etl.snapshot import current_snapshot, read_table
+from etl.publish import publish_snapshot
+from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 from etl.warehouse import connect
 
 
@@ -90,3 +90,12 @@ def test_reader_errors_are_explanatory(con, settings, clock) -> None:  # type: i
     (settings.serving / "CURRENT").write_text("missing-id\n")
     with pytest.raises(SnapshotError, match="uptake run"):
         current_snapshot(settings)
+
+
+def test_the_models_refresh_the_contracts_model_tables() -> None:
+    # etl/snapshot.py lists the contract; the refresh must run exactly those models, in order
+    # (etl/refresh.py may import MODEL_TABLES rather than repeat it).
+    from etl.refresh import SERVING_MODELS
+    from etl.snapshot import MODEL_TABLES
+
+    assert tuple(SERVING_MODELS) == MODEL_TABLES
