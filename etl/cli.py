@@ -42,7 +42,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.adapters import adapters
     from etl.ingest import IngestOptions
     from etl.mapping import load_mapping, timezone_mapping
-    from etl.pipeline import ingest_and_publish
+    from etl.pipeline import ingest_and_publish, ingest_only
 
     if args.list_adapters:
         for name, (_, description) in adapters().items():
@@ -64,14 +64,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         replace=args.replace,
         signups=args.signups,
     )
-    result = ingest_and_publish(
-        settings,
-        [Path(p) for p in args.paths],
-        options,
-        now=now_utc(),
-        refresh=not args.no_refresh,
-        mapping=spec,
-    )
+    ingest = ingest_only if args.no_refresh else ingest_and_publish
+    paths = [Path(p) for p in args.paths]
+    result = ingest(settings, paths, options, now_utc(), mapping=spec)
     return _report(args, result.summary(), result.exit_code)
 
 
@@ -95,90 +90,32 @@ def report_writer(path: str | None) -> Callable[[Settings], None] | None:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    write_report = report_writer(args.report)
+    if args.engine == "spark":
+        return _run_spark(args, settings, write_report)
     from etl.pipeline import run_pass
 
-    if args.engine == "spark":
-        return cmd_run_spark(args, settings)
     if args.master or args.lake:
         raise UsageError("--master and --lake need --engine spark")
-    write_report = report_writer(args.report)
-    if args.keep_raw_days is not None:
-        settings = load_settings(settings.home, overrides={"keep_raw_days": args.keep_raw_days})
     result = run_pass(settings, now=now_utc(), trigger="run")
     if write_report is not None:
         write_report(settings)  # also after rejected input: the report says what loaded
     return _report(args, result.summary(), result.exit_code)
 
 
-SPARK_MASTER = "local[2]"
-
-
-def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
-    """`run --engine spark`: ingest the inbox into the warehouse as usual (without the
-    DuckDB model refresh), write the warehouse's clean streams into the lake, then one Spark
-    pass over the lake publishes the snapshot. A lake given as a URI (s3a://...) is
-    written by its own producer: it is read, never exported to. See docs/SPARK.md."""
-    import time
-
-    import etl.spark as engine
-    from etl.ingest import IngestOptions, recorded_signup_sources
-    from etl.pipeline import execute_pass, inbox_files
-    from etl.warehouse import connect, writer_lock
+def _run_spark(
+    args: argparse.Namespace, settings: Settings, write_report: Callable[[Settings], None] | None
+) -> int:
+    """`run --engine spark` (docs/SPARK.md)."""
+    from etl.spark_pass import SPARK_MASTER, run_spark, spark_summary
 
     if args.keep_raw_days is not None:
         raise UsageError("--keep-raw-days applies to the DuckDB engine's pass, not --engine spark")
-    engine.require_spark()  # before anything is ingested: a missing extra changes nothing
-    write_report = report_writer(args.report)
     master = args.master or SPARK_MASTER
-    lake = args.lake or str(settings.home / "lake")
-    exported = "://" not in lake
-    now = now_utc()
-    result = execute_pass(
-        settings,
-        lambda: inbox_files(settings, time.time()),  # listed under the writer lock
-        IngestOptions(source_timezone=settings.source_timezone),
-        now=now,
-        trigger="run",
-        from_inbox=True,
-        refresh=False,  # the Spark pass rebuilds every model from the lake
-    )
-    if result.status == "noop" and exported and _live_engine(settings) == engine.ENGINE:
-        return _report(args, _spark_summary(result.summary(), master), result.exit_code)
-    result.status = "ok" if result.status == "noop" else result.status
-    with writer_lock(settings):  # one writer of the lake and serving/ at a time
-        con = connect(settings, read_only=True)
-        try:
-            sources = recorded_signup_sources(con)
-            if exported:
-                started = time.perf_counter()
-                engine.export_lake(con, Path(lake))
-                result.steps["export_lake"] = time.perf_counter() - started
-        finally:
-            con.close()
-        started = time.perf_counter()
-        result.snapshot = engine.run_spark_pass(
-            settings, now, master, lake=lake, signup_sources=sources
-        )
-        result.steps["spark"] = time.perf_counter() - started
-    if write_report is not None:
+    result = run_spark(settings, now_utc(), master=master, lake=args.lake)
+    if write_report is not None and result.snapshot is not None:
         write_report(settings)
-    return _report(args, _spark_summary(result.summary(), master), result.exit_code)
-
-
-def _spark_summary(summary: dict[str, Any], master: str) -> dict[str, Any]:
-    return {**summary, "line": f"{summary['line']} (spark, {master})", "engine": "spark"}
-
-
-def _live_engine(settings: Settings) -> str | None:
-    """The engine that published the live snapshot (None when there is none)."""
-    from etl.errors import SnapshotError
-    from etl.snapshot import current_snapshot
-
-    try:
-        snapshot = current_snapshot(settings)
-    except SnapshotError:
-        return None
-    return None if snapshot is None else str(snapshot.manifest.get("engine"))
+    return _report(args, spark_summary(result, master), result.exit_code)
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
@@ -352,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--master",
         metavar="URL",
-        help=f"Spark master with --engine spark (default {SPARK_MASTER}): local[N], "
+        help="Spark master with --engine spark (default local[2]): local[N], "
         "spark://HOST:7077, yarn, k8s://...",
     )
     run.add_argument(
@@ -418,6 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags that override a setting of the same name (defaults < file < env < flags).
+SETTING_FLAGS = ("keep_raw_days",)
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key, None) for key in SETTING_FLAGS}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -427,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        settings = load_settings(args.home)
+        settings = load_settings(args.home, overrides=_setting_flags(args))
         handler: Handler = args.handler
         return handler(args, settings)
     except UptakeError as exc:
