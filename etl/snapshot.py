@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cachetools import LRUCache
 
 from etl.config import Settings
 from etl.errors import SnapshotError
@@ -43,7 +44,7 @@ MODEL_TABLES = (
 # forecasts (etl/contract.py has their schemas), and the run ledger. docs/ARCHITECTURE.md
 # gives their columns.
 CONTRACT_TABLES = (*MODEL_TABLES, "fits", "forecasts", "runs")
-MEMO_SIZE = 256  # derived values kept per snapshot (oldest dropped first)
+MEMO_SIZE = 256  # derived values kept per snapshot (least recently used dropped first)
 T = TypeVar("T")
 
 
@@ -56,7 +57,7 @@ class Snapshot:
     path: Path
     manifest: dict[str, Any]
     _tables: dict[str, pl.DataFrame] = field(default_factory=dict, repr=False)
-    _memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    _memo: LRUCache[Hashable, Any] = field(default_factory=lambda: LRUCache(MEMO_SIZE), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def table(self, name: str) -> pl.DataFrame:
@@ -91,8 +92,6 @@ class Snapshot:
                 return cast(T, self._memo[key])
         value = compute()  # outside the lock: it may read tables
         with self._lock:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.pop(next(iter(self._memo)))
             return cast(T, self._memo.setdefault(key, value))
 
     @property

@@ -431,6 +431,41 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     assert len(context._figures) <= CACHE_SIZE
 
 
+def test_concurrent_requests_for_one_figure_build_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    import dashboard.context
+    from dashboard.app import DEFAULT_VIEW
+    from dashboard.charts import build_chart
+    from dashboard.context import AppContext
+    from etl.snapshot import SnapshotReader
+
+    publish_fixture_snapshot(tmp_path, "first")
+    built: list[str] = []
+
+    def slow_build(name: str, inputs: Any, options: Any) -> Any:
+        built.append(name)
+        time.sleep(0.5)  # long enough for the other request to ask meanwhile
+        return build_chart(name, inputs, options)
+
+    monkeypatch.setattr(dashboard.context, "build_chart", slow_build)
+    context = AppContext(SnapshotReader(tmp_path / "serving"))
+    figures: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: figures.append(context.figure("runs", DEFAULT_VIEW)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert built == ["runs"]
+    assert figures[0] is figures[1]
+
+
 @pytest.fixture(scope="module")
 def demo_shaped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Two month-old launches beside a ten-year incumbent, as `uptake demo` publishes."""
