@@ -292,7 +292,8 @@ def _kaleido_class(reuse_page: bool) -> type[Any]:
     reloaded every `RELOAD_EVERY` images (a bound on whatever a long-lived page gathers)
     and after a failed image. This overrides three private methods of kaleido 1.5
     (`_get_kaleido_tab`, `_return_kaleido_tab`, `_render_task`); if a later kaleido lacks
-    them, the stock class (reload per image) is used: slower, never wrong."""
+    them, the stock class (reload per image) is used: slower, never wrong. kaleido's
+    public sync server was not used instead: docs/ARCHITECTURE.md says why."""
     import kaleido
 
     base: type[Any] = kaleido.Kaleido
