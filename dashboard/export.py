@@ -725,7 +725,7 @@ def export_charts(
             except InvalidExportError as error:
                 failed.append(str(error))
                 continue
-            yield _write_file(Path(out), payload)
+            yield write_file(Path(out), payload)
         _raise_failed(failed, len(charts))
         return
     built: list[StaticImage] = []  # each image as the generator hands it to the browser
@@ -741,7 +741,7 @@ def export_charts(
         drawn = zip(charts, outs, renderer.render_many(images()), strict=True)
         for index, (chart, out, payload) in enumerate(drawn):
             try:
-                yield _write_file(Path(out), checked(chart, fmt, payload, built[index]))
+                yield write_file(Path(out), checked(chart, fmt, payload, built[index]))
             except InvalidExportError as error:  # the others are still written
                 failed.append(str(error))
     _raise_failed(failed, len(charts))
@@ -786,12 +786,26 @@ def export_chart(
     return path
 
 
-def _write_file(out: Path, payload: bytes) -> Path:
+def write_file(out: Path, payload: bytes) -> Path:
+    """Write `payload` to `out` through a `.part` file (see pending_file)."""
+    with pending_file(out) as pending:
+        pending.write_bytes(payload)
+    return out
+
+
+@contextlib.contextmanager
+def pending_file(out: Path) -> Iterator[Path]:
+    """A `.part` path beside `out` for the block to write; renamed to `out` when the block
+    ends without an error, removed when it fails, so a half-written or refused file never
+    stands under the final name."""
     out.parent.mkdir(parents=True, exist_ok=True)
     pending = out.with_name(out.name + ".part")
-    pending.write_bytes(payload)
-    pending.replace(out)  # never leave a half-written file under the final name
-    return out
+    try:
+        yield pending
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    pending.replace(out)
 
 
 def chart_inputs(settings: Settings, suppress_below: int | None = None) -> ChartInputs:

@@ -37,7 +37,9 @@ from dashboard.export import (
     chart_inputs,
     checked,
     find_chromium,
+    pending_file,
     view_for,
+    write_file,
 )
 from dashboard.figures.common import RETENTION_MODE_LABELS, format_duration, format_users
 from dashboard.figures.forecasts import ENSEMBLE, model_table
@@ -496,20 +498,21 @@ def build_report(
 
 
 def _write_text(out: Path, text: str) -> None:
+    payload = text.encode("utf-8")
     try:
-        check_payload("html", text.encode())
+        check_payload("html", payload)
     except InvalidExportError as error:
         raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
-    pending = out.with_name(out.name + ".part")
-    pending.write_text(text, encoding="utf-8")
-    pending.replace(out)
+    write_file(out, payload)
 
 
 def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> Path:
     """Print an HTML file to PDF with headless Chromium (its own profile, killed on timeout)."""
     browser = find_chromium()
-    pending = out.with_name(out.name + ".part")
-    with tempfile.TemporaryDirectory(prefix="uptake-chromium-") as profile:
+    with (
+        pending_file(out) as pending,
+        tempfile.TemporaryDirectory(prefix="uptake-chromium-") as profile,
+    ):
         command = [
             browser,
             "--headless",
@@ -523,14 +526,12 @@ def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> P
             source.resolve().as_uri(),
         ]
         _run_browser(command, timeout_s)
-    if not pending.exists():
-        raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
-    try:
-        check_payload("pdf", pending.read_bytes())
-    except InvalidExportError as error:
-        pending.unlink()
-        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
-    pending.replace(out)
+        if not pending.exists():
+            raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
+        try:
+            check_payload("pdf", pending.read_bytes())
+        except InvalidExportError as error:
+            raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     return out
 
 

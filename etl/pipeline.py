@@ -11,8 +11,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import LockedError, SnapshotError, UptakeError
+from etl.errors import SnapshotError, UptakeError
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -36,7 +35,7 @@ from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
 from etl.progress import timed_step
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
-from etl.warehouse import connect, scalar, writer_lock
+from etl.warehouse import open_for_writing, scalar
 
 log = logging.getLogger(__name__)
 
@@ -194,33 +193,6 @@ class _Pass:
     conversion: Conversion | None = None
 
 
-# A reader (`uptake status`) holds DuckDB's file lock for a moment; the writer waits this
-# long for it before giving up with LockedError.
-READER_WAIT_S = 15.0
-
-
-@contextmanager
-def _open_for_writing(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The writer lock (LockedError at once when another pass holds it), then the warehouse.
-
-    Only short-lived read-only connections (`uptake status`) can hold the DuckDB file while
-    we hold the writer lock, so opening it is retried for up to READER_WAIT_S."""
-    with writer_lock(settings):
-        deadline = time.monotonic() + READER_WAIT_S
-        while True:
-            try:
-                con = connect(settings)
-                break
-            except LockedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        try:
-            yield con
-        finally:
-            con.close()
-
-
 def _inbox_pass(settings: Settings, now: datetime, trigger: str, *, refresh: bool) -> RunResult:
     """A pass over the inbox, under the writer lock (LockedError, exit 3, when it is held).
 
@@ -228,7 +200,7 @@ def _inbox_pass(settings: Settings, now: datetime, trigger: str, *, refresh: boo
     archive/ would find files gone (or load ones already archived). Folders with a
     _mapping.toml are converted first; after the commit the files move to archive/."""
     options = IngestOptions(source_timezone=settings.source_timezone)
-    with _open_for_writing(settings) as con:
+    with open_for_writing(settings) as con:
         waiting = inbox_files(settings, time.time())
         job = _start(con, settings, options, now, trigger=trigger, refresh=refresh)
         with timed_step(job.result.steps, "convert"):
@@ -255,7 +227,7 @@ def _paths_pass(
 ) -> RunResult:
     """A pass over files given by name, under the writer lock; the files stay in place."""
     conversion, options = prepare_inputs(paths, options, mapping, _scratch(settings))
-    with _open_for_writing(settings) as con:
+    with open_for_writing(settings) as con:
         job = _start(con, settings, options, now, trigger="ingest", refresh=refresh)
         job.conversion = conversion
         _load(con, job, conversion.files)

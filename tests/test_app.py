@@ -17,10 +17,10 @@ from dashboard_fixtures import (
     publish_tables,
 )
 from playwright.sync_api import expect
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
 from dashboard.pages import PAGES
+from dashboard.server import serve_in_thread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
@@ -42,21 +42,9 @@ def chromium_browser() -> Iterator[Any]:
         browser.close()
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        """Dash polls often; one log line per request would drown the test output."""
-
-
 def serve(home: Path) -> Iterator[str]:
-    app = create_app(home, poll_ms=300)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_in_thread(create_app(home, poll_ms=300)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -434,7 +422,6 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
 def test_concurrent_requests_for_one_figure_build_it_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
     import time
 
     import dashboard.context
