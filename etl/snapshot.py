@@ -62,10 +62,9 @@ class Snapshot:
 
     def table(self, name: str) -> pl.DataFrame:
         """One contract table as polars, timestamps naive UTC (read once, then kept)."""
-        path = self.table_path(name)
         with self._lock:
             if name not in self._tables:
-                self._tables[name] = naive_utc(pl.read_parquet(path))
+                self._tables[name] = naive_utc(pl.read_parquet(self.table_path(name)))
             return self._tables[name]
 
     def arrow(self, name: str) -> pa.Table:
