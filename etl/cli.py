@@ -1,5 +1,8 @@
 """`uptake`: one command, each subcommand a thin shell over a library function.
 
+Each subcommand is a pair, side by side: `add_<name>` declares its options, `cmd_<name>`
+parses them, calls one library function and prints what it returns.
+
 Commands that show data (serve, export, report, demo) live in the dashboard package and
 join this parser through the `uptake.commands` entry point, so the ETL never imports them."""
 
@@ -36,6 +39,52 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--map {pair!r} is not of the form column=source_column")
         mapping[target.strip()] = source.strip()
     return mapping
+
+
+def add_ingest(sub: Any) -> None:
+    """`uptake ingest`: its options, handled by cmd_ingest below."""
+    ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    ingest.add_argument("--platform", help="platform name for files without a platform column")
+    ingest.add_argument(
+        "--format",
+        choices=["csv", "parquet", "ndjson"],
+        help="input format (default: detected from the name and content)",
+    )
+    ingest.add_argument(
+        "--map",
+        action="append",
+        metavar="COL=SRC",
+        help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
+    )
+    ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
+    ingest.add_argument(
+        "--adapter",
+        help="read an export of another shape: amplitude, mixpanel, posthog, segment or "
+        "stackexchange (see --list-adapters)",
+    )
+    ingest.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
+    )
+    ingest.add_argument(
+        "--replace",
+        action="store_true",
+        help="load the files again even if loaded before: their earlier rows are removed first "
+        "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
+    )
+    ingest.add_argument(
+        "--signups",
+        metavar="first-seen[:COLUMN]",
+        help="no signup events in these files: each user's signup is their first event "
+        "(first-seen), or the time in COLUMN of the events (first-seen:user_creation_time); "
+        "recorded for the files' platforms, so later runs derive new users the same way",
+    )
+    ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
+    ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
+    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
+    ingest.set_defaults(handler=cmd_ingest)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,6 +138,40 @@ def report_writer(path: str | None) -> Callable[[Settings], None] | None:
     return write
 
 
+def add_run(sub: Any) -> None:
+    """`uptake run`: its options, handled by cmd_run below."""
+    run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
+    run.add_argument("--json", action="store_true", help="print a JSON summary")
+    run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
+    run.add_argument(
+        "--keep-raw-days",
+        type=int,
+        metavar="N",
+        help="compact raw events older than N days once aggregated (metrics are kept)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="what computes the models: duckdb (default; incremental, in the warehouse) or "
+        "spark (ingest into the warehouse, export it to the lake, rebuild every model from "
+        "the lake with Apache Spark; needs pip install -e '.[spark]' and Java 17)",
+    )
+    run.add_argument(
+        "--master",
+        metavar="URL",
+        help="Spark master with --engine spark (default local[2]): local[N], "
+        "spark://HOST:7077, yarn, k8s://...",
+    )
+    run.add_argument(
+        "--lake",
+        metavar="PATH",
+        help="the Parquet data lake with --engine spark (default HOME/lake); a local path is "
+        "rewritten from the warehouse on each pass, a URI (s3a://, hdfs://, ...) is only read",
+    )
+    run.set_defaults(handler=cmd_run)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     write_report = report_writer(args.report)
     if args.engine == "spark":
@@ -118,6 +201,20 @@ def _run_spark(
     return _report(args, spark_summary(result, master), result.exit_code)
 
 
+def add_schedule(sub: Any) -> None:
+    """`uptake schedule`: its options, handled by cmd_schedule below."""
+    schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
+    cadence = schedule.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--every", help="interval between passes, e.g. 30s, 5m, 1h")
+    cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
+    schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
+    schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
+    schedule.add_argument(
+        "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
+    )
+    schedule.set_defaults(handler=cmd_schedule)
+
+
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     from etl.pipeline import run_pass
     from etl.schedule import Cadence, Scheduler, configure_logging, install_signal_handlers
@@ -143,6 +240,18 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return scheduler.loop()
 
 
+def add_forget(sub: Any) -> None:
+    """`uptake forget`: its options, handled by cmd_forget below."""
+    forget = sub.add_parser(
+        "forget", help="erase users everywhere (warehouse, quarantine, archive) and restate"
+    )
+    forget.add_argument("--platform", required=True, help="the platform the users belong to")
+    forget.add_argument("--user", action="append", metavar="U", help="a user id (repeatable)")
+    forget.add_argument("--users-file", metavar="FILE", help="a file of user ids, one a line")
+    forget.add_argument("--json", action="store_true", help="print a JSON summary")
+    forget.set_defaults(handler=cmd_forget)
+
+
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from etl.forget import forget_users, read_users_file
 
@@ -153,6 +262,14 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("forget needs --user U (repeatable) or --users-file FILE")
     result = forget_users(settings, args.platform, users, now=now_utc())
     return _report(args, result.summary(), 0)
+
+
+def add_forecast(sub: Any) -> None:
+    """`uptake forecast`: its options, handled by cmd_forecast below."""
+    forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
+    forecast.add_argument("--platform", help="one platform (default: all)")
+    forecast.add_argument("--json", action="store_true", help="print JSON")
+    forecast.set_defaults(handler=cmd_forecast)
 
 
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,6 +290,13 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_status(sub: Any) -> None:
+    """`uptake status`: its options, handled by cmd_status below."""
+    status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_status)
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from etl.status import format_status, warehouse_status
 
@@ -182,6 +306,30 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_status(status))
     return 0
+
+
+def add_simulate(sub: Any) -> None:
+    """`uptake simulate`: its options, handled by cmd_simulate below."""
+    simulate = sub.add_parser("simulate", help="write realistic event files into the inbox")
+    simulate.add_argument("--preset", required=True, choices=["viral", "steady", "incumbent"])
+    simulate.add_argument("--scale", type=float, default=1.0, help="multiplies users and events")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
+    simulate.add_argument("--days", type=float, default=30.0, help="days observed after launch")
+    simulate.add_argument("--platform", help="platform name (default: the preset's name)")
+    simulate.add_argument(
+        "--from", dest="from_platform", help="draw part of the signups from this platform's users"
+    )
+    simulate.add_argument(
+        "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
+    )
+    simulate.add_argument(
+        "--compact",
+        action="store_true",
+        help="zstd-compress the id columns: files about half the size, ~15-20%% more CPU",
+    )
+    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
+    simulate.add_argument("--json", action="store_true", help="print a JSON summary")
+    simulate.set_defaults(handler=cmd_simulate)
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -226,130 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
-    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
-    ingest.add_argument("--platform", help="platform name for files without a platform column")
-    ingest.add_argument(
-        "--format",
-        choices=["csv", "parquet", "ndjson"],
-        help="input format (default: detected from the name and content)",
-    )
-    ingest.add_argument(
-        "--map",
-        action="append",
-        metavar="COL=SRC",
-        help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
-    )
-    ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
-    ingest.add_argument(
-        "--adapter",
-        help="read an export of another shape: amplitude, mixpanel, posthog, segment or "
-        "stackexchange (see --list-adapters)",
-    )
-    ingest.add_argument(
-        "--mapping",
-        metavar="FILE",
-        help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
-    )
-    ingest.add_argument(
-        "--replace",
-        action="store_true",
-        help="load the files again even if loaded before: their earlier rows are removed first "
-        "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
-    )
-    ingest.add_argument(
-        "--signups",
-        metavar="first-seen[:COLUMN]",
-        help="no signup events in these files: each user's signup is their first event "
-        "(first-seen), or the time in COLUMN of the events (first-seen:user_creation_time); "
-        "recorded for the files' platforms, so later runs derive new users the same way",
-    )
-    ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
-    ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
-    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
-    ingest.set_defaults(handler=cmd_ingest)
-
-    run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
-    run.add_argument("--json", action="store_true", help="print a JSON summary")
-    run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
-    run.add_argument(
-        "--keep-raw-days",
-        type=int,
-        metavar="N",
-        help="compact raw events older than N days once aggregated (metrics are kept)",
-    )
-    run.add_argument(
-        "--engine",
-        choices=["duckdb", "spark"],
-        default="duckdb",
-        help="what computes the models: duckdb (default; incremental, in the warehouse) or "
-        "spark (ingest into the warehouse, export it to the lake, rebuild every model from "
-        "the lake with Apache Spark; needs pip install -e '.[spark]' and Java 17)",
-    )
-    run.add_argument(
-        "--master",
-        metavar="URL",
-        help="Spark master with --engine spark (default local[2]): local[N], "
-        "spark://HOST:7077, yarn, k8s://...",
-    )
-    run.add_argument(
-        "--lake",
-        metavar="PATH",
-        help="the Parquet data lake with --engine spark (default HOME/lake); a local path is "
-        "rewritten from the warehouse on each pass, a URI (s3a://, hdfs://, ...) is only read",
-    )
-    run.set_defaults(handler=cmd_run)
-
-    schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
-    cadence = schedule.add_mutually_exclusive_group(required=True)
-    cadence.add_argument("--every", help="interval between passes, e.g. 30s, 5m, 1h")
-    cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
-    schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
-    schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
-    schedule.add_argument(
-        "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
-    )
-    schedule.set_defaults(handler=cmd_schedule)
-
-    forget = sub.add_parser(
-        "forget", help="erase users everywhere (warehouse, quarantine, archive) and restate"
-    )
-    forget.add_argument("--platform", required=True, help="the platform the users belong to")
-    forget.add_argument("--user", action="append", metavar="U", help="a user id (repeatable)")
-    forget.add_argument("--users-file", metavar="FILE", help="a file of user ids, one a line")
-    forget.add_argument("--json", action="store_true", help="print a JSON summary")
-    forget.set_defaults(handler=cmd_forget)
-
-    forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
-    forecast.add_argument("--platform", help="one platform (default: all)")
-    forecast.add_argument("--json", action="store_true", help="print JSON")
-    forecast.set_defaults(handler=cmd_forecast)
-
-    status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(handler=cmd_status)
-
-    simulate = sub.add_parser("simulate", help="write realistic event files into the inbox")
-    simulate.add_argument("--preset", required=True, choices=["viral", "steady", "incumbent"])
-    simulate.add_argument("--scale", type=float, default=1.0, help="multiplies users and events")
-    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
-    simulate.add_argument("--days", type=float, default=30.0, help="days observed after launch")
-    simulate.add_argument("--platform", help="platform name (default: the preset's name)")
-    simulate.add_argument(
-        "--from", dest="from_platform", help="draw part of the signups from this platform's users"
-    )
-    simulate.add_argument(
-        "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
-    )
-    simulate.add_argument(
-        "--compact",
-        action="store_true",
-        help="zstd-compress the id columns: files about half the size, ~15-20%% more CPU",
-    )
-    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
-    simulate.add_argument("--json", action="store_true", help="print a JSON summary")
-    simulate.set_defaults(handler=cmd_simulate)
-
+    for add in (
+        add_ingest,
+        add_run,
+        add_schedule,
+        add_forget,
+        add_forecast,
+        add_status,
+        add_simulate,
+    ):
+        add(sub)
     for plugin in entry_points(group="uptake.commands"):
         plugin.load()(sub)
     return parser
