@@ -34,7 +34,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,13 +41,13 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 import dashboard
 from dashboard.app import create_app
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
 from dashboard.export import chart_inputs
 from dashboard.pages import PAGES
+from dashboard.server import serve_in_thread
 from etl.config import Settings, load_settings
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
@@ -122,22 +121,10 @@ def time_charts(inputs: ChartInputs, repeat: int) -> dict[str, dict[str, list[fl
     return times
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        """One line per Dash request would drown the table."""
-
-
 @contextmanager
 def serve(settings: Settings, mode: str = "cold") -> Iterator[str]:
-    app = make_app(settings, mode)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_in_thread(make_app(settings, mode)) as url:
+        yield url
 
 
 @contextmanager

@@ -157,7 +157,7 @@ def writer(sources: list[str], inbox: str, written: str, plan: dict[str, float])
 def snapshot_reader(serving: str, stop_file: str, out: str) -> None:
     """Read every table of the live snapshot, again and again, as the dashboard does (a new
     reader each time: nothing cached); check each table against the manifest's row count."""
-    from dashboard.data import TABLES, SnapshotReader
+    from etl.snapshot import CONTRACT_TABLES, SnapshotReader
 
     latencies: list[float] = []
     errors: list[str] = []
@@ -169,7 +169,7 @@ def snapshot_reader(serving: str, stop_file: str, out: str) -> None:
             snapshot = SnapshotReader(Path(serving)).current()
             if snapshot is not None:
                 counts = snapshot.manifest["row_counts"]
-                for name in TABLES:
+                for name in CONTRACT_TABLES:
                     rows = snapshot.table(name).height
                     if rows != counts[name]:
                         errors.append(
@@ -245,8 +245,7 @@ def ledger_check(home: Path, pieces: list[dict[str, Any]]) -> tuple[bool, dict[s
 
 def snapshot_rows(home: Path) -> dict[str, list[Any]]:
     from etl.config import load_settings
-    from etl.publish import CONTRACT_TABLES
-    from etl.snapshot import current_snapshot, read_table
+    from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 
     snapshot = current_snapshot(load_settings(home, env={}))
     assert snapshot is not None

@@ -28,11 +28,12 @@ from dashboard.controls import (
     to_query,
 )
 from dashboard.controls import view_options as options_of
-from dashboard.data import SnapshotReader, load_reported_milestones, reference_milestones_path
+from dashboard.data import load_reported_milestones, reference_milestones_path
 from dashboard.export import MEDIA_TYPES, StaticRenderer, chart_bytes
 from dashboard.pages import PAGES, page_for
 from etl.config import Settings, load_settings
 from etl.errors import UptakeError
+from etl.snapshot import SnapshotReader
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 POLL_MS = 5000

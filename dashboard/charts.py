@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.data import Snapshot
 from dashboard.figures import (
     engagement,
     forecasts,
@@ -22,6 +21,7 @@ from dashboard.figures import (
     velocity,
 )
 from dashboard.figures.common import Definitions, data_ends, platform_colours, selected
+from etl.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,14 @@ class ChartInputs:
         return self.snapshot.memo(("definitions",), self._definitions)
 
     def _definitions(self) -> Definitions:
-        return Definitions.from_manifest(self.snapshot.manifest)
+        definitions, manifest_id = self.snapshot.definitions, self.snapshot.manifest.get("id")
+        return Definitions(
+            timezone=str(definitions.get("timezone") or "UTC"),
+            week_start=str(definitions.get("week_start") or "monday"),
+            retention_mode=str(definitions.get("retention_mode") or "on"),
+            watermark=self.snapshot.watermark,
+            snapshot_id=str(manifest_id) if manifest_id else None,
+        )
 
     def definitions_for(self, options: ViewOptions) -> Definitions:
         """The definitions with the view's time range, for the caption of a windowed chart,

@@ -8,24 +8,25 @@ It never holds up a request: it yields while requests are building figures, a re
 that wants a figure the thread is building waits for that build instead of doing it
 twice, and it stops as soon as a newer snapshot is published. Memory stays bounded: the
 cache keeps at most CACHE_SIZE figures, and the figures of older snapshots are dropped
-when a new one is seen."""
+when a new one is seen. The cache is cachetools' LRUCache, and `cachetools.cached` with a
+condition makes concurrent builds of one figure share the first (single flight)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cachetools
 import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts import ChartInputs, ViewOptions, build_chart
-from dashboard.data import Snapshot, SnapshotReader
 from etl.errors import SnapshotError
+from etl.snapshot import Snapshot, SnapshotReader
 
 log = logging.getLogger("uptake.dashboard")
 NO_DATA = "No data published yet: run `uptake run` (or `uptake demo` to try a simulated launch)."
@@ -42,12 +43,19 @@ class AppContext:
     reported: pl.DataFrame = field(default_factory=pl.DataFrame)
     # (chart, options) to build for every new snapshot, in order (first: the home page)
     prewarm_views: Sequence[tuple[str, ViewOptions]] = ()
-    _figures: OrderedDict[Key, dict[str, Any]] = field(default_factory=OrderedDict)
-    _building: dict[Key, threading.Event] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _figures: cachetools.LRUCache[Key, dict[str, Any]] = field(
+        default_factory=lambda: cachetools.LRUCache(CACHE_SIZE)
+    )
+    # Guards the cache; a builder of a figure another thread is building waits on it.
+    _lock: threading.Condition = field(default_factory=threading.Condition)
     _prewarm_id: str | None = None  # the snapshot prewarmed last (or being prewarmed)
     _prewarm_thread: threading.Thread | None = None
     _busy: int = 0  # requests building a figure right now
+
+    def __post_init__(self) -> None:
+        self._cached_build = cachetools.cached(
+            self._figures, key=_figure_key, condition=self._lock
+        )(self._build)
 
     def inputs(self) -> ChartInputs | None:
         snapshot = self.reader.current()
@@ -75,30 +83,21 @@ class AppContext:
     def _figure(
         self, inputs: ChartInputs, name: str, options: ViewOptions, *, request: bool
     ) -> dict[str, Any]:
-        key = (inputs.snapshot.id, name, options)
-        while True:
-            with self._lock:
-                if key in self._figures:
-                    self._figures.move_to_end(key)
-                    return self._figures[key]
-                pending = self._building.get(key)
-                if pending is None:  # nobody is building it: this call does
-                    done = self._building[key] = threading.Event()
-                    self._busy += request
-                    break
-            pending.wait()  # the same figure is being built (by the prewarm): share it
+        """The figure from the cache, else built once (a second caller waits for it)."""
+        figure: dict[str, Any] = self._cached_build(inputs, name, options, request)
+        return figure
+
+    def _build(
+        self, inputs: ChartInputs, name: str, options: ViewOptions, request: bool
+    ) -> dict[str, Any]:
+        with self._lock:
+            self._busy += request
         try:
             built: dict[str, Any] = build_chart(name, inputs, options).to_plotly_json()
-            with self._lock:
-                self._figures[key] = built
-                while len(self._figures) > CACHE_SIZE:
-                    self._figures.popitem(last=False)
             return built
         finally:
             with self._lock:
-                del self._building[key]
                 self._busy -= request
-            done.set()
 
     def notice(self, snapshot: Snapshot) -> None:
         """Prewarm `snapshot` in the background if it is new to the app."""
@@ -155,3 +154,8 @@ class AppContext:
             snapshot.id,
             time.perf_counter() - started,
         )
+
+
+def _figure_key(inputs: ChartInputs, name: str, options: ViewOptions, request: bool) -> Key:
+    """A figure is the same whoever asks for it: the snapshot, the chart and the view."""
+    return (inputs.snapshot.id, name, options)

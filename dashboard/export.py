@@ -33,12 +33,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.data import (
-    Snapshot,
-    SnapshotReader,
-    load_reported_milestones,
-    reference_milestones_path,
-)
+from dashboard.data import load_reported_milestones, reference_milestones_path
 from dashboard.errors import (
     ChromiumMissingError,
     ExportError,
@@ -51,6 +46,7 @@ from dashboard.suppression import SuppressedInputs, note_suppression, suppressed
 from dashboard.validation import check_payload
 from etl.config import Settings
 from etl.errors import SnapshotError
+from etl.snapshot import Snapshot, SnapshotReader
 
 logger = logging.getLogger(__name__)
 FORMATS = ("png", "svg", "pdf", "html", "csv")
@@ -296,7 +292,8 @@ def _kaleido_class(reuse_page: bool) -> type[Any]:
     reloaded every `RELOAD_EVERY` images (a bound on whatever a long-lived page gathers)
     and after a failed image. This overrides three private methods of kaleido 1.5
     (`_get_kaleido_tab`, `_return_kaleido_tab`, `_render_task`); if a later kaleido lacks
-    them, the stock class (reload per image) is used: slower, never wrong."""
+    them, the stock class (reload per image) is used: slower, never wrong. kaleido's
+    public sync server was not used instead: docs/ARCHITECTURE.md says why."""
     import kaleido
 
     base: type[Any] = kaleido.Kaleido
@@ -728,7 +725,7 @@ def export_charts(
             except InvalidExportError as error:
                 failed.append(str(error))
                 continue
-            yield _write_file(Path(out), payload)
+            yield write_file(Path(out), payload)
         _raise_failed(failed, len(charts))
         return
     built: list[StaticImage] = []  # each image as the generator hands it to the browser
@@ -744,7 +741,7 @@ def export_charts(
         drawn = zip(charts, outs, renderer.render_many(images()), strict=True)
         for index, (chart, out, payload) in enumerate(drawn):
             try:
-                yield _write_file(Path(out), checked(chart, fmt, payload, built[index]))
+                yield write_file(Path(out), checked(chart, fmt, payload, built[index]))
             except InvalidExportError as error:  # the others are still written
                 failed.append(str(error))
     _raise_failed(failed, len(charts))
@@ -789,12 +786,26 @@ def export_chart(
     return path
 
 
-def _write_file(out: Path, payload: bytes) -> Path:
+def write_file(out: Path, payload: bytes) -> Path:
+    """Write `payload` to `out` through a `.part` file (see pending_file)."""
+    with pending_file(out) as pending:
+        pending.write_bytes(payload)
+    return out
+
+
+@contextlib.contextmanager
+def pending_file(out: Path) -> Iterator[Path]:
+    """A `.part` path beside `out` for the block to write; renamed to `out` when the block
+    ends without an error, removed when it fails, so a half-written or refused file never
+    stands under the final name."""
     out.parent.mkdir(parents=True, exist_ok=True)
     pending = out.with_name(out.name + ".part")
-    pending.write_bytes(payload)
-    pending.replace(out)  # never leave a half-written file under the final name
-    return out
+    try:
+        yield pending
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    pending.replace(out)
 
 
 def chart_inputs(settings: Settings, suppress_below: int | None = None) -> ChartInputs:

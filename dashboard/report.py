@@ -17,12 +17,13 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
@@ -36,7 +37,9 @@ from dashboard.export import (
     chart_inputs,
     checked,
     find_chromium,
+    pending_file,
     view_for,
+    write_file,
 )
 from dashboard.figures.common import RETENTION_MODE_LABELS, format_duration, format_users
 from dashboard.figures.forecasts import ENSEMBLE, model_table
@@ -332,54 +335,25 @@ def _text(value: Any, default: str) -> str:
 
 # --- HTML -----------------------------------------------------------------------------------
 
-STYLE = """
-:root { color-scheme: light; }
-body { font-family: Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif;
-  color: #1f2937; background: #fff; margin: 0; line-height: 1.5; font-size: 15px; }
-main { max-width: 1120px; margin: 0 auto; padding: 32px 24px 64px; }
-h1 { font-size: 28px; margin: 0 0 4px; }
-h2 { font-size: 21px; margin: 40px 0 8px; padding-top: 8px; border-top: 1px solid #e5e7eb; }
-.lead { color: #374151; margin: 0 0 4px; }
-.muted { color: #6b7280; font-size: 13px; }
-table { border-collapse: collapse; margin: 8px 0 4px; font-size: 13.5px; width: 100%; }
-th, td { text-align: left; padding: 5px 10px; border-bottom: 1px solid #e5e7eb;
-  vertical-align: top; }
-th { background: #f9fafb; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 16px 0; break-inside: avoid; page-break-inside: avoid; }
-figure img { width: 100%; height: auto; }
-section { break-inside: auto; }
-@page { size: A4 landscape; margin: 12mm; }
-@media print { main { padding: 0; max-width: none; } h2 { break-after: avoid; } }
-"""
+# Autoescaped: every value in the page is escaped unless it is Markup (the chart markup).
+TEMPLATES = Environment(
+    loader=PackageLoader("dashboard", "templates"),
+    autoescape=True,
+    keep_trailing_newline=True,
+    undefined=StrictUndefined,
+)
+ChartHtml = Callable[[str, go.Figure], Markup]
 
 
-def table_html(table: Table) -> str:
-    head = "".join(f"<th>{escape(title)}</th>" for _, title in table.columns)
-    body = "".join(
-        "<tr>" + "".join(_cell(row.get(key)) for key, _ in table.columns) + "</tr>"
-        for row in table.rows
-    )
-    note = f'<p class="muted">{escape(table.note)}</p>' if table.note else ""
-    if not table.rows:
-        return '<p class="muted">No data in this snapshot.</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+def _report_template() -> Template:
+    return TEMPLATES.get_template("report.html.j2")
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"<td>{'yes' if value else 'no'}</td>"
-    if isinstance(value, int):
-        return f'<td class="num">{value:,}</td>'
-    if isinstance(value, float):
-        return f'<td class="num">{value:,.2f}</td>'
-    return f"<td>{escape('' if value is None else str(value))}</td>"
+def _figure_macros() -> Any:
+    return TEMPLATES.get_template("report_figure.html.j2").module
 
 
-ChartHtml = Callable[[str, go.Figure], str]
-
-
-def live_chart(name: str, fig: go.Figure) -> str:
+def live_chart(name: str, fig: go.Figure) -> Markup:
     """A plotly div drawn by the page's single inlined plotly.js."""
     div = fig.to_html(
         full_html=False,
@@ -388,7 +362,7 @@ def live_chart(name: str, fig: go.Figure) -> str:
         div_id=f"chart-{name}",
         default_height=f"{fig.layout.height or 480}px",
     )
-    return f'<figure class="chart" data-chart="{escape(name)}">{div}</figure>'
+    return Markup(_figure_macros().live_figure(name, Markup(div)))
 
 
 def svg_chart(
@@ -402,17 +376,14 @@ def svg_chart(
         images = (StaticImage(fig, "svg", DEFAULT_WIDTH, _height(fig)) for fig in every)
         drawn = {id(fig): svg for fig, svg in zip(every, renderer.render_many(images), strict=True)}
 
-    def draw(name: str, fig: go.Figure) -> str:
+    def draw(name: str, fig: go.Figure) -> Markup:
         svg = drawn.get(id(fig))
         if svg is None:
             svg = renderer.render(fig, "svg", width=DEFAULT_WIDTH, height=_height(fig))
         checked(name, "svg", svg)
+        alt = str(fig.layout.title.text or name)
         data = base64.b64encode(svg).decode()
-        alt = escape(str(fig.layout.title.text or name))
-        return (
-            f'<figure class="chart" data-chart="{escape(name)}">'
-            f'<img alt="{alt}" src="data:image/svg+xml;base64,{data}"></figure>'
-        )
+        return Markup(_figure_macros().image_figure(name, alt, data))
 
     return draw
 
@@ -456,39 +427,34 @@ def report_html(
     `figures` are report_figures(inputs, options) when the caller has built them already."""
     numbers = key_numbers(inputs, options)
     figures = report_figures(inputs, options) if figures is None else figures
-    sections = []
-    for section_id, heading, charts in SECTIONS:
-        parts = [f'<section id="{section_id}"><h2>{escape(heading)}</h2>']
-        parts += [table_html(t) for t in numbers[section_id]]
-        parts += [chart_html(name, fig) for name in charts for fig in figures[name]]
-        sections.append("".join(parts) + "</section>")
-    script = f"<script>{get_plotlyjs()}</script>" if chart_html is live_chart else ""
-    return _page(inputs, options, script, "\n".join(sections))
+    sections = [
+        {
+            "id": section_id,
+            "heading": heading,
+            "tables": numbers[section_id],
+            "charts": [chart_html(name, fig) for name in charts for fig in figures[name]],
+        }
+        for section_id, heading, charts in SECTIONS
+    ]
+    script = Markup(f"<script>{get_plotlyjs()}</script>") if chart_html is live_chart else ""
+    return _report_template().render(**_header(inputs, options), script=script, sections=sections)
 
 
-def _page(inputs: ChartInputs, options: ViewOptions, script: str, body: str) -> str:
+def _header(inputs: ChartInputs, options: ViewOptions) -> dict[str, Any]:
+    """What the page's title and header line say."""
     chosen = inputs.platforms(options)
     d = inputs.definitions
-    title = f"Uptake report: {', '.join(chosen) or 'no platforms'}"
-    watermark = f"{_when(d.watermark)} UTC" if d.watermark else "unknown"
-    launch = headline(inputs.table("milestones", options), chosen)
-    span = inputs.definitions_for(options).time_range
-    scope = f" · time range: {escape(span)}" if span else ""
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n{script}\n</head>\n<body>\n"
-        f'<main>\n<header id="report-header"><h1>{escape(title)}</h1>'
-        f'<p class="lead">{escape(launch)}</p>'
-        f'<p class="muted">Data watermark {escape(watermark)} · reporting timezone '
-        f"{escape(d.timezone)} · weeks start {escape(d.week_start.capitalize())} · "
-        f"snapshot {escape(inputs.snapshot.id)}{scope}{_suppression_text(inputs)}</p></header>\n"
-        f"{body}\n</main>\n</body>\n</html>\n"
-    )
-
-
-def _suppression_text(inputs: ChartInputs) -> str:
     k = suppressed_by(inputs)
-    return f" · {escape(suppression_note(k))} (small-cell suppression)" if k else ""
+    return {
+        "title": f"Uptake report: {', '.join(chosen) or 'no platforms'}",
+        "launch": headline(inputs.table("milestones", options), chosen),
+        "watermark": f"{_when(d.watermark)} UTC" if d.watermark else "unknown",
+        "timezone": d.timezone,
+        "week_start": d.week_start.capitalize(),
+        "snapshot_id": inputs.snapshot.id,
+        "time_range": inputs.definitions_for(options).time_range,
+        "suppression": suppression_note(k) if k else None,
+    }
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -532,20 +498,21 @@ def build_report(
 
 
 def _write_text(out: Path, text: str) -> None:
+    payload = text.encode("utf-8")
     try:
-        check_payload("html", text.encode())
+        check_payload("html", payload)
     except InvalidExportError as error:
         raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
-    pending = out.with_name(out.name + ".part")
-    pending.write_text(text, encoding="utf-8")
-    pending.replace(out)
+    write_file(out, payload)
 
 
 def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> Path:
     """Print an HTML file to PDF with headless Chromium (its own profile, killed on timeout)."""
     browser = find_chromium()
-    pending = out.with_name(out.name + ".part")
-    with tempfile.TemporaryDirectory(prefix="uptake-chromium-") as profile:
+    with (
+        pending_file(out) as pending,
+        tempfile.TemporaryDirectory(prefix="uptake-chromium-") as profile,
+    ):
         command = [
             browser,
             "--headless",
@@ -559,14 +526,12 @@ def print_pdf(source: Path, out: Path, *, timeout_s: float = PDF_TIMEOUT_S) -> P
             source.resolve().as_uri(),
         ]
         _run_browser(command, timeout_s)
-    if not pending.exists():
-        raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
-    try:
-        check_payload("pdf", pending.read_bytes())
-    except InvalidExportError as error:
-        pending.unlink()
-        raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
-    pending.replace(out)
+        if not pending.exists():
+            raise ExportError(f"Chromium did not write a PDF to {out} (ran: {' '.join(command)})")
+        try:
+            check_payload("pdf", pending.read_bytes())
+        except InvalidExportError as error:
+            raise InvalidExportError(f"report {out}: {error}; nothing was written") from None
     return out
 
 

@@ -9,8 +9,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from dash import Dash
 from flask import Flask, redirect, request
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
 from dashboard.app import create_app
@@ -113,3 +118,23 @@ def app_snapshot_note(settings: Settings) -> str:
     if not current.exists():
         return "no snapshot published yet: run `uptake run`"
     return f"snapshot {current.read_text().strip()}"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: object, **kwargs: object) -> None:
+        """Dash polls often: one log line per request would drown the output."""
+
+
+@contextmanager
+def serve_in_thread(app: Dash) -> Iterator[str]:
+    """Serve `app` on a free loopback port from a background thread (werkzeug, threaded)
+    for as long as the block runs, and give its base URL: for the browser tests and the
+    dashboard benchmark, which drive the real app in Chromium."""
+    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="uptake-test-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

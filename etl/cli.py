@@ -1,5 +1,8 @@
 """`uptake`: one command, each subcommand a thin shell over a library function.
 
+Each subcommand is a pair, side by side: `add_<name>` declares its options, `cmd_<name>`
+parses them, calls one library function and prints what it returns.
+
 Commands that show data (serve, export, report, demo) live in the dashboard package and
 join this parser through the `uptake.commands` entry point, so the ETL never imports them."""
 
@@ -38,11 +41,57 @@ def _parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def add_ingest(sub: Any) -> None:
+    """`uptake ingest`: its options, handled by cmd_ingest below."""
+    ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    ingest.add_argument("--platform", help="platform name for files without a platform column")
+    ingest.add_argument(
+        "--format",
+        choices=["csv", "parquet", "ndjson"],
+        help="input format (default: detected from the name and content)",
+    )
+    ingest.add_argument(
+        "--map",
+        action="append",
+        metavar="COL=SRC",
+        help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
+    )
+    ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
+    ingest.add_argument(
+        "--adapter",
+        help="read an export of another shape: amplitude, mixpanel, posthog, segment or "
+        "stackexchange (see --list-adapters)",
+    )
+    ingest.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
+    )
+    ingest.add_argument(
+        "--replace",
+        action="store_true",
+        help="load the files again even if loaded before: their earlier rows are removed first "
+        "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
+    )
+    ingest.add_argument(
+        "--signups",
+        metavar="first-seen[:COLUMN]",
+        help="no signup events in these files: each user's signup is their first event "
+        "(first-seen), or the time in COLUMN of the events (first-seen:user_creation_time); "
+        "recorded for the files' platforms, so later runs derive new users the same way",
+    )
+    ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
+    ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
+    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
+    ingest.set_defaults(handler=cmd_ingest)
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from etl.adapters import adapters
     from etl.ingest import IngestOptions
     from etl.mapping import load_mapping, timezone_mapping
-    from etl.pipeline import ingest_and_publish
+    from etl.pipeline import ingest_and_publish, ingest_only
 
     if args.list_adapters:
         for name, (_, description) in adapters().items():
@@ -64,14 +113,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         replace=args.replace,
         signups=args.signups,
     )
-    result = ingest_and_publish(
-        settings,
-        [Path(p) for p in args.paths],
-        options,
-        now=now_utc(),
-        refresh=not args.no_refresh,
-        mapping=spec,
-    )
+    ingest = ingest_only if args.no_refresh else ingest_and_publish
+    paths = [Path(p) for p in args.paths]
+    result = ingest(settings, paths, options, now_utc(), mapping=spec)
     return _report(args, result.summary(), result.exit_code)
 
 
@@ -94,91 +138,81 @@ def report_writer(path: str | None) -> Callable[[Settings], None] | None:
     return write
 
 
+def add_run(sub: Any) -> None:
+    """`uptake run`: its options, handled by cmd_run below."""
+    run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
+    run.add_argument("--json", action="store_true", help="print a JSON summary")
+    run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
+    run.add_argument(
+        "--keep-raw-days",
+        type=int,
+        metavar="N",
+        help="compact raw events older than N days once aggregated (metrics are kept)",
+    )
+    run.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="what computes the models: duckdb (default; incremental, in the warehouse) or "
+        "spark (ingest into the warehouse, export it to the lake, rebuild every model from "
+        "the lake with Apache Spark; needs pip install -e '.[spark]' and Java 17)",
+    )
+    run.add_argument(
+        "--master",
+        metavar="URL",
+        help="Spark master with --engine spark (default local[2]): local[N], "
+        "spark://HOST:7077, yarn, k8s://...",
+    )
+    run.add_argument(
+        "--lake",
+        metavar="PATH",
+        help="the Parquet data lake with --engine spark (default HOME/lake); a local path is "
+        "rewritten from the warehouse on each pass, a URI (s3a://, hdfs://, ...) is only read",
+    )
+    run.set_defaults(handler=cmd_run)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    write_report = report_writer(args.report)
+    if args.engine == "spark":
+        return _run_spark(args, settings, write_report)
     from etl.pipeline import run_pass
 
-    if args.engine == "spark":
-        return cmd_run_spark(args, settings)
     if args.master or args.lake:
         raise UsageError("--master and --lake need --engine spark")
-    write_report = report_writer(args.report)
-    if args.keep_raw_days is not None:
-        settings = load_settings(settings.home, overrides={"keep_raw_days": args.keep_raw_days})
     result = run_pass(settings, now=now_utc(), trigger="run")
     if write_report is not None:
         write_report(settings)  # also after rejected input: the report says what loaded
     return _report(args, result.summary(), result.exit_code)
 
 
-SPARK_MASTER = "local[2]"
-
-
-def cmd_run_spark(args: argparse.Namespace, settings: Settings) -> int:
-    """`run --engine spark`: ingest the inbox into the warehouse as usual (without the
-    DuckDB model refresh), write the warehouse's clean streams into the lake, then one Spark
-    pass over the lake publishes the snapshot. A lake given as a URI (s3a://...) is
-    written by its own producer: it is read, never exported to. See docs/SPARK.md."""
-    import time
-
-    import etl.spark as engine
-    from etl.ingest import IngestOptions, recorded_signup_sources
-    from etl.pipeline import execute_pass, inbox_files
-    from etl.warehouse import connect, writer_lock
+def _run_spark(
+    args: argparse.Namespace, settings: Settings, write_report: Callable[[Settings], None] | None
+) -> int:
+    """`run --engine spark` (docs/SPARK.md)."""
+    from etl.spark_pass import SPARK_MASTER, run_spark, spark_summary
 
     if args.keep_raw_days is not None:
         raise UsageError("--keep-raw-days applies to the DuckDB engine's pass, not --engine spark")
-    engine.require_spark()  # before anything is ingested: a missing extra changes nothing
-    write_report = report_writer(args.report)
     master = args.master or SPARK_MASTER
-    lake = args.lake or str(settings.home / "lake")
-    exported = "://" not in lake
-    now = now_utc()
-    result = execute_pass(
-        settings,
-        lambda: inbox_files(settings, time.time()),  # listed under the writer lock
-        IngestOptions(source_timezone=settings.source_timezone),
-        now=now,
-        trigger="run",
-        from_inbox=True,
-        refresh=False,  # the Spark pass rebuilds every model from the lake
-    )
-    if result.status == "noop" and exported and _live_engine(settings) == engine.ENGINE:
-        return _report(args, _spark_summary(result.summary(), master), result.exit_code)
-    result.status = "ok" if result.status == "noop" else result.status
-    with writer_lock(settings):  # one writer of the lake and serving/ at a time
-        con = connect(settings, read_only=True)
-        try:
-            sources = recorded_signup_sources(con)
-            if exported:
-                started = time.perf_counter()
-                engine.export_lake(con, Path(lake))
-                result.steps["export_lake"] = time.perf_counter() - started
-        finally:
-            con.close()
-        started = time.perf_counter()
-        result.snapshot = engine.run_spark_pass(
-            settings, now, master, lake=lake, signup_sources=sources
-        )
-        result.steps["spark"] = time.perf_counter() - started
-    if write_report is not None:
+    result = run_spark(settings, now_utc(), master=master, lake=args.lake)
+    if write_report is not None and result.snapshot is not None:
         write_report(settings)
-    return _report(args, _spark_summary(result.summary(), master), result.exit_code)
+    return _report(args, spark_summary(result, master), result.exit_code)
 
 
-def _spark_summary(summary: dict[str, Any], master: str) -> dict[str, Any]:
-    return {**summary, "line": f"{summary['line']} (spark, {master})", "engine": "spark"}
-
-
-def _live_engine(settings: Settings) -> str | None:
-    """The engine that published the live snapshot (None when there is none)."""
-    from etl.errors import SnapshotError
-    from etl.snapshot import current_snapshot
-
-    try:
-        snapshot = current_snapshot(settings)
-    except SnapshotError:
-        return None
-    return None if snapshot is None else str(snapshot.manifest.get("engine"))
+def add_schedule(sub: Any) -> None:
+    """`uptake schedule`: its options, handled by cmd_schedule below."""
+    schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
+    cadence = schedule.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--every", help="interval between passes, e.g. 30s, 5m, 1h")
+    cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
+    schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
+    schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
+    schedule.add_argument(
+        "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
+    )
+    schedule.set_defaults(handler=cmd_schedule)
 
 
 def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
@@ -206,6 +240,18 @@ def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return scheduler.loop()
 
 
+def add_forget(sub: Any) -> None:
+    """`uptake forget`: its options, handled by cmd_forget below."""
+    forget = sub.add_parser(
+        "forget", help="erase users everywhere (warehouse, quarantine, archive) and restate"
+    )
+    forget.add_argument("--platform", required=True, help="the platform the users belong to")
+    forget.add_argument("--user", action="append", metavar="U", help="a user id (repeatable)")
+    forget.add_argument("--users-file", metavar="FILE", help="a file of user ids, one a line")
+    forget.add_argument("--json", action="store_true", help="print a JSON summary")
+    forget.set_defaults(handler=cmd_forget)
+
+
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     from etl.forget import forget_users, read_users_file
 
@@ -216,6 +262,14 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("forget needs --user U (repeatable) or --users-file FILE")
     result = forget_users(settings, args.platform, users, now=now_utc())
     return _report(args, result.summary(), 0)
+
+
+def add_forecast(sub: Any) -> None:
+    """`uptake forecast`: its options, handled by cmd_forecast below."""
+    forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
+    forecast.add_argument("--platform", help="one platform (default: all)")
+    forecast.add_argument("--json", action="store_true", help="print JSON")
+    forecast.set_defaults(handler=cmd_forecast)
 
 
 def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
@@ -236,6 +290,13 @@ def cmd_forecast(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def add_status(sub: Any) -> None:
+    """`uptake status`: its options, handled by cmd_status below."""
+    status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=cmd_status)
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from etl.status import format_status, warehouse_status
 
@@ -245,6 +306,30 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_status(status))
     return 0
+
+
+def add_simulate(sub: Any) -> None:
+    """`uptake simulate`: its options, handled by cmd_simulate below."""
+    simulate = sub.add_parser("simulate", help="write realistic event files into the inbox")
+    simulate.add_argument("--preset", required=True, choices=["viral", "steady", "incumbent"])
+    simulate.add_argument("--scale", type=float, default=1.0, help="multiplies users and events")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
+    simulate.add_argument("--days", type=float, default=30.0, help="days observed after launch")
+    simulate.add_argument("--platform", help="platform name (default: the preset's name)")
+    simulate.add_argument(
+        "--from", dest="from_platform", help="draw part of the signups from this platform's users"
+    )
+    simulate.add_argument(
+        "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
+    )
+    simulate.add_argument(
+        "--compact",
+        action="store_true",
+        help="zstd-compress the id columns: files about half the size, ~15-20%% more CPU",
+    )
+    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
+    simulate.add_argument("--json", action="store_true", help="print a JSON summary")
+    simulate.set_defaults(handler=cmd_simulate)
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -289,133 +374,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    ingest = sub.add_parser("ingest", help="load files or folders now, then refresh and publish")
-    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
-    ingest.add_argument("--platform", help="platform name for files without a platform column")
-    ingest.add_argument(
-        "--format",
-        choices=["csv", "parquet", "ndjson"],
-        help="input format (default: detected from the name and content)",
-    )
-    ingest.add_argument(
-        "--map",
-        action="append",
-        metavar="COL=SRC",
-        help="read column COL from the file's column SRC (repeatable), e.g. user_id=distinct_id",
-    )
-    ingest.add_argument("--tz", help="timezone of naive timestamps (default: source_timezone)")
-    ingest.add_argument(
-        "--adapter",
-        help="read an export of another shape: amplitude, mixpanel, posthog, segment or "
-        "stackexchange (see --list-adapters)",
-    )
-    ingest.add_argument(
-        "--mapping",
-        metavar="FILE",
-        help="mapping file (TOML): columns, constants, signup/deletion events, timezone, adapter",
-    )
-    ingest.add_argument(
-        "--replace",
-        action="store_true",
-        help="load the files again even if loaded before: their earlier rows are removed first "
-        "(to correct a load made with the wrong --tz, --platform, --map or adapter)",
-    )
-    ingest.add_argument(
-        "--signups",
-        metavar="first-seen[:COLUMN]",
-        help="no signup events in these files: each user's signup is their first event "
-        "(first-seen), or the time in COLUMN of the events (first-seen:user_creation_time); "
-        "recorded for the files' platforms, so later runs derive new users the same way",
-    )
-    ingest.add_argument("--list-adapters", action="store_true", help="list adapters and exit")
-    ingest.add_argument("--no-refresh", action="store_true", help="load only; do not publish")
-    ingest.add_argument("--json", action="store_true", help="print a JSON summary")
-    ingest.set_defaults(handler=cmd_ingest)
-
-    run = sub.add_parser("run", help="one ETL pass: ingest the inbox, refresh, publish")
-    run.add_argument("--json", action="store_true", help="print a JSON summary")
-    run.add_argument("--report", metavar="FILE", help="then write the report (.html or .pdf)")
-    run.add_argument(
-        "--keep-raw-days",
-        type=int,
-        metavar="N",
-        help="compact raw events older than N days once aggregated (metrics are kept)",
-    )
-    run.add_argument(
-        "--engine",
-        choices=["duckdb", "spark"],
-        default="duckdb",
-        help="what computes the models: duckdb (default; incremental, in the warehouse) or "
-        "spark (ingest into the warehouse, export it to the lake, rebuild every model from "
-        "the lake with Apache Spark; needs pip install -e '.[spark]' and Java 17)",
-    )
-    run.add_argument(
-        "--master",
-        metavar="URL",
-        help=f"Spark master with --engine spark (default {SPARK_MASTER}): local[N], "
-        "spark://HOST:7077, yarn, k8s://...",
-    )
-    run.add_argument(
-        "--lake",
-        metavar="PATH",
-        help="the Parquet data lake with --engine spark (default HOME/lake); a local path is "
-        "rewritten from the warehouse on each pass, a URI (s3a://, hdfs://, ...) is only read",
-    )
-    run.set_defaults(handler=cmd_run)
-
-    schedule = sub.add_parser("schedule", help="run ETL passes on a schedule until stopped")
-    cadence = schedule.add_mutually_exclusive_group(required=True)
-    cadence.add_argument("--every", help="interval between passes, e.g. 30s, 5m, 1h")
-    cadence.add_argument("--cron", help="cron expression in UTC, e.g. '*/15 * * * *'")
-    schedule.add_argument("--max-runs", type=int, help="stop after this many passes")
-    schedule.add_argument("--log-json", action="store_true", help="log one JSON object a line")
-    schedule.add_argument(
-        "--report", metavar="FILE", help="rewrite this report (.html or .pdf) after each pass"
-    )
-    schedule.set_defaults(handler=cmd_schedule)
-
-    forget = sub.add_parser(
-        "forget", help="erase users everywhere (warehouse, quarantine, archive) and restate"
-    )
-    forget.add_argument("--platform", required=True, help="the platform the users belong to")
-    forget.add_argument("--user", action="append", metavar="U", help="a user id (repeatable)")
-    forget.add_argument("--users-file", metavar="FILE", help="a file of user ids, one a line")
-    forget.add_argument("--json", action="store_true", help="print a JSON summary")
-    forget.set_defaults(handler=cmd_forget)
-
-    forecast = sub.add_parser("forecast", help="growth-model forecasts of the next milestones")
-    forecast.add_argument("--platform", help="one platform (default: all)")
-    forecast.add_argument("--json", action="store_true", help="print JSON")
-    forecast.set_defaults(handler=cmd_forecast)
-
-    status = sub.add_parser("status", help="warehouse size, platforms, last runs, freshness")
-    status.add_argument("--json", action="store_true", help="print JSON")
-    status.set_defaults(handler=cmd_status)
-
-    simulate = sub.add_parser("simulate", help="write realistic event files into the inbox")
-    simulate.add_argument("--preset", required=True, choices=["viral", "steady", "incumbent"])
-    simulate.add_argument("--scale", type=float, default=1.0, help="multiplies users and events")
-    simulate.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
-    simulate.add_argument("--days", type=float, default=30.0, help="days observed after launch")
-    simulate.add_argument("--platform", help="platform name (default: the preset's name)")
-    simulate.add_argument(
-        "--from", dest="from_platform", help="draw part of the signups from this platform's users"
-    )
-    simulate.add_argument(
-        "--dirty", type=float, default=0.0, help="share of faulty rows to mix in (e.g. 0.01)"
-    )
-    simulate.add_argument(
-        "--compact",
-        action="store_true",
-        help="zstd-compress the id columns: files about half the size, ~15-20%% more CPU",
-    )
-    simulate.add_argument("--quiet", action="store_true", help="no progress bars")
-    simulate.add_argument("--json", action="store_true", help="print a JSON summary")
-    simulate.set_defaults(handler=cmd_simulate)
-
+    for add in (
+        add_ingest,
+        add_run,
+        add_schedule,
+        add_forget,
+        add_forecast,
+        add_status,
+        add_simulate,
+    ):
+        add(sub)
     for plugin in entry_points(group="uptake.commands"):
         plugin.load()(sub)
     return parser
+
+
+# Flags that override a setting of the same name (defaults < file < env < flags).
+SETTING_FLAGS = ("keep_raw_days",)
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {key: getattr(args, key, None) for key in SETTING_FLAGS}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -427,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        settings = load_settings(args.home)
+        settings = load_settings(args.home, overrides=_setting_flags(args))
         handler: Handler = args.handler
         return handler(args, settings)
     except UptakeError as exc:

@@ -11,8 +11,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.errors import LockedError, SnapshotError, UptakeError
+from etl.errors import SnapshotError, UptakeError
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -33,10 +32,10 @@ from etl.ingest import (
     remove_earlier_loads,
 )
 from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
-from etl.progress import step_finished, step_started
+from etl.progress import timed_step
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
-from etl.warehouse import connect, scalar, writer_lock
+from etl.warehouse import open_for_writing, scalar
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +126,6 @@ def root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
-@contextmanager
-def _step(steps: dict[str, float], name: str) -> Iterator[None]:
-    step_started(name)
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
-    step_finished(name)
-
-
 def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:
     """Complete files waiting in the inbox; files still being written wait a pass."""
     if not settings.inbox.exists():
@@ -146,19 +134,15 @@ def inbox_files(settings: Settings, now_epoch: float) -> list[Path]:
 
 
 def run_pass(settings: Settings, now: datetime, trigger: str = "run") -> RunResult:
-    """Ingest the inbox, refresh, fit and publish: what `uptake run` does.
+    """Ingest the inbox, refresh, fit and publish: what `uptake run` does."""
+    return _inbox_pass(settings, now, trigger, refresh=True)
 
-    The inbox is listed under the writer lock: a pass listing it while another pass moves
-    files to archive/ would find files gone (or load ones already archived)."""
-    options = IngestOptions(source_timezone=settings.source_timezone)
-    return execute_pass(
-        settings,
-        lambda: inbox_files(settings, time.time()),
-        options,
-        now=now,
-        trigger=trigger,
-        from_inbox=True,
-    )
+
+def load_inbox(settings: Settings, now: datetime, trigger: str = "run") -> RunResult:
+    """Ingest the inbox into the warehouse (archive the files, write the ledger) without
+    refreshing the models or publishing: `uptake run --engine spark` rebuilds every model
+    from the lake instead."""
+    return _inbox_pass(settings, now, trigger, refresh=False)
 
 
 def ingest_and_publish(
@@ -170,20 +154,27 @@ def ingest_and_publish(
     *,
     mapping: MappingSpec | None = None,
 ) -> RunResult:
-    """Load the given files or folders now (the files stay where they are). With an
-    adapter or a mapping file, each file is first converted into plain input files; one
-    that cannot be converted is recorded as rejected and the others load."""
-    conversion, options = prepare_inputs(paths, options, mapping, _scratch(settings))
-    return execute_pass(
-        settings,
-        conversion.files,
-        options,
-        now=now,
-        trigger="ingest",
-        from_inbox=False,
-        refresh=refresh,
-        conversion=conversion,
-    )
+    """Load the given files or folders now (the files stay where they are), refresh the
+    models and publish: `uptake ingest`. With an adapter or a mapping file, each file is
+    first converted into plain input files; one that cannot be converted is recorded as
+    rejected and the others load.
+
+    `refresh=False` is ingest_only under the former signature, kept for
+    benchmarks/bench_ingest.py and bench_adapters.py until they call ingest_only."""
+    return _paths_pass(settings, paths, options, now, mapping=mapping, refresh=refresh)
+
+
+def ingest_only(
+    settings: Settings,
+    paths: Sequence[Path],
+    options: IngestOptions,
+    now: datetime,
+    *,
+    mapping: MappingSpec | None = None,
+) -> RunResult:
+    """Load the given files or folders without refreshing or publishing: `uptake ingest
+    --no-refresh` (the next pass refreshes and publishes them)."""
+    return _paths_pass(settings, paths, options, now, mapping=mapping, refresh=False)
 
 
 def _scratch(settings: Settings) -> Path:
@@ -202,87 +193,93 @@ class _Pass:
     conversion: Conversion | None = None
 
 
-# A reader (`uptake status`) holds DuckDB's file lock for a moment; the writer waits this
-# long for it before giving up with LockedError.
-READER_WAIT_S = 15.0
+def _inbox_pass(settings: Settings, now: datetime, trigger: str, *, refresh: bool) -> RunResult:
+    """A pass over the inbox, under the writer lock (LockedError, exit 3, when it is held).
+
+    The inbox is listed under the lock: a pass listing it while another pass moves files to
+    archive/ would find files gone (or load ones already archived). Folders with a
+    _mapping.toml are converted first; after the commit the files move to archive/."""
+    options = IngestOptions(source_timezone=settings.source_timezone)
+    with open_for_writing(settings) as con:
+        waiting = inbox_files(settings, time.time())
+        job = _start(con, settings, options, now, trigger=trigger, refresh=refresh)
+        with timed_step(job.result.steps, "convert"):
+            conversion = convert_inbox(waiting, settings.inbox, _scratch(settings))
+        job.conversion = conversion
+        _load(con, job, conversion.files)
+
+        def archive() -> None:
+            with timed_step(job.result.steps, "move_files"):
+                move_processed(settings, conversion.inbox_outcomes(job.result.files))
+
+        _finish(con, job, archive)
+    return job.result
 
 
-@contextmanager
-def _open_for_writing(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The writer lock (LockedError at once when another pass holds it), then the warehouse.
-
-    Only short-lived read-only connections (`uptake status`) can hold the DuckDB file while
-    we hold the writer lock, so opening it is retried for up to READER_WAIT_S."""
-    with writer_lock(settings):
-        deadline = time.monotonic() + READER_WAIT_S
-        while True:
-            try:
-                con = connect(settings)
-                break
-            except LockedError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        try:
-            yield con
-        finally:
-            con.close()
-
-
-def execute_pass(
+def _paths_pass(
     settings: Settings,
-    paths: Sequence[Path] | Callable[[], Sequence[Path]],
+    paths: Sequence[Path],
     options: IngestOptions,
-    *,
     now: datetime,
-    trigger: str,
-    from_inbox: bool,
-    refresh: bool = True,
-    conversion: Conversion | None = None,
+    *,
+    mapping: MappingSpec | None,
+    refresh: bool,
 ) -> RunResult:
-    """The pass itself, under the writer lock (LockedError, exit 3, when it is held).
-    `paths` may be a function, called under the lock, that lists the files; `conversion`
-    names the sources they were converted from (built here for the inbox)."""
-    with _open_for_writing(settings) as con:
-        if callable(paths):
-            paths = paths()
-        run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
-        job = _Pass(
-            settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh, conversion
-        )
-        result = job.result
-        if from_inbox:
-            # Inbox folders with a _mapping.toml are converted first (under the lock).
-            with _step(result.steps, "convert"):
-                job.conversion = convert_inbox(paths, settings.inbox, _scratch(settings))
-            paths = job.conversion.files
-        try:
-            _transaction_with_retries(con, job, paths)
-        except Exception as exc:
-            cause = root_cause(exc)
-            result.status, result.error = "failed", f"{type(cause).__name__}: {cause}"
-            _record_failed_run(con, result, now)
-            if cause is not exc:
-                raise PassFailed(f"run {run_id} failed: {result.error}") from exc
-            raise
-        try:
-            if from_inbox:
-                with _step(result.steps, "move_files"):
-                    outcomes = result.files
-                    if job.conversion is not None:
-                        outcomes = job.conversion.inbox_outcomes(outcomes)
-                    move_processed(settings, outcomes)
-            if refresh and result.status != "noop":
-                _publish(con, settings, result, now)
-        except Exception as exc:
-            # The data is committed but the pass did not finish: the ledger says so, and
-            # the next pass publishes (a run that loaded rows after the live snapshot).
-            result.status = "failed"
-            result.error = f"after the commit: {type(exc).__name__}: {exc}"
-            _amend_run(con, result, now)
-            raise
-        _amend_run(con, result, now)
-    return result
+    """A pass over files given by name, under the writer lock; the files stay in place."""
+    conversion, options = prepare_inputs(paths, options, mapping, _scratch(settings))
+    with open_for_writing(settings) as con:
+        job = _start(con, settings, options, now, trigger="ingest", refresh=refresh)
+        job.conversion = conversion
+        _load(con, job, conversion.files)
+        _finish(con, job, None)
+    return job.result
+
+
+def _start(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    options: IngestOptions,
+    now: datetime,
+    *,
+    trigger: str,
+    refresh: bool,
+) -> _Pass:
+    run_id = int(scalar(con, "SELECT nextval('run_id_seq')"))
+    return _Pass(settings, options, now, RunResult(run_id=run_id, trigger=trigger), refresh)
+
+
+def _load(con: duckdb.DuckDBPyConnection, job: _Pass, paths: Sequence[Path]) -> None:
+    """The transaction (ingest, refresh, ledger); a failure is recorded in the ledger."""
+    result = job.result
+    try:
+        _transaction_with_retries(con, job, paths)
+    except Exception as exc:
+        cause = root_cause(exc)
+        result.status, result.error = "failed", f"{type(cause).__name__}: {cause}"
+        _record_failed_run(con, result, job.now)
+        if cause is not exc:
+            raise PassFailed(f"run {result.run_id} failed: {result.error}") from exc
+        raise
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection, job: _Pass, move_files: Callable[[], None] | None
+) -> None:
+    """After the commit: move the files, fit and publish, then amend the ledger row."""
+    result = job.result
+    try:
+        if move_files is not None:
+            move_files()
+        if job.refresh and result.status != "noop":
+            _publish(con, job.settings, result, job.now)
+    except Exception as exc:
+        # The data is committed but the pass did not finish: the ledger says so, and the
+        # next pass publishes (a run that loaded rows after the live snapshot).
+        result.status = "failed"
+        result.error = f"after the commit: {type(exc).__name__}: {exc}"
+        _amend_run(con, result, job.now)
+        raise
+    _amend_run(con, result, job.now)
 
 
 def _transaction_with_retries(
@@ -292,7 +289,7 @@ def _transaction_with_retries(
     file rejected and run again without it, so the other files still load."""
     failed: dict[Path, str] = {}
     while True:
-        with _step(job.result.steps, "plan"):
+        with timed_step(job.result.steps, "plan"):
             plan = plan_ingest(con, [p for p in paths if p not in failed], job.options)
         try:
             con.execute("BEGIN TRANSACTION")
@@ -316,7 +313,7 @@ def _transaction(
 ) -> None:
     result, settings, now = job.result, job.settings, job.now
     origins = job.conversion.origins if job.conversion else {}
-    with _step(result.steps, "ingest"):
+    with timed_step(result.steps, "ingest"):
         replaced_loads = 0
         if job.options.replace:
             replaced_loads = remove_earlier_loads(con, plan, origins, result.run_id)
@@ -334,7 +331,7 @@ def _transaction(
     if job.refresh and result.status != "noop":
         from etl.refresh import refresh_models
 
-        with _step(result.steps, "refresh"):
+        with timed_step(result.steps, "refresh"):
             # A signup replaced in place changes history the incremental refresh does not
             # see; restate everything then (rare: a late file with an earlier signup).
             # Rows removed by --replace too.
@@ -344,7 +341,7 @@ def _transaction(
             from etl.privacy import compact_raw_events
 
             # After the refresh folded them in: the models keep what old events told.
-            with _step(result.steps, "retention"):
+            with timed_step(result.steps, "retention"):
                 compact_raw_events(con, settings, now, result.run_id)
     _record_run(con, result, now)
 
@@ -473,9 +470,9 @@ def _target_path(settings: Settings, folder: Path, path: Path) -> Path:
 def _publish(
     con: duckdb.DuckDBPyConnection, settings: Settings, result: RunResult, now: datetime
 ) -> None:
-    from etl.publish import publish_snapshot
+    from etl.publish import publish_warehouse
 
-    with _step(result.steps, "fit"):
+    with timed_step(result.steps, "fit"):
         try:
             extra = _fit_tables(con, settings)
         except Exception as exc:  # noqa: BLE001 - the metrics are published without fits
@@ -483,8 +480,8 @@ def _publish(
             log.warning("growth-model fits failed; publishing without them: %s", exc)
             result.error = f"fits failed, published without them: {type(exc).__name__}: {exc}"
             extra = {}
-    with _step(result.steps, "publish"):
-        result.snapshot = publish_snapshot(con, settings, result.run_id, now, extra_tables=extra)
+    with timed_step(result.steps, "publish"):
+        result.snapshot = publish_warehouse(con, settings, result.run_id, now, extra)
 
 
 def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from etl.config import Settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.ingest import recorded_signup_sources
 from etl.progress import report
-from etl.refresh import SERVING_MODELS, model_sql
-from etl.snapshot import CONTRACT_TABLES, CURRENT
+from etl.refresh import model_sql
+from etl.snapshot import CONTRACT_TABLES, CURRENT, MODEL_TABLES
 from etl.warehouse import scalar
 
 ENGINE = "duckdb"  # the default engine; another one names itself (etl.spark: "spark")
@@ -42,9 +42,7 @@ def iso_utc(value: datetime | None) -> str | None:
 
 def serving_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pa.Table]:
     """The warehouse's serving tables (small rollups) and the run ledger, as Arrow."""
-    tables = {
-        model: con.sql(f"SELECT * FROM m_{model}").to_arrow_table() for model in SERVING_MODELS
-    }
+    tables = {model: con.sql(f"SELECT * FROM m_{model}").to_arrow_table() for model in MODEL_TABLES}
     tables["runs"] = con.sql(model_sql("runs")["serve"]).to_arrow_table()
     return tables
 
@@ -124,43 +122,46 @@ def unique_id(serving: Path, wanted: str) -> str:
     return candidate
 
 
-def publish_snapshot(
-    con: duckdb.DuckDBPyConnection | None,
+def publish_warehouse(
+    con: duckdb.DuckDBPyConnection,
     settings: Settings,
     run_id: int,
     now: datetime,
     extra_tables: Mapping[str, pa.Table] | None = None,
+) -> Path:
+    """Publish the DuckDB engine's snapshot: the warehouse's serving tables, run ledger,
+    data watermark and derived-signup platforms, plus `extra_tables` (fits, forecasts;
+    written empty when absent). Returns the new snapshot's folder."""
+    return publish_tables(
+        settings,
+        run_id,
+        now,
+        serving_tables(con),
+        extra_tables,
+        watermark=data_watermark(con),
+        signup_sources=recorded_signup_sources(con),
+    )
+
+
+def publish_tables(
+    settings: Settings,
+    run_id: int,
+    now: datetime,
+    tables: Mapping[str, pa.Table],
+    extra_tables: Mapping[str, pa.Table] | None = None,
     *,
     engine: str = ENGINE,
-    tables: Mapping[str, pa.Table] | None = None,
     watermark: datetime | None = None,
     manifest_extra: Mapping[str, Any] | None = None,
     signup_sources: Mapping[str, str] | None = None,
 ) -> Path:
     """Write serving/<id>/ (every contract table + manifest.json), make it CURRENT, prune
-    old snapshots; returns the new snapshot's folder. One sequence for every engine:
-    `engine` is recorded in the manifest. The DuckDB engine passes its connection (the
-    serving tables, run ledger and watermark are read from the warehouse); another engine
-    passes `con=None` with the serving tables and `runs` it computed (`tables`) and its
-    data `watermark`. `extra_tables` (fits, forecasts) are written empty when absent;
-    `manifest_extra` adds engine-specific keys to the manifest; `signup_sources` are the
-    warehouse's derived-signup platforms (read from `con` when it is given)."""
-    if tables is None:
-        if con is None:
-            raise ValueError("publish_snapshot needs a DuckDB connection or the tables")
-        tables, watermark = serving_tables(con), data_watermark(con)
-        signup_sources = recorded_signup_sources(con)
-    given = {**tables, **extra_or_empty(extra_tables)}
-    missing = [name for name in CONTRACT_TABLES if name not in given]
-    if missing:
-        raise ValueError(f"{engine} snapshot lacks the contract tables {missing}")
-    unknown = [name for name in given if name not in CONTRACT_TABLES]
-    if unknown:
-        raise ValueError(
-            f"{engine} snapshot has tables outside the contract: {unknown}; add them to "
-            "CONTRACT_TABLES in etl/snapshot.py (and docs/ARCHITECTURE.md) to publish them"
-        )
-    ordered = {name: given[name] for name in CONTRACT_TABLES}
+    old snapshots; returns the new snapshot's folder. One sequence for every engine: an
+    engine passes the serving tables and `runs` it computed (`tables`) and its data
+    `watermark`, and is named in the manifest. `extra_tables` (fits, forecasts) are written
+    empty when absent; `manifest_extra` adds engine-specific keys to the manifest;
+    `signup_sources` are the warehouse's derived-signup platforms."""
+    ordered = contract_tables({**tables, **extra_or_empty(extra_tables)}, engine)
     serving = settings.serving
     serving.mkdir(parents=True, exist_ok=True)
     snapshot = unique_id(serving, snapshot_id(now, run_id))
@@ -181,3 +182,45 @@ def publish_snapshot(
     switch_current(serving, snapshot)
     prune_snapshots(serving, settings.keep_snapshots, live=snapshot)
     return serving / snapshot
+
+
+def contract_tables(given: Mapping[str, pa.Table], engine: str) -> dict[str, pa.Table]:
+    """The tables in contract order; ValueError when one is missing or one is unknown."""
+    missing = [name for name in CONTRACT_TABLES if name not in given]
+    if missing:
+        raise ValueError(f"{engine} snapshot lacks the contract tables {missing}")
+    unknown = [name for name in given if name not in CONTRACT_TABLES]
+    if unknown:
+        raise ValueError(
+            f"{engine} snapshot has tables outside the contract: {unknown}; add them to "
+            "CONTRACT_TABLES in etl/snapshot.py (and docs/ARCHITECTURE.md) to publish them"
+        )
+    return {name: given[name] for name in CONTRACT_TABLES}
+
+
+def publish_snapshot(
+    con: None,
+    settings: Settings,
+    run_id: int,
+    now: datetime,
+    extra_tables: Mapping[str, pa.Table] | None = None,
+    *,
+    tables: Mapping[str, pa.Table],
+    engine: str = ENGINE,
+    watermark: datetime | None = None,
+    manifest_extra: Mapping[str, Any] | None = None,
+    signup_sources: Mapping[str, str] | None = None,
+) -> Path:
+    """publish_tables under its former name and signature, for etl/spark/engine.py until it
+    calls publish_tables (the DuckDB engine calls publish_warehouse)."""
+    return publish_tables(
+        settings,
+        run_id,
+        now,
+        tables,
+        extra_tables,
+        engine=engine,
+        watermark=watermark,
+        manifest_extra=manifest_extra,
+        signup_sources=signup_sources,
+    )

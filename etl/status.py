@@ -11,6 +11,7 @@ import duckdb
 from etl.config import Settings
 from etl.errors import LockedError, SnapshotError, UsageError
 from etl.privacy import privacy_summary
+from etl.snapshot import current_snapshot, parse_utc, read_table
 from etl.sources import discover
 from etl.warehouse import connect
 
@@ -108,8 +109,6 @@ def _from_snapshot(settings: Settings, now: datetime) -> dict[str, Any]:
 
 
 def _read_snapshot_status(settings: Settings, now: datetime) -> dict[str, Any]:
-    from etl.snapshot import current_snapshot, read_table
-
     snapshot = current_snapshot(settings)
     if snapshot is None:
         return {"platforms": [], "runs": []}
@@ -136,8 +135,6 @@ def _read_snapshot_status(settings: Settings, now: datetime) -> dict[str, Any]:
 
 
 def _current_snapshot(settings: Settings) -> dict[str, Any] | None:
-    from etl.snapshot import current_snapshot
-
     try:
         snapshot = current_snapshot(settings)
     except SnapshotError:
@@ -151,11 +148,10 @@ def to_second(value: Any) -> str:
     """A UTC time for people, to the second ('2023-08-04 22:59:50 UTC'); --json keeps the
     full precision."""
     if isinstance(value, str):
-        text = value
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            value = parse_utc(value) or value
         except ValueError:
-            return text
+            return str(value)
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S} UTC"
     return str(value)

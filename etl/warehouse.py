@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -126,20 +126,29 @@ def writer_lock(settings: Settings) -> Iterator[None]:
         handle.close()
 
 
+# A reader (`uptake status`) holds DuckDB's file lock for a moment; a writer waits this long
+# for it before giving up with LockedError.
+READER_WAIT_S = 15.0
+
+
 @contextmanager
 def open_for_writing(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The writer lock plus a migrated, configured connection."""
+    """The writer lock (LockedError at once when another writer holds it), then a migrated,
+    configured connection to the warehouse.
+
+    Only short-lived read-only connections (`uptake status`) can hold the DuckDB file while
+    we hold the writer lock, so opening it is retried for up to READER_WAIT_S."""
     with writer_lock(settings):
-        con = connect(settings)
+        deadline = time.monotonic() + READER_WAIT_S
+        while True:
+            try:
+                con = connect(settings)
+                break
+            except LockedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         try:
             yield con
         finally:
             con.close()
-
-
-def table_counts(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, int]:
-    return {table: int(scalar(con, f'SELECT count(*) FROM "{table}"')) for table in tables}
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("UPTAKE_HOME", "data"))

@@ -19,18 +19,17 @@ from etl.config import Settings, load_settings
 from etl.errors import InputError, UsageError
 from etl.ingest import IngestOptions
 from etl.mapping import MappingSpec, convert_with_mapping
-from etl.pipeline import RunResult, ingest_and_publish, run_pass
+from etl.pipeline import RunResult, ingest_and_publish, ingest_only, run_pass
 from etl.snapshot import current_snapshot, read_table
 from etl.warehouse import connect
 
 
 def ingest(settings: Settings, path: Path, clock: datetime, **options: object) -> RunResult:
-    return ingest_and_publish(
+    return ingest_only(
         settings,
         [path],
         IngestOptions(**options),  # type: ignore[arg-type]
         now=clock,
-        refresh=False,
     )
 
 
@@ -311,12 +310,11 @@ def ingest_either(
     settings: Settings, path: Path, clock: datetime, adapter: str | None
 ) -> RunResult:
     """The plain path (a CSV of Uptake's columns) or the PostHog adapter's."""
-    return ingest_and_publish(
+    return ingest_only(
         settings,
         [path],
         IngestOptions(adapter=adapter, platform="ph"),
         now=clock,
-        refresh=False,
     )
 
 
@@ -448,7 +446,7 @@ def test_posthog_signup_event_from_a_mapping(settings: Settings, tmp_path: Path,
         adapter="posthog", signup_events=("$identify",), constants={"platform": "ph"}
     )
     files = convert_with_mapping(path, tmp_path / "converted", spec)
-    result = ingest_and_publish(settings, files, IngestOptions(), now=clock, refresh=False)
+    result = ingest_only(settings, files, IngestOptions(), now=clock)
     # Both $identify rows are signups of d1 now: one loads, the later one is a duplicate.
     assert accounted(result) == (7, 3, 2, 2)
     assert rows(settings, "SELECT user_id, signup_ts FROM signups") == [
@@ -611,7 +609,7 @@ def test_mixpanel_signup_event_from_a_mapping(settings: Settings, tmp_path: Path
         adapter="mixpanel", signup_events=("$identify",), constants={"platform": "mp"}
     )
     files = convert_with_mapping(path, tmp_path / "converted", spec)
-    result = ingest_and_publish(settings, files, IngestOptions(), now=clock, refresh=False)
+    result = ingest_only(settings, files, IngestOptions(), now=clock)
     # "Sign Up" and "Signed Up" are usage events now; u2's $identify is the one signup.
     assert accounted(result) == (9, 6, 1, 2)
     assert rows(settings, "SELECT user_id, event_id FROM signups") == [("u2", "i-7")]

@@ -17,10 +17,10 @@ from dashboard_fixtures import (
     publish_tables,
 )
 from playwright.sync_api import expect
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from dashboard.app import create_app
 from dashboard.pages import PAGES
+from dashboard.server import serve_in_thread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLOT = "#chart-{name} .js-plotly-plot"
@@ -42,21 +42,9 @@ def chromium_browser() -> Iterator[Any]:
         browser.close()
 
 
-class QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        """Dash polls often; one log line per request would drown the test output."""
-
-
 def serve(home: Path) -> Iterator[str]:
-    app = create_app(home, poll_ms=300)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_in_thread(create_app(home, poll_ms=300)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +394,7 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     from dashboard.app import DEFAULT_VIEW
     from dashboard.charts import build_chart
     from dashboard.context import CACHE_SIZE, AppContext
-    from dashboard.data import SnapshotReader
+    from etl.snapshot import SnapshotReader
 
     publish_fixture_snapshot(tmp_path, "first")
     built: list[tuple[str, str]] = []
@@ -429,6 +417,40 @@ def test_prewarm_stops_for_a_newer_snapshot_and_drops_the_old_figures(
     assert context.cached("runs", DEFAULT_VIEW) is not None
     assert all(key[0] == "second" for key in context._figures)
     assert len(context._figures) <= CACHE_SIZE
+
+
+def test_concurrent_requests_for_one_figure_build_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import dashboard.context
+    from dashboard.app import DEFAULT_VIEW
+    from dashboard.charts import build_chart
+    from dashboard.context import AppContext
+    from etl.snapshot import SnapshotReader
+
+    publish_fixture_snapshot(tmp_path, "first")
+    built: list[str] = []
+
+    def slow_build(name: str, inputs: Any, options: Any) -> Any:
+        built.append(name)
+        time.sleep(0.5)  # long enough for the other request to ask meanwhile
+        return build_chart(name, inputs, options)
+
+    monkeypatch.setattr(dashboard.context, "build_chart", slow_build)
+    context = AppContext(SnapshotReader(tmp_path / "serving"))
+    figures: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: figures.append(context.figure("runs", DEFAULT_VIEW)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert built == ["runs"]
+    assert figures[0] is figures[1]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import etl.spark
 from etl.cli import main
 from etl.config import load_settings
-from etl.publish import publish_snapshot, serving_tables
+from etl.publish import publish_tables, serving_tables
 from etl.snapshot import current_snapshot
 from etl.warehouse import connect
 
@@ -113,7 +113,7 @@ class FakeSparkPass:
             tables = serving_tables(con)
         finally:
             con.close()
-        return publish_snapshot(None, settings, 1, now, engine="spark", tables=tables)
+        return publish_tables(settings, 1, now, tables, engine="spark")
 
 
 def test_spark_engine_ingests_exports_the_lake_and_runs_the_spark_pass(
@@ -147,7 +147,7 @@ def test_spark_engine_ingests_exports_the_lake_and_runs_the_spark_pass(
     assert fake.calls[-1] == {"now": NOW, "master": "local[1]", "lake": str(lake)}
 
 
-def test_publish_snapshot_needs_every_contract_table(home: Path) -> None:
+def test_publish_tables_needs_every_contract_table(home: Path) -> None:
     settings = load_settings(home, env={})
     con = connect(settings)
     try:
@@ -156,6 +156,4 @@ def test_publish_snapshot_needs_every_contract_table(home: Path) -> None:
         con.close()
     del tables["runs"]
     with pytest.raises(ValueError, match=r"spark snapshot lacks the contract tables \['runs'\]"):
-        publish_snapshot(None, settings, 1, NOW, engine="spark", tables=tables)
-    with pytest.raises(ValueError, match="needs a DuckDB connection or the tables"):
-        publish_snapshot(None, settings, 1, NOW)
+        publish_tables(settings, 1, NOW, tables, engine="spark")

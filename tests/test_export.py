@@ -15,6 +15,7 @@ import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -510,7 +511,7 @@ def test_download_is_the_current_view(
 
     from dashboard.app import download_file
     from dashboard.context import AppContext
-    from dashboard.data import SnapshotReader
+    from etl.snapshot import SnapshotReader
 
     context = AppContext(reader=SnapshotReader(module_settings.serving))
     view = ViewOptions(platforms=("viral",), grain="minute")
@@ -531,23 +532,16 @@ def test_download_is_the_current_view(
 
 @pytest.mark.browser
 def test_download_buttons_in_the_running_app(home: Path, offline_browser: Any) -> None:
-    import threading
-
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
     from dashboard.app import create_app
-
-    class Quiet(WSGIRequestHandler):
-        def log_request(self, *args: Any, **kwargs: Any) -> None:
-            """No access log in the test output."""
+    from dashboard.server import serve_in_thread
 
     app = create_app(home, poll_ms=60_000)
-    server = make_server("127.0.0.1", 0, app.server, threaded=True, request_handler=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    context = offline_browser.new_context(accept_downloads=True)
-    try:
+    with (
+        serve_in_thread(app) as url,
+        closing(offline_browser.new_context(accept_downloads=True)) as context,
+    ):
         page = context.new_page()
-        page.goto(f"http://127.0.0.1:{server.server_port}/velocity?grain=day&scale=linear")
+        page.goto(f"{url}/velocity?grain=day&scale=linear")
         page.wait_for_function(  # the controls have taken the view from the URL
             """() => { const el = document.querySelector('#chart-velocity .js-plotly-plot');
                 return el && el.data && el.data.length && el.layout.title.text.endsWith('day')
@@ -562,9 +556,6 @@ def test_download_buttons_in_the_running_app(home: Path, offline_browser: Any) -
         with page.expect_download(timeout=30_000) as png_download:
             page.click("#download-velocity-png")
         assert Path(png_download.value.path()).read_bytes()[:8] == PNG_SIGNATURE
-    finally:
-        context.close()
-        server.shutdown()
 
 
 def _broken(fmt: str, good: bytes) -> list[bytes]:

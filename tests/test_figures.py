@@ -18,7 +18,7 @@ from dashboard_fixtures import (
 )
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
-from dashboard.data import REFERENCE_MILESTONES, SnapshotReader, load_reported_milestones
+from dashboard.data import REFERENCE_MILESTONES, load_reported_milestones
 from dashboard.figures import engagement, forecasts, launch_race, milestones, retention, velocity
 from dashboard.figures.common import (
     Definitions,
@@ -29,6 +29,7 @@ from dashboard.figures.common import (
     platform_colours,
     top_margin,
 )
+from etl.snapshot import SnapshotReader
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,16 @@ import pytest
 from etl.config import Settings
 from etl.errors import UsageError
 from etl.ingest import IngestOptions
-from etl.pipeline import RunResult, ingest_and_publish, run_pass
+from etl.pipeline import RunResult, ingest_only, run_pass
 from etl.warehouse import connect
 
 
 def ingest(settings: Settings, paths: list[Path], clock: datetime, **options: object) -> RunResult:
-    return ingest_and_publish(
+    return ingest_only(
         settings,
         paths,
         IngestOptions(**options),
         now=clock,
-        refresh=False,  # type: ignore[arg-type]
     )
 
 
@@ -238,17 +237,9 @@ def test_corrupt_and_junk_files_are_rejected_others_load(
 
 
 def run_pass_without_models(settings: Settings, clock: datetime) -> RunResult:
-    from etl.pipeline import execute_pass, inbox_files
+    from etl.pipeline import load_inbox
 
-    return execute_pass(
-        settings,
-        inbox_files(settings, clock.timestamp() + 1e9),
-        IngestOptions(),
-        now=clock,
-        trigger="run",
-        from_inbox=True,
-        refresh=False,
-    )
+    return load_inbox(settings, now=clock)
 
 
 def test_missing_path_is_a_usage_error(settings: Settings, tmp_path: Path, clock: datetime):

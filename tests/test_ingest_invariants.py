@@ -25,7 +25,7 @@ import etl.ingest
 from etl.config import Settings, load_settings
 from etl.errors import LockedError
 from etl.ingest import IngestOptions
-from etl.pipeline import ingest_and_publish
+from etl.pipeline import ingest_only
 from etl.warehouse import connect, writer_lock
 
 RAW_TABLES = {
@@ -47,7 +47,7 @@ def snapshot_of_tables(settings: Settings) -> dict[str, list[tuple[object, ...]]
 
 
 def ingest(settings: Settings, paths: list[Path], clock: datetime) -> None:
-    ingest_and_publish(settings, paths, IngestOptions(), now=clock, refresh=False)
+    ingest_only(settings, paths, IngestOptions(), now=clock)
 
 
 def make_rows(seed: int, n: int) -> tuple[pa.Table, pa.Table]:
@@ -183,10 +183,9 @@ from datetime import datetime
 from pathlib import Path
 from etl.config import load_settings
 from etl.ingest import IngestOptions
-from etl.pipeline import ingest_and_publish
+from etl.pipeline import ingest_only
 settings = load_settings(sys.argv[1], env={})
-ingest_and_publish(settings, [Path(sys.argv[2])], IngestOptions(), now=datetime(2026, 11, 1),
-                   refresh=False)
+ingest_only(settings, [Path(sys.argv[2])], IngestOptions(), now=datetime(2026, 11, 1))
 """
 
 
@@ -245,12 +244,11 @@ def test_stack_exchange_dump_loads_every_row(
         + [r.get("UserId") for r in _xml_rows(dump / "Comments.xml")]
         + [r.get("UserId") for r in _xml_rows(dump / "Badges.xml")]
     )
-    result = ingest_and_publish(
+    result = ingest_only(
         settings,
         [dump],
         IngestOptions(adapter="stackexchange", platform=site),
         now=clock,
-        refresh=False,
     )
     assert result.total("rows_read") == len(users) + len(activity)
     con = connect(settings, read_only=True)

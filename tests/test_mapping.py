@@ -20,7 +20,7 @@ from etl.mapping import (
     mapping_for_inbox_folder,
     prepare_inputs,
 )
-from etl.pipeline import RunResult, ingest_and_publish
+from etl.pipeline import RunResult, ingest_and_publish, ingest_only
 from etl.snapshot import current_snapshot, read_table
 from etl.sources import discover
 from etl.warehouse import connect
@@ -152,7 +152,7 @@ def test_a_mapping_splits_signups_and_deletions_out_of_an_events_file(
         "events.csv.events.parquet",
         "events.csv.signups.parquet",
     ]
-    result = ingest_and_publish(settings, files, IngestOptions(), now=clock, refresh=False)
+    result = ingest_only(settings, files, IngestOptions(), now=clock)
     # 8 rows: 2 signups, 1 event + 1 deletion loaded; the repeated e2 is a duplicate;
     # no event name, an unparseable time and a line too wide are quarantined.
     assert counts(result) == (8, 4, 1, 3)
@@ -169,7 +169,7 @@ def test_a_mapping_splits_signups_and_deletions_out_of_an_events_file(
     assert reasons[1:] == ["missing_event_type", "unparseable_timestamp"]
     # Converting the same file again gives the same bytes: loading it again is a no-op.
     again = convert_with_mapping(source, tmp_path / "converted", spec)
-    second = ingest_and_publish(settings, again, IngestOptions(), now=clock, refresh=False)
+    second = ingest_only(settings, again, IngestOptions(), now=clock)
     assert {f.outcome for f in second.files} == {"already_loaded"}
 
 
@@ -179,12 +179,11 @@ def test_constants_fill_columns_a_file_lacks(settings: Settings, tmp_path: Path,
         columns={"user_id": "uid", "event_ts": "at"},
         constants={"platform": "site", "event_type": "visit"},
     )
-    result = ingest_and_publish(
+    result = ingest_only(
         settings,
         convert_with_mapping(source, tmp_path / "out", spec),
         IngestOptions(),
         now=clock,
-        refresh=False,
     )
     assert counts(result) == (2, 2, 0, 0)
     assert rows(settings, "SELECT DISTINCT platform, event_type FROM events") == [("site", "visit")]
@@ -265,12 +264,11 @@ def test_a_dotted_path_reaches_into_a_csv_column_of_json_text(
         columns={"country": "properties.plan.country"},
         constants={"platform": "ph"},
     )
-    result = ingest_and_publish(
+    result = ingest_only(
         settings,
         convert_with_mapping(source, tmp_path / "out", spec),
         IngestOptions(),
         now=clock,
-        refresh=False,
     )
     assert counts(result) == (1, 1, 0, 0)
     assert rows(settings, "SELECT user_id, country FROM signups") == [("d1", "NO")]
@@ -302,7 +300,7 @@ def test_a_renaming_mapping_is_applied_by_ingestion_itself(
     prepared, options = prepare_inputs([source], IngestOptions(), spec, tmp_path / "scratch")
     assert prepared.files == [source] and not prepared.origins  # no conversion
     assert options.mapping == {"user_id": "uid", "signup_ts": "joined"}
-    result = ingest_and_publish(settings, prepared.files, options, now=clock, refresh=False)
+    result = ingest_only(settings, prepared.files, options, now=clock)
     assert counts(result) == (2, 2, 0, 0)
     assert rows(settings, "SELECT min(signup_ts) FROM signups") == [(datetime(2024, 1, 1, 6, 0),)]
 
@@ -333,7 +331,7 @@ def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetim
     assert plain in batch.files and mapped not in batch.files
     assert set(batch.origins.values()) == {mapped}
     assert list(batch.rejected) == [broken]
-    result = ingest_and_publish(settings, batch.files, IngestOptions(), now=clock, refresh=False)
+    result = ingest_only(settings, batch.files, IngestOptions(), now=clock)
     assert counts(result) == (9, 5, 1, 3)
     moved = {o.path: o.outcome for o in batch.inbox_outcomes(result.files)}
     assert moved == {plain: "loaded", mapped: "loaded", broken: "rejected"}

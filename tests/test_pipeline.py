@@ -17,8 +17,7 @@ import pytest
 from etl.config import Settings, load_settings
 from etl.ingest import IngestOptions
 from etl.pipeline import ingest_and_publish
-from etl.publish import CONTRACT_TABLES
-from etl.snapshot import current_snapshot, read_table
+from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 
 
 def uptake(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -12,8 +12,8 @@ from models_helpers import add_events, add_signups, refresh
 from etl.config import Settings, load_settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.errors import SnapshotError
-from etl.publish import CONTRACT_TABLES, publish_snapshot
-from etl.snapshot import current_snapshot, read_table
+from etl.publish import publish_warehouse
+from etl.snapshot import CONTRACT_TABLES, current_snapshot, read_table
 from etl.warehouse import connect
 
 
@@ -34,7 +34,7 @@ def con(settings: Settings, clock: datetime):  # type: ignore[no-untyped-def]
 
 def test_publish_writes_every_table_manifest_and_current(con, settings, clock) -> None:  # type: ignore[no-untyped-def]
     assert current_snapshot(settings) is None
-    folder = publish_snapshot(con, settings, run_id=1, now=clock)
+    folder = publish_warehouse(con, settings, run_id=1, now=clock)
     assert folder.name == "20261101T120000Z-r1"
     assert (settings.serving / "CURRENT").read_text().strip() == folder.name
     snapshot = current_snapshot(settings)
@@ -57,7 +57,7 @@ def test_publish_writes_every_table_manifest_and_current(con, settings, clock) -
 
 def test_publish_passes_extra_tables_through(con, settings, clock) -> None:  # type: ignore[no-untyped-def]
     fits = pa.table({"platform": ["a"], "model": ["logistic"]})
-    publish_snapshot(con, settings, run_id=1, now=clock, extra_tables={"fits": fits})
+    publish_warehouse(con, settings, run_id=1, now=clock, extra_tables={"fits": fits})
     snapshot = current_snapshot(settings)
     assert snapshot is not None
     assert read_table(snapshot, "fits").to_pylist() == [{"platform": "a", "model": "logistic"}]
@@ -70,19 +70,19 @@ def test_keeps_the_newest_snapshots_and_never_the_live_one(home: Path, clock: da
     add_signups(con, [("a", "u1", "2024-01-01 10:00")], 1)
     refresh(con, settings, clock)
     published = [
-        publish_snapshot(con, settings, run_id=n, now=clock + timedelta(minutes=n)).name
+        publish_warehouse(con, settings, run_id=n, now=clock + timedelta(minutes=n)).name
         for n in range(1, 5)
     ]
     left = sorted(p.name for p in settings.serving.iterdir() if p.is_dir())
     assert left == published[-2:]
-    again = publish_snapshot(con, settings, run_id=4, now=clock + timedelta(minutes=4))
+    again = publish_warehouse(con, settings, run_id=4, now=clock + timedelta(minutes=4))
     assert again.name == published[-1] + "-1"  # same second and run: a distinct id
     snapshot = current_snapshot(settings)
     assert snapshot is not None and snapshot.id == again.name
 
 
 def test_reader_errors_are_explanatory(con, settings, clock) -> None:  # type: ignore[no-untyped-def]
-    publish_snapshot(con, settings, run_id=1, now=clock)
+    publish_warehouse(con, settings, run_id=1, now=clock)
     snapshot = current_snapshot(settings)
     assert snapshot is not None
     with pytest.raises(SnapshotError, match="unknown snapshot table"):
@@ -90,3 +90,12 @@ def test_reader_errors_are_explanatory(con, settings, clock) -> None:  # type: i
     (settings.serving / "CURRENT").write_text("missing-id\n")
     with pytest.raises(SnapshotError, match="uptake run"):
         current_snapshot(settings)
+
+
+def test_the_models_refresh_the_contracts_model_tables() -> None:
+    # etl/snapshot.py lists the contract; the refresh must run exactly those models, in order
+    # (etl/refresh.py may import MODEL_TABLES rather than repeat it).
+    from etl.refresh import SERVING_MODELS
+    from etl.snapshot import MODEL_TABLES
+
+    assert tuple(SERVING_MODELS) == MODEL_TABLES

@@ -25,9 +25,8 @@ from etl.cli import main
 from etl.config import load_settings
 from etl.contract import EXTRA_SCHEMAS
 from etl.errors import UsageError
-from etl.publish import CONTRACT_TABLES
 from etl.simulate import SimulationOptions, simulate
-from etl.snapshot import current_snapshot
+from etl.snapshot import CONTRACT_TABLES, current_snapshot
 from etl.spark.session import java_available, require_spark
 
 NOW = datetime(2030, 1, 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -73,25 +73,6 @@ class Definitions:
     watermark: datetime | None = None
     snapshot_id: str | None = None
     time_range: str | None = None  # e.g. "first 7 days after each platform's t0"
-
-    @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> Definitions:
-        raw = manifest.get("definitions")
-        definitions: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        return cls(
-            timezone=str(definitions.get("timezone") or "UTC"),
-            week_start=str(definitions.get("week_start") or "monday"),
-            retention_mode=str(definitions.get("retention_mode") or "on"),
-            watermark=_parse_timestamp(manifest.get("watermark")),
-            snapshot_id=str(manifest["id"]) if manifest.get("id") else None,
-        )
-
-
-def _parse_timestamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def platform_colours(

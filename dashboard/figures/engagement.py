@@ -130,9 +130,7 @@ def build_active_users(
     frame = days_since_launch(active, platforms_table, definitions.watermark)
     fig = new_figure()
     for platform in platforms:
-        every = frame.filter(pl.col("platform") == platform).sort("day")
-        rows = every.filter(~pl.col("partial"))
-        partial = every.filter(pl.col("partial"))
+        rows, partial = complete_and_partial(frame, platform)
         if partial.height:
             fig.add_trace(_partial_marker(partial, platform, colour_of(platform, colours), "dau"))
         for metric, dash in ACTIVE_DASHES.items():
@@ -181,9 +179,7 @@ def build_stickiness(
     frame = days_since_launch(active, platforms_table, definitions.watermark)
     fig = new_figure()
     for platform in platforms:
-        every = frame.filter(pl.col("platform") == platform).sort("day")
-        rows = every.filter(~pl.col("partial"))
-        partial = every.filter(pl.col("partial"))
+        rows, partial = complete_and_partial(frame, platform)
         if partial.height:
             colour = colour_of(platform, colours)
             fig.add_trace(_partial_marker(partial, platform, colour, "stickiness"))
@@ -395,3 +391,10 @@ def _lowest(frame: pl.DataFrame, platforms: Sequence[str]) -> float | None:
     rows = frame.filter(pl.col("platform").is_in(list(platforms)))
     values = [v for c in ACTIVE_DASHES for v in rows[c].to_list() if v and v > 0]
     return float(min(values)) if values else None
+
+
+def complete_and_partial(frame: pl.DataFrame, platform: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One platform's days by date: the complete ones, and the partial one(s) past the
+    watermark (drawn as a marker, not joined to the line)."""
+    every = frame.filter(pl.col("platform") == platform).sort("day")
+    return every.filter(~pl.col("partial")), every.filter(pl.col("partial"))
