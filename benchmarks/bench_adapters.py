@@ -71,16 +71,14 @@ def write_inputs(folder: Path, events: int, users: int) -> tuple[Path, Path]:
 def child(mode: str, source: Path, home: Path) -> None:
     from etl.config import load_settings
     from etl.ingest import IngestOptions
-    from etl.pipeline import ingest_and_publish
+    from etl.pipeline import ingest_only
 
     settings = load_settings(home, env={})
     options = (
         IngestOptions(adapter="segment", platform="app") if mode == "segment" else IngestOptions()
     )
     started = time.perf_counter()
-    result = ingest_and_publish(
-        settings, [source], options, now=datetime(2026, 1, 1), refresh=False
-    )
+    result = ingest_only(settings, [source], options, now=datetime(2026, 1, 1))
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     loaded = result.total("rows_loaded")

@@ -69,12 +69,10 @@ def child(mode: str, inbox: Path, home: Path) -> None:
     else:
         from etl.config import load_settings
         from etl.ingest import IngestOptions
-        from etl.pipeline import ingest_and_publish
+        from etl.pipeline import ingest_only
 
         settings = load_settings(home / "uptake", env={})
-        ingest_and_publish(
-            settings, [inbox], IngestOptions(), now=datetime(2026, 1, 1), refresh=False
-        )
+        ingest_only(settings, [inbox], IngestOptions(), now=datetime(2026, 1, 1))
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"mode": mode, "seconds": seconds, "peak_rss_mb": peak_mb}))

@@ -150,18 +150,14 @@ def ingest_and_publish(
     paths: Sequence[Path],
     options: IngestOptions,
     now: datetime,
-    refresh: bool = True,
     *,
     mapping: MappingSpec | None = None,
 ) -> RunResult:
     """Load the given files or folders now (the files stay where they are), refresh the
     models and publish: `uptake ingest`. With an adapter or a mapping file, each file is
     first converted into plain input files; one that cannot be converted is recorded as
-    rejected and the others load.
-
-    `refresh=False` is ingest_only under the former signature, kept for
-    benchmarks/bench_ingest.py and bench_adapters.py until they call ingest_only."""
-    return _paths_pass(settings, paths, options, now, mapping=mapping, refresh=refresh)
+    rejected and the others load."""
+    return _paths_pass(settings, paths, options, now, mapping=mapping, refresh=True)
 
 
 def ingest_only(

@@ -196,31 +196,3 @@ def contract_tables(given: Mapping[str, pa.Table], engine: str) -> dict[str, pa.
             "CONTRACT_TABLES in etl/snapshot.py (and docs/ARCHITECTURE.md) to publish them"
         )
     return {name: given[name] for name in CONTRACT_TABLES}
-
-
-def publish_snapshot(
-    con: None,
-    settings: Settings,
-    run_id: int,
-    now: datetime,
-    extra_tables: Mapping[str, pa.Table] | None = None,
-    *,
-    tables: Mapping[str, pa.Table],
-    engine: str = ENGINE,
-    watermark: datetime | None = None,
-    manifest_extra: Mapping[str, Any] | None = None,
-    signup_sources: Mapping[str, str] | None = None,
-) -> Path:
-    """publish_tables under its former name and signature, for etl/spark/engine.py until it
-    calls publish_tables (the DuckDB engine calls publish_warehouse)."""
-    return publish_tables(
-        settings,
-        run_id,
-        now,
-        tables,
-        extra_tables,
-        engine=engine,
-        watermark=watermark,
-        manifest_extra=manifest_extra,
-        signup_sources=signup_sources,
-    )

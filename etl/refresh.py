@@ -26,6 +26,7 @@ import duckdb
 
 from etl.config import Settings
 from etl.progress import report
+from etl.snapshot import MODEL_TABLES
 from etl.warehouse import scalar
 
 # Retention periods kept per cohort grain, and how long after t0 hour cohorts are served.
@@ -35,19 +36,8 @@ HOUR_COHORT_DAYS = 7
 MODELS_VERSION = 4  # 2: channels, overlap, migration, migrant_activity; 3: user keys;
 # 4: dense integer user keys from ingest (migration 006)
 
-SERVING_MODELS = (
-    "platforms",
-    "signups",
-    "milestones",
-    "active",
-    "retention",
-    "lifecycle",
-    "activation",
-    "channels",
-    "overlap",
-    "migration",
-    "migrant_activity",
-)
+# The serving models, in refresh order (later ones read earlier ones): the contract's.
+SERVING_MODELS = MODEL_TABLES
 # Temporary tables a serving model needs first: (model file, section), run before its serve.
 SERVE_PREPARATION = {
     "overlap": (("overlap", "people"),),

@@ -93,8 +93,7 @@ def test_reader_errors_are_explanatory(con, settings, clock) -> None:  # type: i
 
 
 def test_the_models_refresh_the_contracts_model_tables() -> None:
-    # etl/snapshot.py lists the contract; the refresh must run exactly those models, in order
-    # (etl/refresh.py may import MODEL_TABLES rather than repeat it).
+    # etl/snapshot.py lists the contract; the refresh runs exactly those models, in order.
     from etl.refresh import SERVING_MODELS
     from etl.snapshot import MODEL_TABLES
 

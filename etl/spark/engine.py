@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from etl.config import Settings
 from etl.fits import fit_all
-from etl.publish import publish_snapshot
+from etl.publish import publish_tables
 from etl.refresh import model_sql
 from etl.spark import ENGINE
 from etl.spark.lake import RUNS
@@ -50,14 +50,13 @@ def run_spark_pass(
         runs = read_runs(spark, lake_uri(lake))
         watermark = models.watermark()
         used = str(spark.sparkContext.master)
-        return publish_snapshot(
-            None,
+        return publish_tables(
             settings,
             newest_run(runs),
             now,
+            {**tables, RUNS: runs},
             fit_tables(tables["signups"], settings),
             engine=ENGINE,
-            tables={**tables, RUNS: runs},
             watermark=watermark,
             manifest_extra={"spark_master": used if is_local(used) else "cluster"},
             signup_sources=signup_sources,
