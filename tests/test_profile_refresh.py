@@ -55,3 +55,23 @@ def test_profile_lists_the_refresh_statements_and_rolls_back(
 def test_profile_needs_a_home_with_a_warehouse(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         profile_refresh.main(["--home", str(tmp_path)])
+
+
+def test_profile_ingest_lists_the_load_statements_and_rolls_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import profile_ingest
+
+    inbox, home = tmp_path / "inbox", tmp_path / "home"
+    simulate(SimulationOptions("viral", scale=0.0005, seed=3, days=2), inbox)
+    profile_ingest.main(["--home", str(home), "--input", str(inbox), "--memory-limit", "1GB"])
+    out = capsys.readouterr().out
+    assert "memory_limit 1GB" in out
+    assert "(rolled back)" in out
+    assert "INSERT INTO events" in out  # the statements the ingest ran, by CPU
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM files").fetchall() == [(0,)]
+    finally:
+        con.close()

@@ -1,0 +1,82 @@
+"""Profile one ingest run of a folder of files into an Uptake home, statement by statement.
+
+Plans the files, then runs `ingest_files` in a transaction that is rolled back, so the
+warehouse is left as it was, and times every statement the ingest executes: CPU seconds of
+this process (DuckDB's threads included), wall seconds and the cores they kept busy.
+Prints the costliest statements and the totals (the commit's checkpoint is not included).
+
+    .venv/bin/python benchmarks/profile_ingest.py --home /tmp/h --input /tmp/files [--top 15]
+        [--memory-limit 10GB] [--threads 2]
+
+An empty home profiles a first load; a home holding data profiles an incremental run (for
+example the base home of `benchmarks/run.py --work DIR` with its `delta` folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from profile_refresh import Profile, TimedConnection
+
+from etl.config import load_settings
+from etl.ingest import IngestOptions, ingest_files, plan_ingest
+from etl.sources import discover
+from etl.warehouse import connect
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True, help="an Uptake home (may be new)")
+    parser.add_argument("--input", type=Path, required=True, help="a file or folder to ingest")
+    parser.add_argument("--top", type=int, default=15, help="statements to list (default 15)")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit (default: the home's)")
+    parser.add_argument("--threads", type=int, help="DuckDB threads (default: the home's)")
+    args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.memory_limit:
+        overrides["memory_limit"] = args.memory_limit
+    if args.threads:
+        overrides["threads"] = args.threads
+    settings = load_settings(args.home, overrides=overrides, env={})
+    con = connect(settings)
+    options = IngestOptions()
+    plan = plan_ingest(con, discover([args.input]), options)
+    profile = Profile()
+    con.execute("BEGIN TRANSACTION")
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        result = ingest_files(
+            TimedConnection(con, profile),  # type: ignore[arg-type]
+            settings,
+            plan,
+            options,
+            run_id=0,
+            now=datetime.now(),
+        )
+    finally:
+        con.execute("ROLLBACK")
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"home {args.home}: memory_limit {settings.memory_limit}, threads {settings.threads}")
+    print(
+        f"ingest of {len(plan)} files, {result.total('rows_read'):,} rows (rolled back): "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / wall:.2f} cores)"
+    )
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    spilled = profile.peak_temp_bytes / 1024**3
+    print(f"peak temporary files: {spilled:.2f} GB; peak RSS {peak_gb:.2f} GB")
+    print(f"\n{'CPU s':>8} {'wall s':>8} {'cores':>5} {'calls':>5}  statement")
+    ranked = sorted(profile.by_statement.items(), key=lambda item: -item[1].cpu)
+    for text, timing in ranked[: args.top]:
+        cores = timing.cpu / timing.wall if timing.wall else 0.0
+        print(f"{timing.cpu:8.2f} {timing.wall:8.2f} {cores:5.2f} {timing.calls:5d}  {text}")
+    con.close()
+
+
+if __name__ == "__main__":
+    main()
