@@ -20,11 +20,15 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from profile_refresh import Profile, TimedConnection
+from profile_refresh import (
+    Profile,
+    TimedConnection,
+    add_engine_options,
+    print_statements,
+    profiled_settings,
+)
 
-from etl.config import load_settings
 from etl.ingest import IngestOptions, ingest_files, plan_ingest
 from etl.sources import discover
 from etl.warehouse import connect
@@ -34,16 +38,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="an Uptake home (may be new)")
     parser.add_argument("--input", type=Path, required=True, help="a file or folder to ingest")
-    parser.add_argument("--top", type=int, default=15, help="statements to list (default 15)")
-    parser.add_argument("--memory-limit", help="DuckDB memory limit (default: the home's)")
-    parser.add_argument("--threads", type=int, help="DuckDB threads (default: the home's)")
+    add_engine_options(parser)
     args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.memory_limit:
-        overrides["memory_limit"] = args.memory_limit
-    if args.threads:
-        overrides["threads"] = args.threads
-    settings = load_settings(args.home, overrides=overrides, env={})
+    settings = profiled_settings(args)
     con = connect(settings)
     options = IngestOptions()
     plan = plan_ingest(con, discover([args.input]), options)
@@ -70,11 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     spilled = profile.peak_temp_bytes / 1024**3
     print(f"peak temporary files: {spilled:.2f} GB; peak RSS {peak_gb:.2f} GB")
-    print(f"\n{'CPU s':>8} {'wall s':>8} {'cores':>5} {'calls':>5}  statement")
-    ranked = sorted(profile.by_statement.items(), key=lambda item: -item[1].cpu)
-    for text, timing in ranked[: args.top]:
-        cores = timing.cpu / timing.wall if timing.wall else 0.0
-        print(f"{timing.cpu:8.2f} {timing.wall:8.2f} {cores:5.2f} {timing.calls:5d}  {text}")
+    print_statements(profile, args.top)
     con.close()
 
 

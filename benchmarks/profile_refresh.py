@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from etl.config import load_settings
+from etl.config import Settings, load_settings
 from etl.refresh import refresh_models
 from etl.warehouse import connect
 
@@ -88,18 +88,11 @@ class TimedConnection:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="an Uptake home with data")
-    parser.add_argument("--top", type=int, default=15, help="statements to list (default 15)")
-    parser.add_argument("--memory-limit", help="DuckDB memory limit (default: the home's)")
-    parser.add_argument("--threads", type=int, help="DuckDB threads (default: the home's)")
+    add_engine_options(parser)
     args = parser.parse_args(argv)
     if not (args.home / "warehouse.duckdb").exists():
         parser.error(f"{args.home} has no warehouse.duckdb: run `uptake demo` or `uptake run`")
-    overrides: dict[str, Any] = {}
-    if args.memory_limit:
-        overrides["memory_limit"] = args.memory_limit
-    if args.threads:
-        overrides["threads"] = args.threads
-    settings = load_settings(args.home, overrides=overrides, env={})
+    settings = profiled_settings(args)
     con = connect(settings)
     profile = Profile()
     con.execute("BEGIN TRANSACTION")
@@ -122,12 +115,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"peak RSS: {peak_gb:.2f} GB")
     print("steps (wall s):", {k: round(v, 1) for k, v in result.timings.items() if v >= 0.05})
+    print_statements(profile, args.top)
+    con.close()
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", type=int, default=15, help="statements to list (default 15)")
+    parser.add_argument("--memory-limit", help="DuckDB memory limit (default: the home's)")
+    parser.add_argument("--threads", type=int, help="DuckDB threads (default: the home's)")
+
+
+def profiled_settings(args: argparse.Namespace) -> Settings:
+    """The home's settings with the --memory-limit and --threads given."""
+    overrides: dict[str, Any] = {}
+    if args.memory_limit:
+        overrides["memory_limit"] = args.memory_limit
+    if args.threads:
+        overrides["threads"] = args.threads
+    return load_settings(args.home, overrides=overrides, env={})
+
+
+def print_statements(profile: Profile, top: int) -> None:
+    """The `top` statements by CPU seconds: CPU, wall, cores kept busy, calls."""
     print(f"\n{'CPU s':>8} {'wall s':>8} {'cores':>5} {'calls':>5}  statement")
     ranked = sorted(profile.by_statement.items(), key=lambda item: -item[1].cpu)
-    for text, timing in ranked[: args.top]:
+    for text, timing in ranked[:top]:
         cores = timing.cpu / timing.wall if timing.wall else 0.0
         print(f"{timing.cpu:8.2f} {timing.wall:8.2f} {cores:5.2f} {timing.calls:5d}  {text}")
-    con.close()
 
 
 if __name__ == "__main__":
