@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +43,8 @@ SERVE_PREPARATION = {
     "overlap": (("overlap", "people"),),
     "migration": (("migration", "migrants"),),
 }
+# Temporary tables made from a serving table, right after it: (model file, section).
+SERVE_FOLLOW_UP = {"platforms": (("platforms", "clock"),)}
 DERIVED_TABLES = ("user_hours", "user_days", "c_platform")
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -313,11 +315,14 @@ def create_delta_tables(con: duckdb.DuckDBPyConnection) -> None:
 def add_contributions(con: duckdb.DuckDBPyConnection, sign: int, scope_wm: int) -> None:
     """Add (sign=+1) or remove (sign=-1) the scoped users' share of every count table."""
     set_variables(con, {"sign": sign, "scope_wm": scope_wm})
-    run_sql(con, "scope", "sequence")
-    run_sql(con, "signup_hours", "counts")
-    for table in COUNT_TABLES:
-        sql = section_sql(con, table.model, table.section)
-        con.execute(f"INSERT INTO d_{table.name} {sql}").fetchall()
+    deltas = {(t.model, t.section): f"d_{t.name}" for t in COUNT_TABLES}
+    steps = [("scope", "sequence"), ("signup_hours", "counts"), *deltas]
+    for model, section in in_dependency_order(steps, deltas):
+        if (model, section) in deltas:
+            sql = section_sql(con, model, section)
+            con.execute(f"INSERT INTO {deltas[model, section]} {sql}").fetchall()
+        else:
+            run_sql(con, model, section)
 
 
 def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
@@ -342,14 +347,69 @@ def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:
 def serve_models(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
     """Rebuild the serving tables m_* from the count tables (cost ~ their output size);
     each model's time (its preparation included) is step `serve:<model>`."""
-    for model in SERVING_MODELS:
+    for model in serving_order():
         with timer.step(f"serve:{model}"):
             for source, section in SERVE_PREPARATION.get(model, ()):
                 run_sql(con, source, section)
             con.execute(f"DELETE FROM m_{model}").fetchall()
             con.execute(f"INSERT INTO m_{model} {section_sql(con, model, 'serve')}").fetchall()
-            if model == "platforms":
-                run_sql(con, "platforms", "clock")
+            for source, section in SERVE_FOLLOW_UP.get(model, ()):
+                run_sql(con, source, section)
+
+
+def _serve_group(model: str) -> list[tuple[str, str]]:
+    """The sections serving a model runs: its preparation, its serve, its follow-up."""
+    return [
+        *SERVE_PREPARATION.get(model, ()),
+        (model, "serve"),
+        *SERVE_FOLLOW_UP.get(model, ()),
+    ]
+
+
+@cache
+def serving_order() -> tuple[str, ...]:
+    """The serving models in an order their headers allow: a model after the models whose
+    sections write what its sections read (m_<model> is what a serve section fills); ties
+    keep the contract's order."""
+    groups = {m: _serve_group(m) for m in SERVING_MODELS}
+    writes = {
+        m: {n for s in g for n in section_header(*s).writes} | {f"m_{m}"} for m, g in groups.items()
+    }
+    reads = {
+        m: {n for s in g for n in section_header(*s).reads} - writes[m] for m, g in groups.items()
+    }
+    return tuple(_topological(list(SERVING_MODELS), reads, writes))
+
+
+def in_dependency_order(
+    sections: Sequence[tuple[str, str]], outputs: Mapping[tuple[str, str], str]
+) -> list[tuple[str, str]]:
+    """The sections in an order their headers allow: each after the sections that write
+    what it reads (`outputs`: the relation refresh.py fills with a query section's rows);
+    ties keep the given order."""
+    writes = {s: set(section_header(*s).writes) for s in sections}
+    for s, relation in outputs.items():
+        writes[s].add(relation)
+    reads = {s: set(section_header(*s).reads) for s in sections}
+    return _topological(list(sections), reads, writes)
+
+
+def _topological(
+    items: list[Any], reads: Mapping[Any, set[str]], writes: Mapping[Any, set[str]]
+) -> list[Any]:
+    """A stable topological order of items by what they read and write."""
+    ordered: list[Any] = []
+    remaining = list(items)
+    while remaining:
+        for item in remaining:
+            pending = {w for other in remaining if other != item for w in writes[other]}
+            if not reads[item] & pending:
+                ordered.append(item)
+                remaining.remove(item)
+                break
+        else:
+            raise ValueError(f"models read each other's output in a cycle: {remaining}")
+    return ordered
 
 
 # Temporary relations refresh.py makes itself; the models' own are in their headers.

@@ -88,3 +88,22 @@ def test_refresh_runs_each_section_after_what_it_reads(tmp_path: Path) -> None:
         available |= header.writes
     written = {n for m, s in model_sections() for n in section_header(m, s).writes}
     assert etl.refresh.temp_names() == written | set(etl.refresh.REFRESH_TEMP)
+
+
+def test_orders_come_from_the_headers_whatever_the_listed_order() -> None:
+    deltas = {(t.model, t.section): f"d_{t.name}" for t in etl.refresh.COUNT_TABLES}
+    steps = [*deltas, ("signup_hours", "counts"), ("scope", "sequence")]  # readers first
+    ordered = etl.refresh.in_dependency_order(steps, deltas)
+    assert sorted(ordered) == sorted(steps)
+    position = {s: i for i, s in enumerate(ordered)}
+    assert position["scope", "sequence"] < position["signup_hours", "counts"]
+    for reader in (("active", "contribution"), ("retention", "contribution")):
+        assert position["scope", "sequence"] < position[reader]
+    assert position["signup_hours", "counts"] < position["activation", "contribution"]
+    served = etl.refresh.serving_order()
+    assert sorted(served) == sorted(etl.refresh.SERVING_MODELS)
+    # everything reads the platform clock, which serving `platforms` makes
+    assert served[0] == "platforms"
+    assert served.index("overlap") < served.index("migration") < served.index("migrant_activity")
+    with pytest.raises(ValueError, match="cycle"):
+        etl.refresh._topological(["a", "b"], {"a": {"y"}, "b": {"x"}}, {"a": {"x"}, "b": {"y"}})

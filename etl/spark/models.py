@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -20,7 +19,15 @@ import duckdb
 import pyarrow as pa
 
 from etl.config import Settings
-from etl.refresh import COUNT_TABLES, SERVING_MODELS, CountTable, model_variables
+from etl.refresh import (
+    COUNT_TABLES,
+    SERVE_FOLLOW_UP,
+    SERVE_PREPARATION,
+    SERVING_MODELS,
+    CountTable,
+    model_variables,
+    serving_order,
+)
 from etl.spark.lake import STREAMS
 from etl.spark.translate import SparkStatement, parse_section, translate_statement
 from etl.warehouse import migrate
@@ -192,16 +199,12 @@ class SparkModels:
             self.register(table.name, merged(delta, table))
 
     def serve(self) -> dict[str, pa.Table]:
-        """The serving tables in SERVING_MODELS order (later ones read earlier ones)."""
-        from etl import refresh
-
-        preparation: Mapping[str, tuple[tuple[str, str], ...]] = getattr(
-            refresh, "SERVE_PREPARATION", {}
-        )
+        """The serving tables, in the order the refresh serves them (later ones read earlier
+        ones: etl.refresh.serving_order), keyed by model in SERVING_MODELS order."""
         served = {}
-        for model in SERVING_MODELS:
+        for model in serving_order():
             log.info("spark: serving %s", model)
-            for source, section in preparation.get(model, ()):
+            for source, section in SERVE_PREPARATION.get(model, ()):
                 self.run_section(source, section)
             schema = serving_schemas()[model]
             frame = self.register(
@@ -210,9 +213,9 @@ class SparkModels:
             started = time.perf_counter()
             served[model] = conform(frame.toArrow(), schema)
             log.info("spark: %s computed in %.2fs", model, time.perf_counter() - started)
-            if model == "platforms":
-                self.run_section("platforms", "clock")
-        return served
+            for source, section in SERVE_FOLLOW_UP.get(model, ()):
+                self.run_section(source, section)
+        return {model: served[model] for model in SERVING_MODELS}
 
     def watermark(self) -> datetime | None:
         value = self.spark.sql(WATERMARK_SQL).first()["watermark"]
