@@ -145,12 +145,17 @@ class FileOutcome:
         return out
 
 
+def files_total(files: Sequence[FileOutcome], name: str) -> int:
+    """The sum of one ledger count (rows_read, rows_loaded, ...) over the files."""
+    return sum(int(getattr(f, name)) for f in files)
+
+
 @dataclass
 class IngestResult:
     files: list[FileOutcome] = field(default_factory=list)
 
     def total(self, name: str) -> int:
-        return sum(int(getattr(f, name)) for f in self.files)
+        return files_total(self.files, name)
 
     @property
     def rejected_files(self) -> list[FileOutcome]:

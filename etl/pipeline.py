@@ -26,6 +26,7 @@ from etl.ingest import (
     FileOutcome,
     IngestOptions,
     PlannedFile,
+    files_total,
     ingest_files,
     plan_ingest,
     record_file,
@@ -53,7 +54,7 @@ class RunResult:
     error: str | None = None
 
     def total(self, name: str) -> int:
-        return sum(int(getattr(f, name)) for f in self.files)
+        return files_total(self.files, name)
 
     @property
     def exit_code(self) -> int:

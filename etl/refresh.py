@@ -119,40 +119,44 @@ def model_sql(model: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class SectionHeader:
-    """What a model section declares at its top: the relations it reads (made before it
-    runs) and writes, and the session variables it uses. tests/test_model_headers.py checks
-    each header against its SQL, and the refresh's order against the headers."""
+    """What a model section declares at its top: the grain of what it makes, the relations
+    it reads (made before it runs) and writes, and the session variables it uses.
+    tests/test_model_headers.py checks each header against its SQL; the refresh derives
+    its order from them."""
 
+    grain: str
     reads: frozenset[str]
     writes: frozenset[str]
     params: frozenset[str]
 
 
-_HEADER_LINE = re.compile(r"^-- (reads|writes|params): (.*)$")
+_HEADER_KEYS = ("grain", "reads", "writes", "params")
+_HEADER_LINE = re.compile(r"^-- (grain|reads|writes|params): (.*)$")
 
 
 @cache
 def section_header(model: str, section: str) -> SectionHeader:
-    """The `-- reads:`, `-- writes:` and `-- params:` lines opening a section (a value
-    continues on lines starting `--   `; `-` is none)."""
-    values: dict[str, list[str]] = {}
+    """The `-- grain:`, `-- reads:`, `-- writes:` and `-- params:` lines opening a section
+    (a value continues on lines starting `--   `; `-` is none)."""
+    values: dict[str, str] = {}
     key = ""
     for line in model_sql(model)[section].splitlines():
         match = _HEADER_LINE.match(line)
         if match:
             key = match.group(1)
-            values[key] = match.group(2).split(",")
+            values[key] = match.group(2)
         elif key and line.startswith("--   "):
-            values[key] += line[5:].split(",")
+            values[key] += " " + line[5:]
         else:
             break
-    missing = [k for k in ("reads", "writes", "params") if k not in values]
+    missing = [k for k in _HEADER_KEYS if not values.get(k, "").strip()]
     if missing:
         raise ValueError(f"etl/models/{model}.sql, section {section}: no header line {missing}")
-    names = {
-        k: frozenset(v.strip() for v in values[k] if v.strip() not in ("", "-")) for k in values
-    }
-    return SectionHeader(names["reads"], names["writes"], names["params"])
+
+    def names(key: str) -> frozenset[str]:
+        return frozenset(n.strip() for n in values[key].split(",") if n.strip() not in ("", "-"))
+
+    return SectionHeader(values["grain"].strip(), names("reads"), names("writes"), names("params"))
 
 
 def model_sections() -> list[tuple[str, str]]:

@@ -1,5 +1,5 @@
-"""Every model section declares what it reads, writes and which variables it uses, the
-declaration matches its SQL, and the refresh runs each section after what it reads."""
+"""Every model section declares its grain, what it reads and writes and which variables it
+uses, the declaration matches its SQL, and the refresh runs each section after what it reads."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def used_by(sql: str) -> tuple[set[str], set[str], set[str]]:
 @pytest.mark.parametrize(("model", "section"), model_sections())
 def test_header_declares_what_the_sql_uses(model: str, section: str) -> None:
     header = section_header(model, section)
+    assert header.grain  # what one row of its output is
     reads, writes, params = used_by(model_sql(model)[section])
     assert (set(header.reads), set(header.writes), set(header.params)) == (reads, writes, params)
 

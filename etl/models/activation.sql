@@ -8,6 +8,7 @@
 -- Parameters: sign.
 
 -- name: contribution
+-- grain: platform x cohort_day
 -- reads: scope_hour_counts
 -- writes: -
 -- params: sign
@@ -20,6 +21,7 @@ WHERE kind = 'activation'
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x cohort_day
 -- reads: c_activation, c_cohorts, platform_clock
 -- writes: -
 -- params: -

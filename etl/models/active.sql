@@ -9,6 +9,7 @@
 -- Parameters: sign.
 
 -- name: contribution
+-- grain: platform x day
 -- reads: scope_user_seq
 -- writes: -
 -- params: sign
@@ -39,6 +40,7 @@ FROM changes
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x day
 -- reads: c_active, platform_clock
 -- writes: -
 -- params: -

@@ -15,6 +15,7 @@
 -- range_start, range_end (UTC hours covered by tz_hours).
 
 -- name: macros
+-- grain: - (macros)
 -- reads: -
 -- writes: is_activity, local_of, local_ts, period_cap, user_key, utc_start, week_of
 -- params: activity_types, cap_day, cap_hour, cap_week, inactive_types, tz, week_start
@@ -42,6 +43,7 @@ CREATE OR REPLACE TEMP MACRO period_cap(grain) AS
     END;
 
 -- name: tz_hours
+-- grain: UTC hour
 -- reads: -
 -- writes: tz_hours
 -- params: range_end, range_start

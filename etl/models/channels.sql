@@ -15,6 +15,7 @@
 -- Parameters: sign, tz, week_start.
 
 -- name: contribution
+-- grain: platform x cohort_day x channel
 -- reads: scope_hour_counts, scope_signups, scope_user_seq
 -- writes: -
 -- params: sign
@@ -51,6 +52,7 @@ FROM counted
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x grain x bucket_start x channel
 -- reads: c_channels, platform_clock
 -- writes: -
 -- params: -

@@ -11,6 +11,7 @@
 -- Parameters: sign, week_start.
 
 -- name: contribution
+-- grain: platform x grain x bucket
 -- reads: scope_user_seq
 -- writes: -
 -- params: sign
@@ -59,6 +60,7 @@ FROM counted
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x grain x bucket
 -- reads: c_lifecycle, platform_clock
 -- writes: -
 -- params: -

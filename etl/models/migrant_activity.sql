@@ -15,6 +15,7 @@
 -- Parameters: tz.
 
 -- name: serve
+-- grain: platform x from_platform x day
 -- reads: c_platform, migrants, person_users, platform_clock, user_days
 -- writes: -
 -- params: -

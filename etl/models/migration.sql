@@ -17,6 +17,7 @@
 -- Parameters: tz, wm_new.
 
 -- name: migrants
+-- grain: migrant (person) x pair of platforms
 -- reads: person_signups, person_users, user_hours
 -- writes: migrants
 -- params: -
@@ -53,6 +54,7 @@ LEFT JOIN recent AS r USING (person, from_platform, platform)
 WHERE p.from_signup < p.joined OR r.person IS NOT NULL;
 
 -- name: serve
+-- grain: platform x from_platform x day
 -- reads: c_channels, c_platform, migrants, platform_clock
 -- writes: -
 -- params: -

@@ -7,6 +7,7 @@
 -- Parameters: milestones (BIGINT[]).
 
 -- name: serve
+-- grain: platform x milestone
 -- reads: c_signups, m_platforms, signups
 -- writes: -
 -- params: milestones, wm_new

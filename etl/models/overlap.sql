@@ -15,6 +15,7 @@
 -- Parameters: wm_new.
 
 -- name: people
+-- grain: person_users: person x account; person_signups: person x platform
 -- reads: signups
 -- writes: person_signups, person_users
 -- params: wm_new
@@ -42,6 +43,7 @@ FROM person_users
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x other_platform
 -- reads: m_platforms, person_signups
 -- writes: -
 -- params: -

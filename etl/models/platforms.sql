@@ -6,6 +6,7 @@
 -- only appended between full rebuilds, so min/max/sum merges are exact).
 
 -- name: batch_stats
+-- grain: platform
 -- reads: deletions, events, signups
 -- writes: batch_platform
 -- params: wm_new, wm_old
@@ -44,6 +45,7 @@ LEFT JOIN new_events AS e USING (platform)
 LEFT JOIN new_deletions AS d USING (platform);
 
 -- name: merge_stats
+-- grain: platform
 -- reads: batch_platform, c_platform
 -- writes: c_platform, merged_platform
 -- params: -
@@ -56,6 +58,7 @@ DELETE FROM c_platform;
 INSERT INTO c_platform SELECT * FROM merged_platform;
 
 -- name: serve
+-- grain: platform
 -- reads: c_platform, declared_t0
 -- writes: -
 -- params: -
@@ -66,6 +69,7 @@ LEFT JOIN declared_t0 AS d USING (platform)
 ORDER BY c.platform;
 
 -- name: clock
+-- grain: platform
 -- reads: c_platform, m_platforms
 -- writes: platform_clock
 -- params: -

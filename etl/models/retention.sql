@@ -13,6 +13,7 @@
 -- Parameters: sign, cap_hour, cap_day, cap_week, hour_cohort_days, week_start.
 
 -- name: cohorts
+-- grain: platform x cohort_grain x cohort_start
 -- reads: scope_signups
 -- writes: -
 -- params: sign
@@ -40,6 +41,7 @@ FROM (
 GROUP BY ALL;
 
 -- name: contribution
+-- grain: platform x cohort_grain x cohort_start x period
 -- reads: scope_hour_counts, scope_user_seq
 -- writes: -
 -- params: cap_day, cap_week, sign
@@ -86,6 +88,7 @@ FROM counted
 GROUP BY platform, grain, cohort, period;
 
 -- name: serve
+-- grain: platform x cohort_grain x cohort_start x period
 -- reads: c_cohorts, c_retention, platform_clock
 -- writes: -
 -- params: hour_cohort_days

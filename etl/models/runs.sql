@@ -3,6 +3,7 @@
 -- carries the run that produced it.
 
 -- name: serve
+-- grain: ETL pass
 -- reads: runs
 -- writes: -
 -- params: -

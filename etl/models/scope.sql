@@ -5,6 +5,8 @@
 -- Parameters: scope_wm (rows with file_id / batch <= scope_wm; the old or the new state).
 
 -- name: everyone
+-- grain: scope_signups: user; scope_user_days: user x local day; scope_user_hours: user x UTC
+--   hour
 -- reads: signups, tz_hours, user_days, user_hours
 -- writes: scope_signups, scope_user_days, scope_user_hours
 -- params: scope_wm
@@ -22,6 +24,7 @@ FROM user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: touched
+-- grain: as everyone, for the touched users
 -- reads: signups, touched, tz_hours, user_days, user_hours
 -- writes: scope_signups, scope_user_days, scope_user_hours, touched_signups,
 --   touched_user_days, touched_user_hours
@@ -57,6 +60,7 @@ FROM touched_user_hours
 WHERE batch <= getvariable('scope_wm');
 
 -- name: sequence
+-- grain: user x active local day
 -- reads: scope_signups, scope_user_days
 -- writes: scope_user_seq
 -- params: -

@@ -17,6 +17,7 @@
 -- whole, i.e. a full rebuild in a whole-hour timezone: then no de-duplication is needed).
 
 -- name: counts
+-- grain: kind x platform x cohort x period or channel
 -- reads: scope_signups, scope_user_hours, scope_user_seq, tz_hours
 -- writes: scope_hour_counts
 -- params: cap_hour, unique_hours

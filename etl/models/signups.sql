@@ -8,6 +8,7 @@
 -- Parameters: sign (+1 / -1: add or remove a contribution), tz, week_start.
 
 -- name: contribution
+-- grain: platform x grain x bucket_start
 -- reads: scope_signups
 -- writes: -
 -- params: sign
@@ -34,6 +35,7 @@ FROM buckets
 GROUP BY ALL;
 
 -- name: serve
+-- grain: platform x grain x bucket
 -- reads: c_signups, platform_clock
 -- writes: -
 -- params: -

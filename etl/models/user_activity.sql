@@ -10,6 +10,7 @@
 -- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
 
 -- name: append_hours
+-- grain: user x UTC hour
 -- reads: events
 -- writes: user_hours
 -- params: hours_from, hours_to, wm_new, wm_old
@@ -27,6 +28,7 @@ WHERE file_id > getvariable('wm_old')
 GROUP BY ukey, date_trunc('hour', event_ts);
 
 -- name: touched
+-- grain: user
 -- reads: events, signups
 -- writes: touched
 -- params: wm_new, wm_old
@@ -43,6 +45,7 @@ FROM signups
 WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 
 -- name: append_days
+-- grain: user x local day
 -- reads: touched, tz_hours, user_days, user_hours
 -- writes: user_days
 -- params: wm_new
