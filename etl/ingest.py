@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -560,6 +560,17 @@ def detect_stream(resolved: Mapping[str, str], columns: Sequence[str], name: str
     )
 
 
+def sql_literal(value: str | datetime | None) -> str:
+    """A value as a typed SQL literal (text quoted, a time as a TIMESTAMP, None as NULL)."""
+    if value is None:
+        return "NULL::VARCHAR"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:  # a naive UTC TIMESTAMP, as the rows' times are
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -584,7 +595,7 @@ def timestamp_expression(
     """SQL turning the raw column into a naive UTC TIMESTAMP (NULL when unparseable).
 
     Text with an offset keeps it; naive text and naive typed timestamps are read in the
-    source timezone (the bound parameter `naive_zone_param`); epoch numbers are UTC.
+    source timezone (`naive_zone_param`: SQL giving its name); epoch numbers are UTC.
     `naive_is_utc` skips the zone conversion of typed naive timestamps (the common case,
     and a costly per-row ICU call at tens of millions of rows)."""
     col = _quote(column)
@@ -643,23 +654,21 @@ def _build_canonical(
     once per row and read), and with tombstones, <prefix>_erased (the file's erased users)."""
     con, options = batch.con, batch.options
     ts_col = resolved["signup_ts" if stream == "signups" else "event_ts"]
+    # A view cannot hold bound parameters: the run's options are written into it as
+    # literals (the run's files are read by its views until the run's load is done).
     ts_expr = timestamp_expression(
         ts_col,
         types[ts_col],
-        "getvariable('ingest_zone')",
+        sql_literal(options.source_timezone),
         naive_is_utc=options.source_timezone == "UTC",
     )
     trim = source_format != "parquet"
     platform = _text(resolved, "platform", trim)
     if "platform" in resolved:
-        platform = f"coalesce({platform}, getvariable('ingest_platform'))"
+        platform = f"coalesce({platform}, {sql_literal(options.platform)})"
     else:
-        platform = "CAST(getvariable('ingest_platform') AS VARCHAR)"
+        platform = sql_literal(options.platform)
     reject_col = f" {_quote(REJECT_REASON_COLUMN)}," if REJECT_REASON_COLUMN in types else ""
-    # A view cannot hold bound parameters; session variables carry the values instead.
-    con.execute("SET VARIABLE ingest_zone = ?", [options.source_timezone])
-    con.execute("SET VARIABLE ingest_platform = ?", [options.platform])
-    con.execute("SET VARIABLE ingest_future_limit = ?", [batch.future_limit])
     con.execute(
         f"""
         CREATE TEMP VIEW {prefix}_typed AS
@@ -687,7 +696,7 @@ def _build_canonical(
         SELECT _row, c_platform AS platform, s_user_id AS user_id, c_ts AS ts,
                c_event_type AS event_type, c_event_id AS event_id, c_channel AS channel,
                c_country AS country, s_person_id AS person_id, c_first_seen AS first_seen_ts,
-               CASE {" ".join(_reason_cases(stream, types))} END AS reason
+               CASE {" ".join(_reason_cases(stream, types, batch.future_limit))} END AS reason
                {_event_identity(stream)}
         FROM checked
         """
@@ -703,7 +712,7 @@ def _first_seen_expression(batch: _Batch, types: Mapping[str, str]) -> str:
     return timestamp_expression(
         column,
         types[column],
-        "getvariable('ingest_zone')",
+        sql_literal(batch.options.source_timezone),
         naive_is_utc=batch.options.source_timezone == "UTC",
     )
 
@@ -751,7 +760,7 @@ def _erased_users(batch: _Batch, prefix: str, named: str) -> str:
     )
 
 
-def _reason_cases(stream: str, types: Mapping[str, str]) -> list[str]:
+def _reason_cases(stream: str, types: Mapping[str, str], future_limit: datetime) -> list[str]:
     # An erased user's rows are kept out first: their quarantine row keeps nothing of them.
     reasons = [
         "WHEN c_erased THEN 'erased_user'",
@@ -767,7 +776,7 @@ def _reason_cases(stream: str, types: Mapping[str, str]) -> list[str]:
         "WHEN c_user_id IS NULL THEN 'missing_user_id'",
         "WHEN c_ts_blank THEN 'missing_timestamp'",
         "WHEN c_ts IS NULL THEN 'unparseable_timestamp'",
-        "WHEN c_ts > getvariable('ingest_future_limit') THEN 'future_timestamp'",
+        f"WHEN c_ts > {sql_literal(future_limit)} THEN 'future_timestamp'",
     ]
     if stream == "events":
         reasons.append("WHEN c_event_type IS NULL THEN 'missing_event_type'")
