@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from etl.privacy import (
 )
 from etl.progress import report
 from etl.sources import SourceFile, describe, drop_staged, probe_columns, read_error, stage_raw
-from etl.warehouse import scalar
+from etl.warehouse import scalar, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -558,17 +558,6 @@ def detect_stream(resolved: Mapping[str, str], columns: Sequence[str], name: str
         f"columns found: {', '.join(columns) or 'none'} "
         "(use --map signup_ts=<column> or --map event_ts=<column>)"
     )
-
-
-def sql_literal(value: str | datetime | None) -> str:
-    """A value as a typed SQL literal (text quoted, a time as a TIMESTAMP, None as NULL)."""
-    if value is None:
-        return "NULL::VARCHAR"
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:  # a naive UTC TIMESTAMP, as the rows' times are
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _quote(name: str) -> str:

@@ -434,11 +434,10 @@ def _key_unkeyed(con: duckdb.DuckDBPyConnection, table: str, first_file: int) ->
     """Key the table's rows from `first_file` on that have no key yet (users with events
     and no signup, signups derived from events), adding their users to the dictionary."""
     con.execute("SET VARIABLE key_first_file = ?", [first_file])
-    _add_new_users(
-        con,
-        f"SELECT DISTINCT platform, user_id FROM {table} "
-        "WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL",
-    )
+    unkeyed = f"{table} WHERE file_id >= getvariable('key_first_file') AND ukey IS NULL"
+    if not scalar(con, f"SELECT count(*) FROM {unkeyed}"):
+        return  # the common case: every row was keyed as it went in
+    _add_new_users(con, f"SELECT DISTINCT platform, user_id FROM {unkeyed}")
     _key_rows(con, table, only_unkeyed=True)
 
 

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -152,3 +153,15 @@ def open_for_writing(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
             yield con
         finally:
             con.close()
+
+
+def sql_literal(value: str | datetime | None) -> str:
+    """A value as a typed SQL literal (text quoted, a time as a naive UTC TIMESTAMP, None as
+    NULL), for SQL that cannot take a bound parameter (a view, a COPY target)."""
+    if value is None:
+        return "NULL::VARCHAR"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:  # a naive UTC TIMESTAMP, as the rows' times are
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    return "'" + value.replace("'", "''") + "'"

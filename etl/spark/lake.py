@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from etl.refresh import model_sql
+from etl.warehouse import sql_literal
 
 STREAMS = {
     "signups": (
@@ -31,11 +32,6 @@ STREAMS = {
     "deletions": ("deleted_ts", ("user_id", "deleted_ts", "event_id")),
 }
 RUNS = "runs"
-
-
-def _literal(path: Path) -> str:
-    """A path as a SQL string literal: DuckDB's COPY takes no bound target path."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def export_query(stream: str) -> str:
@@ -60,7 +56,7 @@ def export_lake(con: duckdb.DuckDBPyConnection, lake: Path | str) -> Path:
         if target.exists():
             shutil.rmtree(target)
         con.execute(
-            f"COPY ({export_query(stream)}) TO {_literal(target)} "
+            f"COPY ({export_query(stream)}) TO {sql_literal(str(target))} "
             "(FORMAT parquet, PARTITION_BY (platform, date))"
         )
     ledger = root / RUNS
@@ -68,5 +64,5 @@ def export_lake(con: duckdb.DuckDBPyConnection, lake: Path | str) -> Path:
         shutil.rmtree(ledger)
     ledger.mkdir()
     runs = model_sql("runs")["serve"].rstrip().rstrip(";")
-    con.execute(f"COPY ({runs}) TO {_literal(ledger / 'runs.parquet')} (FORMAT parquet)")
+    con.execute(f"COPY ({runs}) TO {sql_literal(str(ledger / 'runs.parquet'))} (FORMAT parquet)")
     return root
