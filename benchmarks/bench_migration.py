@@ -82,8 +82,8 @@ class CpuStepTimer(refresh.StepTimer):
     """etl.refresh's StepTimer that also records CPU seconds per step (process time:
     DuckDB's threads included)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
         self.cpu: dict[str, float] = {}
 
     @contextmanager
@@ -101,8 +101,8 @@ def cpu_step_timers() -> Iterator[list[CpuStepTimer]]:
     """etl.refresh timing its steps with CpuStepTimer; yields the timers it made."""
     made: list[CpuStepTimer] = []
 
-    def timer() -> CpuStepTimer:
-        made.append(CpuStepTimer())
+    def timer(total: int) -> CpuStepTimer:
+        made.append(CpuStepTimer(total))
         return made[-1]
 
     original = refresh.StepTimer

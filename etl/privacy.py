@@ -180,11 +180,14 @@ def compact_raw_events(
     """Drop raw events older than `keep_raw_days` (by event time, against the run clock),
     keeping per user, UTC hour and event type only the first and the last event.
 
-    Every model reads raw events only through that: user_hours keeps each user-hour's first
-    and last activity time (the count of events in it is not served), c_platform the first
-    and last event. So the published metrics stay identical, and so does any full rebuild
-    (forget, a changed definition, a late earlier signup) for any choice of activity event
-    types. Runs inside the caller's transaction, after the refresh folded the events in."""
+    Every model needs no more of the raw events than that: the local days and local hours a
+    user was active in, the first activity at or after the signup (exact to the hour, which
+    is all the 24-hour and 7-day windows need), activity in the 30 days before a migrant's
+    signup, and c_platform's first and last event (etl/models/signup_hours.sql says why).
+    The count of events is never served. So the published metrics stay identical, and so
+    does any full rebuild (forget, a changed definition, a late earlier signup) for any
+    choice of activity event types. Runs inside the caller's transaction, after the refresh
+    folded the events in."""
     if not settings.keep_raw_days:
         return 0
     horizon = now - timedelta(days=settings.keep_raw_days)

@@ -17,9 +17,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -33,8 +34,8 @@ from etl.warehouse import scalar
 PERIOD_CAPS = {"hour": 47, "day": 90, "week": 52}
 HOUR_COHORT_DAYS = 7
 # Bump when a model's SQL changes meaning: stored models are then rebuilt in full.
-MODELS_VERSION = 4  # 2: channels, overlap, migration, migrant_activity; 3: user keys;
-# 4: dense integer user keys from ingest (migration 006)
+MODELS_VERSION = 5  # 2: channels, overlap, migration, migrant_activity; 3: user keys;
+# 4: dense integer user keys from ingest (migration 006); 5: no user_hours (migration 008)
 
 # The serving models, in refresh order (later ones read earlier ones): the contract's.
 SERVING_MODELS = MODEL_TABLES
@@ -45,7 +46,7 @@ SERVE_PREPARATION = {
 }
 # Temporary tables made from a serving table, right after it: (model file, section).
 SERVE_FOLLOW_UP = {"platforms": (("platforms", "clock"),)}
-DERIVED_TABLES = ("user_hours", "user_days", "c_platform")
+DERIVED_TABLES = ("user_days", "c_platform")
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -230,28 +231,32 @@ def choose_mode(full: bool, state: dict[str, str], definitions: str) -> tuple[bo
     return False, "new data"
 
 
-# Steps of a refresh, full or incremental: five before the merge, the merge, one per model.
-REFRESH_STEPS = 6 + len(SERVING_MODELS)
+def refresh_steps(full: bool) -> int:
+    """Steps of a refresh: those before the merge (full: clear, platform_stats, user_days,
+    contributions; incremental: platform_stats, touched, user_days, contributions_old,
+    contributions_new), the merge, one per serving model."""
+    return (4 if full else 5) + 1 + len(SERVING_MODELS)
 
 
 class StepTimer:
     """Seconds per named step, in order; each step's start and end is reported as the
-    progress of stage `metrics` (etl/progress.py) out of REFRESH_STEPS."""
+    progress of stage `metrics` (etl/progress.py) out of `total`."""
 
-    def __init__(self) -> None:
+    def __init__(self, total: int) -> None:
         self.timings: dict[str, float] = {}
         self.done = 0
+        self.total = total
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        report("metrics", self.done, REFRESH_STEPS, name)
+        report("metrics", self.done, self.total, name)
         started = time.perf_counter()
         try:
             yield
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
             self.done += 1
-            report("metrics", self.done, REFRESH_STEPS, name)
+            report("metrics", self.done, self.total, name)
 
 
 def set_variables(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
@@ -278,7 +283,6 @@ def model_variables(settings: Settings, wm_old: int, wm_new: int) -> dict[str, A
         "cap_day": PERIOD_CAPS["day"],
         "cap_week": PERIOD_CAPS["week"],
         "hour_cohort_days": HOUR_COHORT_DAYS,
-        "unique_hours": False,
     }
 
 
@@ -458,7 +462,7 @@ def refresh_models(
     if not full and wm_new <= wm_old:
         result.reason = "no new data"
         return result
-    timer = StepTimer()
+    timer = StepTimer(refresh_steps(full))
     drop_temp_objects(con)
     try:
         set_variables(con, model_variables(settings, wm_old, wm_new))
@@ -491,46 +495,48 @@ def fold_batch_stats(con: duckdb.DuckDBPyConnection) -> None:
     run_sql(con, "platforms", "batch_stats")
     run_sql(con, "platforms", "merge_stats")
     build_tz_hours(con)
+    whole = scalar(con, "SELECT coalesce(bool_and(whole), true) FROM tz_hours")
+    set_variables(con, {"whole_hours": bool(whole)})
 
 
-# The batch's events are grouped into user-hours a span of whole UTC days at a time, each
-# span holding about this many events: one hash table of the whole batch (64M user-hours
-# at the full demo's scale) overflowed the memory limit and spilled, where spans of
-# consecutive days fit in memory. Events are stored about in time order (files arrive in
-# it), so each span reads only its own row groups.
-HOUR_SPAN_EVENTS = 8_000_000
+# The batch's events are grouped into user-days a span of whole local days at a time, each
+# span holding about this many events: one hash table of the whole batch at the full
+# demo's scale overflowed the memory limit and spilled, where spans of consecutive days fit
+# in memory. Events are stored about in time order (files arrive in it), so each span
+# reads only its own row groups.
+DAY_SPAN_EVENTS = 8_000_000
+# The bounds of the first and the last span: every stored timestamp lies between them.
+EARLIEST = datetime(1, 1, 1)
+LATEST = datetime(9999, 12, 31)
 
 
-def append_hours(con: duckdb.DuckDBPyConnection) -> None:
-    """user_hours of the batch (wm_old < file_id <= wm_new), one span of days at a time."""
-    days = con.execute(
-        """
-        SELECT date_trunc('day', event_ts) AS day, count(*)
-        FROM events
-        WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new')
-          AND is_activity(event_type)
-        GROUP BY day ORDER BY day
-        """
-    ).fetchall()
-    for start, end in day_spans(days, HOUR_SPAN_EVENTS):
-        set_variables(con, {"hours_from": start, "hours_to": end})
-        run_sql(con, "user_activity", "append_hours")
+def append_days(con: duckdb.DuckDBPyConnection) -> None:
+    """user_days of the batch (wm_old < file_id <= wm_new), one span of local days at a
+    time (the batch's users are in `touched`; empty for a full rebuild)."""
+    days = con.execute(section_sql(con, "user_activity", "day_events")).fetchall()
+    for start, end in day_spans(days, DAY_SPAN_EVENTS):
+        set_variables(con, {"span_from": start, "span_to": end})
+        run_sql(con, "user_activity", "append_days")
 
 
-def day_spans(days: list[tuple[datetime, int]], limit: int) -> Iterator[tuple[datetime, datetime]]:
-    """[from, to) spans of consecutive days (given with their row counts, in order) holding
-    at most `limit` rows each (a single larger day is a span of its own)."""
-    start: datetime | None = None
-    rows = 0
-    for day, count in days:
-        if start is not None and rows + count > limit:
-            yield start, day
-            start, rows = None, 0
-        if start is None:
-            start = day
-        rows += count
-    if start is not None:
-        yield start, days[-1][0] + timedelta(days=1)
+def day_spans(
+    days: Sequence[tuple[datetime | None, int]], limit: int
+) -> Iterator[tuple[datetime, datetime]]:
+    """[from, to) spans of consecutive local days (each given by the instant it starts,
+    None for the first, and its events, in order) holding at most `limit` events each (a
+    single larger day is a span of its own). The first span starts at EARLIEST and the last
+    ends at LATEST, so together they hold every event."""
+    if not days:
+        return
+    bounds = [EARLIEST]
+    events = 0
+    for start, count in days:
+        if start is not None and events and events + count > limit:
+            bounds.append(start)
+            events = 0
+        events += count
+    bounds.append(LATEST)
+    yield from pairwise(bounds)
 
 
 def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
@@ -539,17 +545,11 @@ def rebuild_all(con: duckdb.DuckDBPyConnection, timer: StepTimer) -> None:
         clear_models(con)
     with timer.step("platform_stats"):
         fold_batch_stats(con)
-    with timer.step("user_hours"):
-        append_hours(con)
     with timer.step("user_days"):
         # user_days is empty: no stored day of any user needs checking.
         con.execute("CREATE OR REPLACE TEMP TABLE touched (uid INTEGER)").fetchall()
-        run_sql(con, "user_activity", "append_days")
+        append_days(con)
     with timer.step("contributions"):
-        # One row per user-hour (the table was just rebuilt): hour periods need no
-        # de-duplication when every hour is a whole-hour local hour.
-        whole = scalar(con, "SELECT coalesce(bool_and(whole), true) FROM tz_hours")
-        set_variables(con, {"unique_hours": bool(whole)})
         create_delta_tables(con)
         run_sql(con, "scope", "everyone")
         add_contributions(con, sign=1, scope_wm=int(scalar(con, "SELECT getvariable('wm_new')")))
@@ -561,13 +561,11 @@ def refresh_touched(
     """The batch's users: subtract their old contribution, fold the batch in, add the new."""
     with timer.step("platform_stats"):
         fold_batch_stats(con)
-    with timer.step("user_hours"):
-        append_hours(con)
+    with timer.step("touched"):
         run_sql(con, "user_activity", "touched")
     with timer.step("user_days"):
-        run_sql(con, "user_activity", "append_days")
+        append_days(con)
     create_delta_tables(con)
-    set_variables(con, {"unique_hours": False})
     with timer.step("contributions_old"):
         # The touched users' rows are read once; rows of this batch (batch / file_id above
         # wm_old) are left out of the old state by scope_wm.

@@ -51,9 +51,9 @@ def test_incremental_equals_full_rebuild(
             Path(folder), env={}, overrides={"timezone": timezone, "milestones": "2,4,8"}
         )
         con = connect(settings)
-        # The batches' user-hours are grouped a few events at a time (spans of days), the
-        # full rebuild's in one span: the tables agree.
-        with mock.patch.object(etl.refresh, "HOUR_SPAN_EVENTS", 3):
+        # The batches' user-days are grouped a few events at a time (spans of local days),
+        # the full rebuild's in one span: the tables agree.
+        with mock.patch.object(etl.refresh, "DAY_SPAN_EVENTS", 3):
             for batch in range(4):
                 file_id = 2 * batch + 1
                 add_signups(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in signups if b == batch],
@@ -127,12 +127,16 @@ def test_on_or_after_retention_is_non_increasing(home: Path) -> None:
 
 
 def test_day_spans_hold_at_most_the_limit_and_cover_every_day() -> None:
-    days = [(datetime(2024, 1, d), n) for d, n in ((1, 5), (2, 4), (4, 9), (5, 1), (6, 1))]
+    days: list[tuple[datetime | None, int]] = [(None, 2)]  # events before the first midnight
+    days += [(datetime(2024, 1, d), n) for d, n in ((1, 3), (2, 4), (4, 9), (5, 1), (6, 1))]
     spans = list(etl.refresh.day_spans(days, 6))
     assert spans == [
-        (datetime(2024, 1, 1), datetime(2024, 1, 2)),
+        (etl.refresh.EARLIEST, datetime(2024, 1, 2)),
         (datetime(2024, 1, 2), datetime(2024, 1, 4)),
         (datetime(2024, 1, 4), datetime(2024, 1, 5)),  # one day above the limit: alone
-        (datetime(2024, 1, 5), datetime(2024, 1, 7)),
+        (datetime(2024, 1, 5), etl.refresh.LATEST),
+    ]
+    assert list(etl.refresh.day_spans([(datetime(2024, 1, 1), 9)], 6)) == [
+        (etl.refresh.EARLIEST, etl.refresh.LATEST)
     ]
     assert list(etl.refresh.day_spans([], 6)) == []

@@ -350,7 +350,7 @@ def test_a_pass_reports_its_progress_file_by_file_and_step_by_step(
     """What `uptake demo` draws its ETL progress bars from: files loaded out of the run's,
     metric steps done out of the refresh's, and the pass's steps by name."""
     from etl.progress import reporting
-    from etl.refresh import REFRESH_STEPS
+    from etl.refresh import refresh_steps
 
     t0 = datetime(2024, 1, 1)
     folder = tmp_path / "in"
@@ -370,8 +370,8 @@ def test_a_pass_reports_its_progress_file_by_file_and_step_by_step(
     assert {d for _, _, d in by_stage["ingest"]} == {"e1.parquet", "s1.parquet"}
     metrics = by_stage["metrics"]
     assert [d for d, _, _ in metrics] == sorted(d for d, _, _ in metrics)
-    assert metrics[-1][:2] == (REFRESH_STEPS, REFRESH_STEPS)
-    assert {"user_hours", "contributions", "serve:retention"} <= {n for _, _, n in metrics}
+    assert metrics[-1][:2] == (refresh_steps(True), refresh_steps(True))  # the first: full
+    assert {"user_days", "contributions", "serve:retention"} <= {n for _, _, n in metrics}
     steps = [name for _, _, name in by_stage["pass"]]
     assert steps.index("ingest") < steps.index("refresh") < steps.index("publish")
     # Outside the block nothing is reported.

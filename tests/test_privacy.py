@@ -146,14 +146,14 @@ def test_forget_erases_every_trace_and_restates(
 
     stored = hmac.new(KEY.encode(), ERASED.encode(), hashlib.sha256).hexdigest() if key else ERASED
     [(erased_key,)] = query(full, f"SELECT ukey FROM user_keys WHERE user_id = '{stored}'")
-    assert query(full, f"SELECT count(*) FROM user_hours WHERE uid = {erased_key}")[0][0] > 0
+    assert query(full, f"SELECT count(*) FROM user_days WHERE uid = {erased_key}")[0][0] > 0
     summary = forget_users(full, "p", [ERASED], clock).summary()
     assert summary["removed"]["signups"] == 1 and summary["removed"]["events"] > 0
     assert summary["removed"]["quarantine"] == 1 and summary["archived_files"] == 2
     for table in ("signups", "events", "deletions", "user_keys"):
         assert not query(full, f"SELECT * FROM {table} WHERE user_id = '{stored}'"), table
-    for table in ("user_hours", "user_days"):  # keyed by the user's integer key
-        assert not query(full, f"SELECT * FROM {table} WHERE uid = {erased_key}"), table
+    # user_days is keyed by the user's integer key
+    assert not query(full, f"SELECT * FROM user_days WHERE uid = {erased_key}")
     assert not query(full, f"SELECT * FROM quarantine WHERE contains(raw, '{stored}')")
     for path in full.archive.rglob("*"):
         if path.is_file():

@@ -25,7 +25,7 @@ def _state(home: Path) -> tuple[list[tuple[object, ...]], ...]:
         return (
             con.execute("SELECT key, value FROM model_state ORDER BY key").fetchall(),
             con.execute("SELECT * FROM c_active ORDER BY ALL").fetchall(),
-            con.execute("SELECT count(*) FROM user_hours").fetchall(),
+            con.execute("SELECT count(*) FROM user_days").fetchall(),
             con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall(),
         )
     finally:
@@ -47,7 +47,7 @@ def test_profile_lists_the_refresh_statements_and_rolls_back(
     out = capsys.readouterr().out
     assert "memory_limit 1GB" in out
     assert "full refresh (rolled back)" in out
-    assert "INSERT INTO user_hours" in out  # the statements the refresh ran, by CPU
+    assert "INSERT INTO user_days" in out  # the statements the refresh ran, by CPU
     assert "scope_hour_counts" in out
     assert _state(home) == before
 

@@ -6,8 +6,8 @@
 -- hour whose offset changes inside it (`uniform` false) falls back to ICU per row.
 -- user_key: a fixed-width key of a string id in a namespace: the 128-bit MD5 of namespace,
 -- 0x1f, id. Only person ids use it (overlap.sql): accounts carry their dense integer key
--- `ukey` from ingest (the user dictionary, migration 006), which the derived tables
--- (user_hours, user_days) and the per-user sort use as `uid`.
+-- `ukey` from ingest (the user dictionary, migration 006), which the derived table
+-- user_days and the per-user sort use as `uid`.
 -- is_activity: an event counts as activity when its type is in activity_types (all but
 -- account_deleted when empty) and not in inactive_types (rows that are not people acting,
 -- e.g. Amplitude's "Daily Ad Metrics").

@@ -12,39 +12,34 @@
 --   recently_active       migrants with an activity event on A in the 30 days (720 hours)
 --                         before their signup on B; recently_active_share of signups
 --   complete              the day has ended by B's data watermark
--- Exact from user_hours: see the migrants section. Recomputed in full on every refresh;
+-- Exact from the activity events: see the migrants section. Recomputed in full on every refresh;
 -- the cost follows the people on two platforms and their accounts' rows.
 -- Parameters: tz, wm_new.
 
 -- name: migrants
 -- grain: migrant (person) x pair of platforms
--- reads: person_signups, person_users, user_hours
+-- reads: c_platform, events, person_signups, person_users
 -- writes: migrants
 -- params: -
 -- One row per migrant and pair: joined = their first signup on B, join_day its local day.
--- recent: user_hours joined on the account key alone (a hash join on uid; the 30-day
--- window is a filter, not an OR of ranges in the join). An hour's events lie in
--- [first_ts, last_ts], less than an hour apart, so the hour has an event in
--- [joined - 30 days, joined) exactly when first_ts < joined and last_ts >= joined - 30 days.
--- A pair that joined B no later than A's first activity hour cannot have one: its accounts
--- are not joined at all (e.g. a launch's people who joined the incumbent years before).
+-- recent: activity events joined on the account key alone (a hash join on uid; the 30-day
+-- window is a filter, not an OR of ranges in the join). A pair that joined B no later than
+-- A's first event cannot have one: its accounts are not joined at all (e.g. a launch's
+-- people who joined the incumbent years before).
 CREATE OR REPLACE TEMP TABLE migrants AS
 WITH pairs AS (
     SELECT a.person, a.platform AS from_platform, b.platform, a.signup_ts AS from_signup,
            b.signup_ts AS joined
     FROM person_signups AS a
     JOIN person_signups AS b ON b.person = a.person AND b.platform <> a.platform
-), first_hours AS (
-    SELECT platform, min(first_ts) AS first_ts
-    FROM user_hours
-    GROUP BY platform
 ), recent AS (
     SELECT DISTINCT p.person, p.from_platform, p.platform
     FROM pairs AS p
-    JOIN first_hours AS f ON f.platform = p.from_platform AND f.first_ts < p.joined
+    JOIN c_platform AS f ON f.platform = p.from_platform AND f.first_event < p.joined
     JOIN person_users AS u ON u.person = p.person AND u.platform = p.from_platform
-    JOIN user_hours AS h ON h.uid = u.uid
-    WHERE h.first_ts < p.joined AND h.last_ts >= p.joined - INTERVAL 30 DAY
+    JOIN events AS e ON e.ukey = u.uid
+    WHERE e.event_ts < p.joined AND e.event_ts >= p.joined - INTERVAL 30 DAY
+      AND is_activity(e.event_type)
 )
 SELECT p.person, p.from_platform, p.platform, p.joined,
        CAST(local_of(p.joined) AS DATE) AS join_day,

@@ -1,14 +1,14 @@
--- The rows a contribution reads: scope_signups, scope_user_days, scope_user_hours, and the
--- per-user day sequence scope_user_seq built from them.
+-- The rows a contribution reads: scope_signups, scope_user_days, scope_events (activity
+-- events: user, time), and the per-user day sequence scope_user_seq built from them.
 -- What: a full rebuild reads everything; an incremental refresh reads only the users a
 -- batch touched (copied once into small touched_* tables), as of a file watermark.
 -- Parameters: scope_wm (rows with file_id / batch <= scope_wm; the old or the new state).
 
 -- name: everyone
--- grain: scope_signups: user; scope_user_days: user x local day; scope_user_hours: user x UTC
---   hour
--- reads: signups, tz_hours, user_days, user_hours
--- writes: scope_signups, scope_user_days, scope_user_hours
+-- grain: scope_signups: user; scope_user_days: user x local day; scope_events: activity
+--   event
+-- reads: events, signups, tz_hours, user_days
+-- writes: scope_events, scope_signups, scope_user_days
 -- params: scope_wm
 CREATE OR REPLACE TEMP VIEW scope_signups AS
 SELECT s.platform, s.ukey AS uid, s.signup_ts,
@@ -18,16 +18,16 @@ JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
 SELECT platform, uid, day FROM user_days WHERE batch <= getvariable('scope_wm');
-CREATE OR REPLACE TEMP VIEW scope_user_hours AS
-SELECT platform, uid, hour, first_ts, last_ts
-FROM user_hours
-WHERE batch <= getvariable('scope_wm');
+CREATE OR REPLACE TEMP VIEW scope_events AS
+SELECT ukey AS uid, event_ts
+FROM events
+WHERE file_id <= getvariable('scope_wm') AND is_activity(event_type);
 
 -- name: touched
 -- grain: as everyone, for the touched users
--- reads: signups, touched, tz_hours, user_days, user_hours
--- writes: scope_signups, scope_user_days, scope_user_hours, touched_signups,
---   touched_user_days, touched_user_hours
+-- reads: events, signups, touched, tz_hours, user_days
+-- writes: scope_events, scope_signups, scope_user_days, touched_events, touched_signups,
+--   touched_user_days
 -- params: scope_wm, wm_new
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
@@ -43,21 +43,19 @@ SELECT d.platform, d.uid, d.day, d.batch
 FROM user_days AS d
 SEMI JOIN touched AS t ON t.uid = d.uid
 WHERE d.batch <= getvariable('wm_new');
-CREATE OR REPLACE TEMP TABLE touched_user_hours AS
-SELECT h.platform, h.uid, h.hour, h.first_ts, h.last_ts, h.batch
-FROM user_hours AS h
-SEMI JOIN touched AS t ON t.uid = h.uid
-WHERE h.batch <= getvariable('wm_new');
+CREATE OR REPLACE TEMP TABLE touched_events AS
+SELECT e.ukey AS uid, e.event_ts, e.file_id
+FROM events AS e
+SEMI JOIN touched AS t ON t.uid = e.ukey
+WHERE e.file_id <= getvariable('wm_new') AND is_activity(e.event_type);
 CREATE OR REPLACE TEMP VIEW scope_signups AS
 SELECT platform, uid, signup_ts, local_signup, channel
 FROM touched_signups
 WHERE file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
 SELECT platform, uid, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
-CREATE OR REPLACE TEMP VIEW scope_user_hours AS
-SELECT platform, uid, hour, first_ts, last_ts
-FROM touched_user_hours
-WHERE batch <= getvariable('scope_wm');
+CREATE OR REPLACE TEMP VIEW scope_events AS
+SELECT uid, event_ts FROM touched_events WHERE file_id <= getvariable('scope_wm');
 
 -- name: sequence
 -- grain: user x active local day

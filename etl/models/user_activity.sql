@@ -1,31 +1,11 @@
--- Derived activity tables, maintained from the raw rows of one batch.
--- What: user_hours (platform, uid, UTC hour, first_ts, last_ts) from activity
--- events, and user_days (distinct local days per user) from user_hours.
--- Grain: user x UTC hour; user x local day. uid = the user's dense integer key (ukey,
--- assigned at ingest; it names its platform).
+-- Derived activity table, maintained from the raw rows of one batch.
+-- What: user_days (distinct local days per user) from activity events.
+-- Grain: user x local day. uid = the user's dense integer key (ukey, assigned at ingest; it
+-- names its platform).
 -- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new;
--- append_hours reads the batch's events with hours_from <= event_ts < hours_to (whole UTC
--- days: refresh.py runs it once per span of days, so each user-hour is one row).
--- A UTC hour spans at most two local days, and every event of a user-hour lies between
--- first_ts and last_ts, so the local days of first_ts and last_ts are exactly its days.
-
--- name: append_hours
--- grain: user x UTC hour
--- reads: events
--- writes: user_hours
--- params: hours_from, hours_to, wm_new, wm_old
--- Grouped by the stored integer key: no user id string is read.
-INSERT INTO user_hours
-SELECT any_value(platform) AS platform, ukey AS uid, date_trunc('hour', event_ts) AS hour,
-       min(event_ts) AS first_ts, max(event_ts) AS last_ts,
-       getvariable('wm_new') AS batch
-FROM events
-WHERE file_id > getvariable('wm_old')
-  AND file_id <= getvariable('wm_new')
-  AND is_activity(event_type)
-  AND event_ts >= getvariable('hours_from')
-  AND event_ts < getvariable('hours_to')
-GROUP BY ukey, date_trunc('hour', event_ts);
+-- append_days reads the batch's events with span_from <= event_ts < span_to, bounds at
+-- local midnights (refresh.py runs it once per span of local days, so each user-day is
+-- one row and each span's hash table fits in memory).
 
 -- name: touched
 -- grain: user
@@ -46,35 +26,61 @@ WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 
 -- name: append_days
 -- grain: user x local day
--- reads: touched, tz_hours, user_days, user_hours
+-- reads: events, touched, tz_hours, user_days
 -- writes: user_days
--- params: wm_new
--- Most hours lie inside one local day (tz_hours.day); only an hour that straddles local
--- midnight or changes offset reads the days of its first and last event. The existing
+-- params: span_from, span_to, wm_new, wm_old
+-- An event's local day is its UTC hour's (tz_hours.day) unless that hour straddles local
+-- midnight or changes offset; only then is the event's own time converted. The existing
 -- rows checked are only those of the batch's users.
 INSERT INTO user_days
-WITH batch_hours AS (
-    SELECT h.platform, h.uid, h.first_ts, h.last_ts, z.off, z.uniform, z.day
-    FROM user_hours AS h
-    JOIN tz_hours AS z ON z.hour = h.hour
-    WHERE h.batch = getvariable('wm_new')
-), batch_days AS (
-    SELECT any_value(platform) AS platform, uid, day
-    FROM (
-        SELECT platform, uid,
-               coalesce(day, CAST(local_ts(first_ts, off, uniform) AS DATE)) AS day
-        FROM batch_hours
-        UNION ALL
-        SELECT platform, uid, CAST(local_ts(last_ts, off, uniform) AS DATE)
-        FROM batch_hours
-        WHERE day IS NULL
-    )
-    GROUP BY uid, day
+WITH batch_days AS (
+    SELECT any_value(e.platform) AS platform, e.ukey AS uid,
+           coalesce(z.day, CAST(local_ts(e.event_ts, z.off, z.uniform) AS DATE)) AS day
+    FROM events AS e
+    JOIN tz_hours AS z ON z.hour = date_trunc('hour', e.event_ts)
+    WHERE e.file_id > getvariable('wm_old')
+      AND e.file_id <= getvariable('wm_new')
+      AND is_activity(e.event_type)
+      AND e.event_ts >= getvariable('span_from')
+      AND e.event_ts < getvariable('span_to')
+    GROUP BY e.ukey, coalesce(z.day, CAST(local_ts(e.event_ts, z.off, z.uniform) AS DATE))
 ), known_days AS (
-    SELECT d.platform, d.uid, d.day
+    SELECT d.uid, d.day
     FROM user_days AS d
     SEMI JOIN touched AS t ON t.uid = d.uid
 )
 SELECT b.platform, b.uid, b.day, getvariable('wm_new') AS batch
 FROM batch_days AS b
 ANTI JOIN known_days AS k ON k.uid = b.uid AND k.day = b.day;
+
+-- name: day_events
+-- grain: local day (one row per local day holding batch events)
+-- reads: events, tz_hours
+-- writes: -
+-- params: wm_new, wm_old
+-- The batch's activity events per local day, with the UTC instant the day starts (null for
+-- events before the first midnight in tz_hours): refresh.py cuts the batch into spans of
+-- whole local days from these. A midnight inside an hour whose offset changes is not a
+-- cut: its two days count as one. An hour holding a midnight counts with its first day
+-- (the counts only size the spans; the cuts are exact).
+WITH cuts AS (
+    SELECT cut
+    FROM (
+        SELECT hour, CAST(CAST(hour + off AS DATE) + 1 AS TIMESTAMP) - off AS cut
+        FROM tz_hours
+        WHERE uniform
+    )
+    WHERE cut > hour AND cut <= hour + INTERVAL 1 HOUR
+), hours AS (
+    SELECT date_trunc('hour', event_ts) AS hour, count(*) AS events
+    FROM events
+    WHERE file_id > getvariable('wm_old')
+      AND file_id <= getvariable('wm_new')
+      AND is_activity(event_type)
+    GROUP BY ALL
+)
+SELECT c.cut AS day_start, sum(h.events) AS events
+FROM hours AS h
+ASOF LEFT JOIN cuts AS c ON h.hour >= c.cut
+GROUP BY ALL
+ORDER BY day_start NULLS FIRST;

@@ -21,6 +21,8 @@ import pyarrow as pa
 from etl.config import Settings
 from etl.refresh import (
     COUNT_TABLES,
+    EARLIEST,
+    LATEST,
     SERVE_FOLLOW_UP,
     SERVE_PREPARATION,
     SERVING_MODELS,
@@ -170,7 +172,7 @@ class SparkModels:
             self.register("declared_t0", frame.select("platform", F.col("t0").cast("timestamp")))
 
     def derive(self) -> None:
-        """platform stats, tz_hours, user_hours, user_days: refresh.rebuild_all's steps."""
+        """platform stats, tz_hours, user_days: refresh.rebuild_all's steps."""
         self.run_section("platforms", "batch_stats")
         # A full rebuild merges the one batch into empty stats: the batch is the result.
         self.spark.table("batch_platform").createOrReplaceTempView("c_platform")
@@ -179,14 +181,13 @@ class SparkModels:
         self.variables["range_start"] = datetime.fromisoformat(bounds["range_start"])
         self.variables["range_end"] = datetime.fromisoformat(bounds["range_end"])
         self.run_section("calendar", "tz_hours")
+        whole = self.spark.sql("SELECT coalesce(bool_and(whole), true) FROM tz_hours").first()
+        self.variables["whole_hours"] = bool(whole[0])
         # One span of every event (the DuckDB refresh groups spans of days to stay inside
         # its memory limit; Spark partitions the grouping itself).
-        self.variables["hours_from"] = datetime(1900, 1, 1)
-        self.variables["hours_to"] = datetime(9999, 12, 31)
-        self.run_section("user_activity", "append_hours")
+        self.variables["span_from"] = EARLIEST
+        self.variables["span_to"] = LATEST
         self.run_section("user_activity", "append_days")
-        whole = self.spark.sql("SELECT coalesce(bool_and(whole), true) FROM tz_hours").first()
-        self.variables["unique_hours"] = bool(whole[0])
 
     def count(self) -> None:
         """Everyone's contribution to every count table, merged as refresh.merge_counts."""
