@@ -46,7 +46,7 @@ SERVE_PREPARATION = {
 }
 # Temporary tables made from a serving table, right after it: (model file, section).
 SERVE_FOLLOW_UP = {"platforms": (("platforms", "clock"),)}
-DERIVED_TABLES = ("user_days", "c_platform")
+DERIVED_TABLES = ("user_days", "c_platform", "platform_ids")
 _SECTION = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
@@ -494,6 +494,7 @@ def refresh_models(
 def fold_batch_stats(con: duckdb.DuckDBPyConnection) -> None:
     run_sql(con, "platforms", "batch_stats")
     run_sql(con, "platforms", "merge_stats")
+    run_sql(con, "platforms", "ids")
     build_tz_hours(con)
     whole = scalar(con, "SELECT coalesce(bool_and(whole), true) FROM tz_hours")
     set_variables(con, {"whole_hours": bool(whole)})

@@ -10,33 +10,35 @@
 
 -- name: contribution
 -- grain: platform x day
--- reads: scope_user_seq
+-- reads: platform_ids, scope_user_seq
 -- writes: -
 -- params: sign
--- Reads each user's active-day sequence (scope_user_seq: prev_day, next_day).
+-- Reads each user's active-day sequence (scope_user_seq: prev_day, next_day), counted by
+-- platform number; names are joined to the counts.
 WITH changes AS (
-    SELECT platform, day,
+    SELECT pid, day,
            count(*) AS dau,
            count(*) FILTER (WHERE prev_day IS NULL OR day > prev_day + 7) AS wau_delta,
            count(*) FILTER (WHERE prev_day IS NULL OR day > prev_day + 30) AS mau_delta
     FROM scope_user_seq
     GROUP BY ALL
     UNION ALL
-    SELECT platform, day + 7, 0, -count(*), 0
+    SELECT pid, day + 7, 0, -count(*), 0
     FROM scope_user_seq
     WHERE next_day IS NULL OR next_day > day + 7
     GROUP BY ALL
     UNION ALL
-    SELECT platform, day + 30, 0, 0, -count(*)
+    SELECT pid, day + 30, 0, 0, -count(*)
     FROM scope_user_seq
     WHERE next_day IS NULL OR next_day > day + 30
     GROUP BY ALL
 )
-SELECT platform, day,
-       getvariable('sign') * sum(dau) AS dau,
-       getvariable('sign') * sum(wau_delta) AS wau_delta,
-       getvariable('sign') * sum(mau_delta) AS mau_delta
-FROM changes
+SELECT p.platform, c.day,
+       getvariable('sign') * sum(c.dau) AS dau,
+       getvariable('sign') * sum(c.wau_delta) AS wau_delta,
+       getvariable('sign') * sum(c.mau_delta) AS mau_delta
+FROM changes AS c
+JOIN platform_ids AS p ON p.pid = c.pid
 GROUP BY ALL;
 
 -- name: serve

@@ -16,7 +16,7 @@
 
 -- name: contribution
 -- grain: platform x cohort_day x channel
--- reads: scope_hour_counts, scope_signups, scope_user_seq
+-- reads: platform_ids, scope_hour_counts, scope_signups, scope_user_seq
 -- writes: -
 -- params: sign
 -- Activation per user is checked in signup_hours.sql (scope_hour_counts); day-N retention
@@ -29,12 +29,13 @@ WITH counted AS (
     FROM scope_signups
     GROUP BY ALL
     UNION ALL
-    SELECT platform, cohort_day, channel, 0,
-           count(*) FILTER (WHERE day = cohort_day + 1),
-           count(*) FILTER (WHERE day = cohort_day + 7),
-           count(*) FILTER (WHERE day = cohort_day + 30), 0, 0
-    FROM scope_user_seq
-    WHERE day IN (cohort_day + 1, cohort_day + 7, cohort_day + 30)
+    SELECT p.platform, s.cohort_day, s.channel, 0,
+           count(*) FILTER (WHERE s.day = s.cohort_day + 1),
+           count(*) FILTER (WHERE s.day = s.cohort_day + 7),
+           count(*) FILTER (WHERE s.day = s.cohort_day + 30), 0, 0
+    FROM scope_user_seq AS s
+    JOIN platform_ids AS p ON p.pid = s.pid
+    WHERE s.day IN (s.cohort_day + 1, s.cohort_day + 7, s.cohort_day + 30)
     GROUP BY ALL
     UNION ALL
     SELECT platform, cohort_day, channel, 0, 0, 0, 0, n1, n2

@@ -12,7 +12,7 @@
 
 -- name: contribution
 -- grain: platform x grain x bucket
--- reads: scope_user_seq
+-- reads: platform_ids, scope_user_seq
 -- writes: -
 -- params: sign
 -- Reads each user's active-day sequence (scope_user_seq). A day is its own bucket; a week's
@@ -20,11 +20,11 @@
 -- active week is that of prev_day) and the last day in a week closes it (the next active
 -- week is that of next_day).
 WITH weeks AS (
-    SELECT platform, week_of(day) AS week, week_of(prev_day) AS prev_week,
+    SELECT pid, week_of(day) AS week, week_of(prev_day) AS prev_week,
            week_of(next_day) AS next_week
     FROM scope_user_seq
 ), counted AS (
-    SELECT platform, 'day' AS grain, day AS bucket,
+    SELECT pid, 'day' AS grain, day AS bucket,
            count(*) FILTER (WHERE prev_day IS NULL) AS new,
            count(*) FILTER (WHERE prev_day = day - 1) AS "returning",
            count(*) FILTER (WHERE prev_day < day - 1) AS resurrected,
@@ -32,12 +32,12 @@ WITH weeks AS (
     FROM scope_user_seq
     GROUP BY ALL
     UNION ALL
-    SELECT platform, 'day', day + 1, 0, 0, 0, -count(*)
+    SELECT pid, 'day', day + 1, 0, 0, 0, -count(*)
     FROM scope_user_seq
     WHERE next_day IS NULL OR next_day > day + 1
     GROUP BY ALL
     UNION ALL
-    SELECT platform, 'week', week,
+    SELECT pid, 'week', week,
            count(*) FILTER (WHERE prev_week IS NULL),
            count(*) FILTER (WHERE prev_week = week - 7),
            count(*) FILTER (WHERE prev_week < week - 7),
@@ -46,17 +46,18 @@ WITH weeks AS (
     WHERE prev_week IS NULL OR prev_week < week
     GROUP BY ALL
     UNION ALL
-    SELECT platform, 'week', week + 7, 0, 0, 0, -count(*)
+    SELECT pid, 'week', week + 7, 0, 0, 0, -count(*)
     FROM weeks
     WHERE next_week IS NULL OR next_week > week + 7
     GROUP BY ALL
 )
-SELECT platform, grain, bucket,
-       getvariable('sign') * sum(new) AS new,
-       getvariable('sign') * sum("returning") AS "returning",
-       getvariable('sign') * sum(resurrected) AS resurrected,
-       getvariable('sign') * sum(dormant) AS dormant
-FROM counted
+SELECT p.platform, c.grain, c.bucket,
+       getvariable('sign') * sum(c.new) AS new,
+       getvariable('sign') * sum(c."returning") AS "returning",
+       getvariable('sign') * sum(c.resurrected) AS resurrected,
+       getvariable('sign') * sum(c.dormant) AS dormant
+FROM counted AS c
+JOIN platform_ids AS p ON p.pid = c.pid
 GROUP BY ALL;
 
 -- name: serve

@@ -57,6 +57,20 @@ GROUP BY platform;
 DELETE FROM c_platform;
 INSERT INTO c_platform SELECT * FROM merged_platform;
 
+-- name: ids
+-- grain: platform
+-- reads: batch_platform, platform_ids
+-- writes: platform_ids
+-- params: -
+-- A small number per platform for user_days and the per-user sort, which then move and
+-- group no names; a new platform gets the next number (a full rebuild numbers afresh).
+INSERT INTO platform_ids
+SELECT b.platform,
+       CAST((SELECT coalesce(max(pid), 0) FROM platform_ids)
+            + row_number() OVER (ORDER BY b.platform) AS SMALLINT) AS pid
+FROM batch_platform AS b
+ANTI JOIN platform_ids AS p ON p.platform = b.platform;
+
 -- name: serve
 -- grain: platform
 -- reads: c_platform, declared_t0

@@ -42,7 +42,7 @@ GROUP BY ALL;
 
 -- name: contribution
 -- grain: platform x cohort_grain x cohort_start x period
--- reads: scope_hour_counts, scope_user_seq
+-- reads: platform_ids, scope_hour_counts, scope_user_seq
 -- writes: -
 -- params: cap_day, cap_week, sign
 -- Day and week periods come from each user's active-day sequence (scope_user_seq): a day
@@ -50,7 +50,7 @@ GROUP BY ALL;
 -- week, and the user's last period is that of the last active day. Hour periods come from
 -- scope_hour_counts (signup_hours.sql). Groups whose counts are all 0 are dropped on merge.
 WITH days AS (
-    SELECT platform, cohort_day, week_of(cohort_day) AS cohort_week,
+    SELECT pid, cohort_day, week_of(cohort_day) AS cohort_week,
            CAST(day - cohort_day AS INTEGER) AS day_period,
            week_of(day) AS week,
            prev_day IS NULL OR prev_day < cohort_day OR week_of(prev_day) < week_of(day)
@@ -58,15 +58,15 @@ WITH days AS (
            next_day IS NULL AS is_last
     FROM scope_user_seq
     WHERE day >= cohort_day
-), counted AS (
-    SELECT platform, 'day' AS grain, CAST(cohort_day AS TIMESTAMP) AS cohort,
+), by_pid AS (
+    SELECT pid, 'day' AS grain, CAST(cohort_day AS TIMESTAMP) AS cohort,
            least(day_period, getvariable('cap_day')) AS period,
            count(*) FILTER (WHERE day_period <= getvariable('cap_day')) AS retained,
            count(*) FILTER (WHERE is_last) AS last_here
     FROM days
     GROUP BY ALL
     UNION ALL
-    SELECT platform, 'week', CAST(cohort_week AS TIMESTAMP),
+    SELECT pid, 'week', CAST(cohort_week AS TIMESTAMP),
            least(CAST((week - cohort_week) // 7 AS INTEGER), getvariable('cap_week')),
            count(*) FILTER (
                WHERE opens_week AND (week - cohort_week) // 7 <= getvariable('cap_week')
@@ -74,6 +74,10 @@ WITH days AS (
            count(*) FILTER (WHERE is_last)
     FROM days
     GROUP BY ALL
+), counted AS (
+    SELECT p.platform, b.grain, b.cohort, b.period, b.retained, b.last_here
+    FROM by_pid AS b
+    JOIN platform_ids AS p ON p.pid = b.pid
     UNION ALL
     SELECT platform, 'hour', cohort_hour, period, n1, n2
     FROM scope_hour_counts

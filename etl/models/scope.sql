@@ -17,7 +17,7 @@ FROM signups AS s
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
-SELECT platform, uid, day FROM user_days WHERE batch <= getvariable('scope_wm');
+SELECT pid, uid, day FROM user_days WHERE batch <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_events AS
 SELECT ukey AS uid, event_ts
 FROM events
@@ -39,7 +39,7 @@ SEMI JOIN touched AS t ON t.uid = s.ukey
 JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
 WHERE s.file_id <= getvariable('wm_new');
 CREATE OR REPLACE TEMP TABLE touched_user_days AS
-SELECT d.platform, d.uid, d.day, d.batch
+SELECT d.pid, d.uid, d.day, d.batch
 FROM user_days AS d
 SEMI JOIN touched AS t ON t.uid = d.uid
 WHERE d.batch <= getvariable('wm_new');
@@ -53,7 +53,7 @@ SELECT platform, uid, signup_ts, local_signup, channel
 FROM touched_signups
 WHERE file_id <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_user_days AS
-SELECT platform, uid, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
+SELECT pid, uid, day FROM touched_user_days WHERE batch <= getvariable('scope_wm');
 CREATE OR REPLACE TEMP VIEW scope_events AS
 SELECT uid, event_ts FROM touched_events WHERE file_id <= getvariable('scope_wm');
 
@@ -67,12 +67,12 @@ SELECT uid, event_ts FROM touched_events WHERE file_id <= getvariable('scope_wm'
 -- retention, channels and signup_hours, which then only count rows.
 CREATE OR REPLACE TEMP TABLE scope_user_seq AS
 WITH days AS (
-    SELECT d.platform, d.uid, d.day, CAST(s.local_signup AS DATE) AS cohort_day,
+    SELECT d.pid, d.uid, d.day, CAST(s.local_signup AS DATE) AS cohort_day,
            CASE WHEN s.uid IS NOT NULL THEN coalesce(s.channel, 'unknown') END AS channel
     FROM scope_user_days AS d
     LEFT JOIN scope_signups AS s ON s.uid = d.uid
 )
-SELECT platform, uid, day, cohort_day, channel,
+SELECT pid, uid, day, cohort_day, channel,
        lag(day) OVER w AS prev_day,
        lead(day) OVER w AS next_day
 FROM days

@@ -1,7 +1,7 @@
 -- Derived activity table, maintained from the raw rows of one batch.
 -- What: user_days (distinct local days per user) from activity events.
 -- Grain: user x local day. uid = the user's dense integer key (ukey, assigned at ingest; it
--- names its platform).
+-- names its platform); pid = the platform's number (platform_ids).
 -- Parameters: wm_old < file_id <= wm_new selects the batch; batch rows are tagged wm_new;
 -- append_days reads the batch's events with span_from <= event_ts < span_to, bounds at
 -- local midnights (refresh.py runs it once per span of local days, so each user-day is
@@ -26,7 +26,7 @@ WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 
 -- name: append_days
 -- grain: user x local day
--- reads: events, touched, tz_hours, user_days
+-- reads: events, platform_ids, touched, tz_hours, user_days
 -- writes: user_days
 -- params: span_from, span_to, wm_new, wm_old
 -- An event's local day is its UTC hour's (tz_hours.day) unless that hour straddles local
@@ -34,9 +34,10 @@ WHERE file_id > getvariable('wm_old') AND file_id <= getvariable('wm_new');
 -- rows checked are only those of the batch's users.
 INSERT INTO user_days
 WITH batch_days AS (
-    SELECT any_value(e.platform) AS platform, e.ukey AS uid,
+    SELECT any_value(p.pid) AS pid, e.ukey AS uid,
            coalesce(z.day, CAST(local_ts(e.event_ts, z.off, z.uniform) AS DATE)) AS day
     FROM events AS e
+    JOIN platform_ids AS p ON p.platform = e.platform
     JOIN tz_hours AS z ON z.hour = date_trunc('hour', e.event_ts)
     WHERE e.file_id > getvariable('wm_old')
       AND e.file_id <= getvariable('wm_new')
@@ -49,7 +50,7 @@ WITH batch_days AS (
     FROM user_days AS d
     SEMI JOIN touched AS t ON t.uid = d.uid
 )
-SELECT b.platform, b.uid, b.day, getvariable('wm_new') AS batch
+SELECT b.pid, b.uid, b.day, getvariable('wm_new') AS batch
 FROM batch_days AS b
 ANTI JOIN known_days AS k ON k.uid = b.uid AND k.day = b.day;
 

@@ -46,7 +46,8 @@ RAW_SCHEMAS = {
 }
 # Tables the full rebuild starts from empty (read by append_days before they exist).
 EMPTY_VIEWS = {
-    "user_days": "platform STRING, uid STRING, day DATE, batch BIGINT",
+    "user_days": "pid SMALLINT, uid STRING, day DATE, batch BIGINT",
+    "platform_ids": "platform STRING, pid SMALLINT",
     "touched": "uid STRING",
     "declared_t0": "platform STRING, t0 TIMESTAMP",
 }
@@ -177,6 +178,7 @@ class SparkModels:
         # A full rebuild merges the one batch into empty stats: the batch is the result.
         self.spark.table("batch_platform").createOrReplaceTempView("c_platform")
         self.schemas["c_platform"] = self.schemas["batch_platform"]
+        self.run_section("platforms", "ids")
         bounds = self.spark.sql(RANGE_SQL).collect()[0]
         self.variables["range_start"] = datetime.fromisoformat(bounds["range_start"])
         self.variables["range_end"] = datetime.fromisoformat(bounds["range_end"])
