@@ -79,11 +79,11 @@ def without_migration_tables() -> Iterator[None]:
 
 
 class CpuStepTimer(refresh.StepTimer):
-    """etl.refresh's StepTimer that also records CPU seconds per step (process time:
-    DuckDB's threads included)."""
+    """etl.progress's StepTimer (as the refresh uses it) that also records CPU seconds per
+    step (process time: DuckDB's threads included)."""
 
-    def __init__(self, total: int) -> None:
-        super().__init__(total)
+    def __init__(self, stage: str, total: int) -> None:
+        super().__init__(stage, total)
         self.cpu: dict[str, float] = {}
 
     @contextmanager
@@ -101,8 +101,8 @@ def cpu_step_timers() -> Iterator[list[CpuStepTimer]]:
     """etl.refresh timing its steps with CpuStepTimer; yields the timers it made."""
     made: list[CpuStepTimer] = []
 
-    def timer(total: int) -> CpuStepTimer:
-        made.append(CpuStepTimer(total))
+    def timer(stage: str, total: int) -> CpuStepTimer:
+        made.append(CpuStepTimer(stage, total))
         return made[-1]
 
     original = refresh.StepTimer

@@ -14,8 +14,8 @@ pipeline itself needs no knowledge of any display."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
 Reporter = Callable[[str, int, int, str], None]
@@ -29,31 +29,40 @@ def report(stage: str, done: int, total: int, detail: str = "") -> None:
         reporter(stage, done, total, detail)
 
 
-def step_started(name: str) -> None:
-    """The pass's step `name` is now running."""
-    report("pass", 0, 0, name)
+class StepTimer:
+    """Seconds per named step of a stage, in order, each step reported as it starts and as it
+    ends without an error. A stage of a known number of steps (`total`: the refresh's
+    `metrics`) reports done of total; the pass, whose steps vary, reports 0 of 0 at a start
+    and 1 of 1 at an end. A step that fails keeps its seconds but is not reported done."""
+
+    def __init__(self, stage: str, total: int = 0, timings: dict[str, float] | None = None) -> None:
+        self.stage = stage
+        self.total = total
+        self.timings: dict[str, float] = {} if timings is None else timings
+        self.done = 0
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        report(self.stage, self.done, self.total, name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+        self.done += 1
+        if self.total:
+            report(self.stage, self.done, self.total, name)
+        else:
+            report(self.stage, 1, 1, name)
 
 
-def step_finished(name: str) -> None:
-    """The pass's step `name` has ended without an error."""
-    report("pass", 1, 1, name)
-
-
-@contextmanager
-def timed_step(steps: MutableMapping[str, float], name: str) -> Iterator[None]:
-    """Run the pass's step `name`: report its start and its end, and add the seconds it
-    took to `steps[name]` (also when it fails)."""
-    step_started(name)
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        steps[name] = steps.get(name, 0.0) + time.perf_counter() - started
-    step_finished(name)
+def timed_step(steps: dict[str, float], name: str) -> AbstractContextManager[None]:
+    """Run the pass's step `name`, adding its seconds to `steps[name]` (StepTimer)."""
+    return StepTimer("pass", timings=steps).step(name)
 
 
 def is_step_end(stage: str, done: int, total: int) -> bool:
-    """True for the report `step_finished` sends."""
+    """True for the report of a pass's step that ended without an error."""
     return stage == "pass" and done == total == 1
 
 

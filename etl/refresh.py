@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -26,7 +24,7 @@ from typing import Any
 import duckdb
 
 from etl.config import Settings
-from etl.progress import report
+from etl.progress import StepTimer
 from etl.snapshot import MODEL_TABLES
 from etl.warehouse import scalar
 
@@ -238,27 +236,6 @@ def refresh_steps(full: bool) -> int:
     return (4 if full else 5) + 1 + len(SERVING_MODELS)
 
 
-class StepTimer:
-    """Seconds per named step, in order; each step's start and end is reported as the
-    progress of stage `metrics` (etl/progress.py) out of `total`."""
-
-    def __init__(self, total: int) -> None:
-        self.timings: dict[str, float] = {}
-        self.done = 0
-        self.total = total
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        report("metrics", self.done, self.total, name)
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
-            self.done += 1
-            report("metrics", self.done, self.total, name)
-
-
 def set_variables(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if isinstance(value, list):
@@ -462,7 +439,7 @@ def refresh_models(
     if not full and wm_new <= wm_old:
         result.reason = "no new data"
         return result
-    timer = StepTimer(refresh_steps(full))
+    timer = StepTimer("metrics", refresh_steps(full))
     drop_temp_objects(con)
     try:
         set_variables(con, model_variables(settings, wm_old, wm_new))
