@@ -260,6 +260,8 @@ def model_variables(settings: Settings, wm_old: int, wm_new: int) -> dict[str, A
         "cap_day": PERIOD_CAPS["day"],
         "cap_week": PERIOD_CAPS["week"],
         "hour_cohort_days": HOUR_COHORT_DAYS,
+        "parts": 1,
+        "part": 0,
     }
 
 
@@ -306,8 +308,27 @@ def add_contributions(con: duckdb.DuckDBPyConnection, sign: int, scope_wm: int) 
         if (model, section) in deltas:
             sql = section_sql(con, model, section)
             con.execute(f"INSERT INTO {deltas[model, section]} {sql}").fetchall()
+        elif (model, section) == ("signup_hours", "counts"):
+            hour_counts(con)
         else:
             run_sql(con, model, section)
+
+
+# The signups x events join of signup_hours.counts runs for a part of the users at a time,
+# each part about this many signups: at the full demo's scale (19.8M signups, 67M events)
+# one join and grouping of everyone overflowed the memory limit (it spilled, and once ran
+# out of memory inside a transaction); three parts fit.
+HOUR_PART_SIGNUPS = 7_000_000
+
+
+def hour_counts(con: duckdb.DuckDBPyConnection) -> None:
+    """scope_hour_counts, one part of the users at a time (signup_hours.sql)."""
+    run_sql(con, "signup_hours", "table")
+    signups = int(scalar(con, "SELECT count(*) FROM scope_signups"))
+    parts = max(1, -(-signups // HOUR_PART_SIGNUPS))
+    for part in range(parts):
+        set_variables(con, {"parts": parts, "part": part})
+        run_sql(con, "signup_hours", "counts")
 
 
 def merge_counts(con: duckdb.DuckDBPyConnection, table: CountTable) -> None:

@@ -51,9 +51,13 @@ def test_incremental_equals_full_rebuild(
             Path(folder), env={}, overrides={"timezone": timezone, "milestones": "2,4,8"}
         )
         con = connect(settings)
-        # The batches' user-days are grouped a few events at a time (spans of local days),
-        # the full rebuild's in one span: the tables agree.
-        with mock.patch.object(etl.refresh, "DAY_SPAN_EVENTS", 3):
+        # The batches' user-days are grouped a few events at a time (spans of local days)
+        # and their hour counts a few users at a time (parts), the full rebuild's in one
+        # span and one part: the tables agree.
+        with (
+            mock.patch.object(etl.refresh, "DAY_SPAN_EVENTS", 3),
+            mock.patch.object(etl.refresh, "HOUR_PART_SIGNUPS", 2),
+        ):
             for batch in range(4):
                 file_id = 2 * batch + 1
                 add_signups(con, [(p, f"u{u}", _ts(m)) for p, u, m, b in signups if b == batch],

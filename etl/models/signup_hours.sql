@@ -18,26 +18,49 @@
 -- local hour it spans that holds an event; the first event at or after the signup moves
 -- by less than an hour inside the signup's own hour only).
 -- Parameters: cap_hour (at most 62: the periods are bits of a BIGINT), whole_hours (every
--- hour of tz_hours is whole).
+-- hour of tz_hours is whole), parts and part: counts reads the users whose key hashes to
+-- `part` modulo `parts` (refresh.py runs it once per part, so each part's join and grouping
+-- fit in memory; every count of a user is in one part, and the readers sum the parts).
+
+-- name: table
+-- grain: kind x platform x cohort x period or channel
+-- reads: -
+-- writes: scope_hour_counts
+-- params: -
+CREATE OR REPLACE TEMP TABLE scope_hour_counts (
+    kind        VARCHAR,
+    platform    VARCHAR,
+    cohort_day  DATE,
+    cohort_hour TIMESTAMP,
+    period      INTEGER,
+    channel     VARCHAR,
+    n1          BIGINT,
+    n2          BIGINT
+);
 
 -- name: counts
 -- grain: kind x platform x cohort x period or channel
 -- reads: scope_events, scope_signups, tz_hours
 -- writes: scope_hour_counts
--- params: cap_hour, whole_hours
-CREATE OR REPLACE TEMP TABLE scope_hour_counts AS
+-- params: cap_hour, part, parts, whole_hours
+INSERT INTO scope_hour_counts
 WITH cohort AS (
     SELECT platform, uid, signup_ts, CAST(local_signup AS DATE) AS cohort_day,
            date_trunc('hour', local_signup) - (local_signup - signup_ts) AS cohort_hour,
            coalesce(channel, 'unknown') AS channel
     FROM scope_signups
+    WHERE hash(uid) % getvariable('parts') = getvariable('part')
+), events AS (
+    SELECT uid, event_ts
+    FROM scope_events
+    WHERE hash(uid) % getvariable('parts') = getvariable('part')
 ), local_hours AS (
     -- each event's local hour, as the UTC instant it starts: the UTC hour itself when every
     -- hour of the data is whole (no offset needed, no join)
     SELECT c.uid, c.signup_ts, c.cohort_hour, e.event_ts,
            date_trunc('hour', e.event_ts) AS local_hour
     FROM cohort AS c
-    JOIN scope_events AS e ON e.uid = c.uid
+    JOIN events AS e ON e.uid = c.uid
     WHERE getvariable('whole_hours')
     UNION ALL
     SELECT c.uid, c.signup_ts, c.cohort_hour, e.event_ts,
@@ -46,7 +69,7 @@ WITH cohort AS (
                      - (local_ts(e.event_ts, z.off, z.uniform) - e.event_ts)
            END
     FROM cohort AS c
-    JOIN scope_events AS e ON e.uid = c.uid
+    JOIN events AS e ON e.uid = c.uid
     JOIN tz_hours AS z ON z.hour = date_trunc('hour', e.event_ts)
     WHERE NOT getvariable('whole_hours')
 ), timed AS (
