@@ -825,3 +825,16 @@ def test_no_fitted_curve_is_drawn_for_a_platform_too_early_to_forecast(
 
     assert platform in fitted(fits)
     assert platform not in fitted(marked)
+
+
+def test_a_narrow_ceiling_interval_gets_the_digits_that_tell_its_ends_apart() -> None:
+    wide = {"ceiling": 13_050_000.0, "ceiling_low": 12_900_000.0, "ceiling_high": 13_300_000.0}
+    assert forecasts.identified_ceiling(wide) == "ceiling ~13.05M (12.9M to 13.3M)"
+    narrow = {"ceiling": 13_050_400.0, "ceiling_low": 13_049_000.0, "ceiling_high": 13_052_000.0}
+    assert forecasts.identified_ceiling(narrow) == "ceiling ~13.05M (13.049M to 13.052M)"
+    point = {"ceiling": 13_050_000.0, "ceiling_low": 13_050_000.0, "ceiling_high": 13_050_000.0}
+    assert forecasts.identified_ceiling(point) == (
+        "ceiling ~13.05M (80% interval under 0.001% wide)"
+    )
+    assert forecasts.identified_ceiling({"ceiling": 13_050_000.0}) == "ceiling ~13.05M"
+    assert forecasts.identified_ceiling({}) == ""

@@ -204,20 +204,26 @@ def describe_forecast(
 
 def identified_ceiling(params: Mapping[str, Any]) -> str:
     """'ceiling ~13.05M (13.03M to 13.09M)' from an identified ceiling's summary, else ''
-    (four digits: a ceiling near the measured total has a narrow interval)."""
+    (four digits at least, more while the interval's ends would read the same: a ceiling
+    near the measured total has a narrow interval)."""
     ceiling, low, high = (params.get(k) for k in ("ceiling", "ceiling_low", "ceiling_high"))
     if not isinstance(ceiling, int | float):
         return ""
-    interval = ""
-    if isinstance(low, int | float) and isinstance(high, int | float):
-        interval = f" ({_precise_users(low)} to {_precise_users(high)})"
-    return f"ceiling ~{_precise_users(ceiling)}{interval}"
+    if not (isinstance(low, int | float) and isinstance(high, int | float)):
+        return f"ceiling ~{_precise_users(ceiling)}"
+    for digits in range(4, 8):
+        if _precise_users(low, digits) != _precise_users(high, digits):
+            return (
+                f"ceiling ~{_precise_users(ceiling, digits)} "
+                f"({_precise_users(low, digits)} to {_precise_users(high, digits)})"
+            )
+    return f"ceiling ~{_precise_users(ceiling)} (80% interval under 0.001% wide)"
 
 
-def _precise_users(users: float) -> str:
+def _precise_users(users: float, digits: int = 4) -> str:
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(users) >= size:
-            return f"{users / size:.4g}{suffix}"
+            return f"{users / size:.{digits}g}{suffix}"
     return f"{users:.0f}"
 
 
