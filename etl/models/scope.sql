@@ -31,13 +31,19 @@ WHERE file_id <= getvariable('scope_wm') AND is_activity(event_type);
 -- params: scope_wm, wm_new
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
+-- The touched users' signups are found first (materialized): joined with tz_hours first,
+-- every signup would build the semi join's hash table (2.4 s of a 6 s refresh at 1x).
 CREATE OR REPLACE TEMP TABLE touched_signups AS
-SELECT s.platform, s.ukey AS uid, s.signup_ts,
-       local_ts(s.signup_ts, z.off, z.uniform) AS local_signup, s.channel, s.file_id
-FROM signups AS s
-SEMI JOIN touched AS t ON t.uid = s.ukey
-JOIN tz_hours AS z ON z.hour = date_trunc('hour', s.signup_ts)
-WHERE s.file_id <= getvariable('wm_new');
+WITH mine AS MATERIALIZED (
+    SELECT s.platform, s.ukey AS uid, s.signup_ts, s.channel, s.file_id
+    FROM signups AS s
+    SEMI JOIN touched AS t ON t.uid = s.ukey
+    WHERE s.file_id <= getvariable('wm_new')
+)
+SELECT m.platform, m.uid, m.signup_ts,
+       local_ts(m.signup_ts, z.off, z.uniform) AS local_signup, m.channel, m.file_id
+FROM mine AS m
+JOIN tz_hours AS z ON z.hour = date_trunc('hour', m.signup_ts);
 CREATE OR REPLACE TEMP TABLE touched_user_days AS
 SELECT d.pid, d.uid, d.day, d.batch
 FROM user_days AS d
