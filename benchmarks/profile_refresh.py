@@ -1,13 +1,17 @@
-"""Profile a full refresh of an existing Uptake home, statement by statement.
+"""Profile a full or (--incremental) the next refresh of an Uptake home, per statement.
 
-Runs `refresh_models(full=True)` in a transaction that is rolled back, so the warehouse is
+Runs `refresh_models(full=True)` (with --incremental: the refresh the next pass would run,
+over the rows loaded since the last one) in a transaction that is rolled back, so the warehouse is
 left as it was, and times every statement the refresh executes: CPU seconds of this
 process (DuckDB's threads included) and wall seconds, their ratio (the cores the statement
 kept busy), and the temporary files DuckDB had spilled to after it. Prints the costliest
 statements, the refresh's steps and the totals.
 
     /tmp/venv/bin/python benchmarks/profile_refresh.py --home /tmp/demo [--top 15]
-        [--memory-limit 10GB] [--threads 2]
+        [--memory-limit 10GB] [--threads 2] [--incremental]
+
+An incremental profile: copy a home, load a batch into the copy without refreshing
+(`uptake --home COPY ingest --no-refresh DELTA`), then --incremental.
 
 Use it on the home `uptake demo` leaves (--home of the demo) or on the one
 `bench_refresh.py --home` builds.
@@ -88,6 +92,12 @@ class TimedConnection:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True, help="an Uptake home with data")
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="profile the refresh the next pass would run (rows loaded since the last "
+        "refresh, e.g. by `uptake ingest --no-refresh`) instead of a full one",
+    )
     add_engine_options(parser)
     args = parser.parse_args(argv)
     if not (args.home / "warehouse.duckdb").exists():
@@ -102,14 +112,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             TimedConnection(con, profile),  # type: ignore[arg-type]
             settings,
             datetime.now(),
-            full=True,
+            full=not args.incremental,
         )
     finally:
         con.execute("ROLLBACK")
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     print(f"home {args.home}: memory_limit {settings.memory_limit}, threads {settings.threads}")
+    kind = "full" if result.full else f"incremental ({result.touched_users:,} users touched)"
     print(
-        f"full refresh (rolled back): {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / wall:.2f} cores)"
+        f"{kind} refresh (rolled back): {wall:.1f} s wall, {cpu:.1f} s CPU ({cpu / wall:.2f} cores)"
     )
     print(f"peak temporary files: {profile.peak_temp_bytes / 1024**3:.2f} GB")
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

@@ -12,7 +12,7 @@ import pytest
 
 from etl.config import load_settings
 from etl.ingest import IngestOptions
-from etl.pipeline import ingest_and_publish
+from etl.pipeline import ingest_and_publish, ingest_only
 from etl.simulate import SimulationOptions, simulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -50,6 +50,17 @@ def test_profile_lists_the_refresh_statements_and_rolls_back(
     assert "INSERT INTO user_days" in out  # the statements the refresh ran, by CPU
     assert "scope_hour_counts" in out
     assert _state(home) == before
+
+    # A batch loaded without refreshing: --incremental profiles the refresh it needs.
+    more = tmp_path / "more"
+    simulate(SimulationOptions("viral", scale=0.0005, seed=4, days=1), more)
+    ingest_only(settings, [more], IngestOptions(), now=datetime(2026, 12, 2))
+    loaded = _state(home)
+    profile_refresh.main(["--home", str(home), "--incremental", "--top", "40"])
+    out = capsys.readouterr().out
+    assert "incremental (" in out and "users touched) refresh (rolled back)" in out
+    assert "touched_signups" in out
+    assert _state(home) == loaded
 
 
 def test_profile_needs_a_home_with_a_warehouse(tmp_path: Path) -> None:
