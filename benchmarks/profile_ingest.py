@@ -16,18 +16,11 @@ from __future__ import annotations
 
 import argparse
 import resource
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from profile_refresh import (
-    Profile,
-    TimedConnection,
-    add_engine_options,
-    print_statements,
-    profiled_settings,
-)
+from profile_refresh import add_engine_options, print_statements, profiled_settings, rolled_back
 
 from etl.ingest import IngestOptions, ingest_files, plan_ingest
 from etl.sources import discover
@@ -44,21 +37,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     con = connect(settings)
     options = IngestOptions()
     plan = plan_ingest(con, discover([args.input]), options)
-    profile = Profile()
-    con.execute("BEGIN TRANSACTION")
-    cpu, wall = time.process_time(), time.perf_counter()
-    try:
-        result = ingest_files(
-            TimedConnection(con, profile),  # type: ignore[arg-type]
-            settings,
-            plan,
-            options,
-            run_id=0,
-            now=datetime.now(),
-        )
-    finally:
-        con.execute("ROLLBACK")
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    run = rolled_back(
+        con,
+        lambda timed: ingest_files(timed, settings, plan, options, run_id=0, now=datetime.now()),
+    )
+    result, profile, cpu, wall = run.result, run.profile, run.cpu, run.wall
     print(f"home {args.home}: memory_limit {settings.memory_limit}, threads {settings.threads}")
     print(
         f"ingest of {len(plan)} files, {result.total('rows_read'):,} rows (rolled back): "

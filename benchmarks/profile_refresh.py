@@ -1,8 +1,8 @@
 """Profile a full or (--incremental) the next refresh of an Uptake home, per statement.
 
 Runs `refresh_models(full=True)` (with --incremental: the refresh the next pass would run,
-over the rows loaded since the last one) in a transaction that is rolled back, so the warehouse is
-left as it was, and times every statement the refresh executes: CPU seconds of this
+over the rows loaded since the last one) in a transaction that is rolled back, so the
+warehouse is left as it was, and times every statement the refresh executes: CPU seconds of this
 process (DuckDB's threads included) and wall seconds, their ratio (the cores the statement
 kept busy), and the temporary files DuckDB had spilled to after it. Prints the costliest
 statements, the refresh's steps and the totals.
@@ -23,11 +23,11 @@ import argparse
 import re
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 
@@ -35,6 +35,7 @@ from etl.config import Settings, load_settings
 from etl.refresh import refresh_models
 from etl.warehouse import connect
 
+T = TypeVar("T")
 _COMMENT = re.compile(r"--[^\n]*")
 
 
@@ -104,19 +105,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{args.home} has no warehouse.duckdb: run `uptake demo` or `uptake run`")
     settings = profiled_settings(args)
     con = connect(settings)
-    profile = Profile()
-    con.execute("BEGIN TRANSACTION")
-    cpu, wall = time.process_time(), time.perf_counter()
-    try:
-        result = refresh_models(
-            TimedConnection(con, profile),  # type: ignore[arg-type]
-            settings,
-            datetime.now(),
-            full=not args.incremental,
-        )
-    finally:
-        con.execute("ROLLBACK")
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    run = rolled_back(
+        con,
+        lambda timed: refresh_models(timed, settings, datetime.now(), full=not args.incremental),
+    )
+    result, profile, cpu, wall = run.result, run.profile, run.cpu, run.wall
     print(f"home {args.home}: memory_limit {settings.memory_limit}, threads {settings.threads}")
     kind = "full" if result.full else f"incremental ({result.touched_users:,} users touched)"
     print(
@@ -128,6 +121,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("steps (wall s):", {k: round(v, 1) for k, v in result.timings.items() if v >= 0.05})
     print_statements(profile, args.top)
     con.close()
+
+
+@dataclass
+class Run(Generic[T]):
+    """What `rolled_back` ran: its result, its statements' times, its CPU and wall seconds."""
+
+    result: T
+    profile: Profile
+    cpu: float
+    wall: float
+
+
+def rolled_back(
+    con: duckdb.DuckDBPyConnection, action: Callable[[duckdb.DuckDBPyConnection], T]
+) -> Run[T]:
+    """Run `action` on a connection that times each statement, inside a transaction that
+    is rolled back (the warehouse is left as it was)."""
+    profile = Profile()
+    con.execute("BEGIN TRANSACTION")
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        result = action(TimedConnection(con, profile))  # type: ignore[arg-type]
+    finally:
+        con.execute("ROLLBACK")
+    return Run(result, profile, time.process_time() - cpu, time.perf_counter() - wall)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

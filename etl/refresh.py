@@ -489,13 +489,17 @@ def refresh_models(
     return result
 
 
+# Whether every hour of tz_hours is whole (variable whole_hours; signup_hours.sql): asked by
+# the DuckDB refresh and the Spark engine alike.
+WHOLE_HOURS_SQL = "SELECT coalesce(bool_and(whole), true) AS whole FROM tz_hours"
+
+
 def fold_batch_stats(con: duckdb.DuckDBPyConnection) -> None:
     run_sql(con, "platforms", "batch_stats")
     run_sql(con, "platforms", "merge_stats")
     run_sql(con, "platforms", "ids")
     build_tz_hours(con)
-    whole = scalar(con, "SELECT coalesce(bool_and(whole), true) FROM tz_hours")
-    set_variables(con, {"whole_hours": bool(whole)})
+    set_variables(con, {"whole_hours": bool(scalar(con, WHOLE_HOURS_SQL))})
 
 
 # The batch's events are grouped into user-days a span of whole local days at a time, each

@@ -32,7 +32,7 @@ WHERE file_id <= getvariable('scope_wm') AND is_activity(event_type);
 -- The touched users' rows up to the new watermark, read once: both phases (old, new)
 -- filter them by scope_wm.
 -- The touched users' signups are found first (materialized): joined with tz_hours first,
--- every signup would build the semi join's hash table (2.4 s of a 6 s refresh at 1x).
+-- every signup would build the semi join's hash table.
 CREATE OR REPLACE TEMP TABLE touched_signups AS
 WITH mine AS MATERIALIZED (
     SELECT s.platform, s.ukey AS uid, s.signup_ts, s.channel, s.file_id

@@ -26,6 +26,7 @@ from etl.refresh import (
     SERVE_FOLLOW_UP,
     SERVE_PREPARATION,
     SERVING_MODELS,
+    WHOLE_HOURS_SQL,
     CountTable,
     model_variables,
     serving_order,
@@ -183,8 +184,7 @@ class SparkModels:
         self.variables["range_start"] = datetime.fromisoformat(bounds["range_start"])
         self.variables["range_end"] = datetime.fromisoformat(bounds["range_end"])
         self.run_section("calendar", "tz_hours")
-        whole = self.spark.sql("SELECT coalesce(bool_and(whole), true) FROM tz_hours").first()
-        self.variables["whole_hours"] = bool(whole[0])
+        self.variables["whole_hours"] = bool(self.spark.sql(WHOLE_HOURS_SQL).first()["whole"])
         # One span of every event (the DuckDB refresh groups spans of days to stay inside
         # its memory limit; Spark partitions the grouping itself).
         self.variables["span_from"] = EARLIEST
