@@ -176,6 +176,13 @@ def erase_rows(
                 "WHERE t.platform = f.platform AND t.user_id = f.user_id"
             ).fetchall()[0][0]
         )
+    # A keyed event's user id is in the dictionary only.
+    removed["events"] += int(
+        con.execute(
+            "DELETE FROM events AS t USING user_keys AS k, _forget AS f "
+            "WHERE t.ukey = k.ukey AND k.platform = f.platform AND k.user_id = f.user_id"
+        ).fetchall()[0][0]
+    )
     # The user dictionary holds the id too; a user loaded again later gets a new key.
     con.execute(
         "DELETE FROM user_keys AS t USING _forget AS f "

@@ -17,7 +17,8 @@ Exact dedupe, as if the files had loaded one after another in file-id order:
 Users get their dense integer key (`user_keys`, the dictionary) before their rows go in:
 the run's signups name its new users (one row per user once deduplicated), and the events
 join the dictionary as they are inserted; the few users with events and no signup get
-theirs afterwards, by an update of their rows only.
+theirs afterwards, by an update of their rows only. An event row stores its user id only
+until then: the ids live in the dictionary (`events_with_ids` joins them back).
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ def _load_events(con: duckdb.DuckDBPyConnection, files: Sequence[StagedFile]) ->
         f"""
         INSERT INTO events (platform, user_id, event_ts, event_type, event_id, dedupe_key,
                             file_id, ukey)
-        SELECT v.platform, v.user_id, v.ts, v.event_type, v.event_id, v.k, v.file_id, u.ukey
+        SELECT v.platform, CASE WHEN u.ukey IS NULL THEN v.user_id END, v.ts, v.event_type,
+               v.event_id, v.k, v.file_id, u.ukey
         FROM {rows} AS v
         LEFT JOIN {keys} AS u ON {_same_user("u", "v")}
         WHERE NOT v.is_deletion
@@ -342,7 +344,7 @@ def _dedupe_events(con: duckdb.DuckDBPyConnection, files: Sequence[StagedFile]) 
         stored_rows = f"""
             UNION ALL
             SELECT file_id, 0, platform, user_id, event_ts, event_type, event_id, dedupe_key
-            FROM events WHERE dedupe_key IN (SELECT k FROM _x_keys)
+            FROM events_with_ids WHERE dedupe_key IN (SELECT k FROM _x_keys)
             UNION ALL
             SELECT file_id, 0, platform, user_id, deleted_ts, '{DELETION_EVENT_TYPE}',
                    event_id, dedupe_key
@@ -476,9 +478,11 @@ def _key_rows(con: duckdb.DuckDBPyConnection, table: str, only_unkeyed: bool) ->
         return
     keys = _keys_for(con, f"(SELECT platform, user_id FROM {rows})", run_rows)
     unkeyed = f" AND {table}.ukey IS NULL" if only_unkeyed else ""
+    # An event's user id lives in the dictionary once the event has its key.
+    cleared = ", user_id = NULL" if table == "events" else ""
     con.execute(
         f"""
-        UPDATE {table} SET ukey = k.ukey
+        UPDATE {table} SET ukey = k.ukey{cleared}
         FROM {keys} AS k
         WHERE {table}.file_id >= getvariable('key_first_file'){unkeyed}
           AND k.platform = {table}.platform AND k.user_id = {table}.user_id

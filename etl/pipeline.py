@@ -2,8 +2,8 @@
 and write the run ledger; after the commit, move the files, fit growth models and publish a
 serving snapshot. A kill at any point leaves the warehouse as it was before the pass.
 
-Each step (convert, plan, ingest, refresh, retention, move_files, fit, publish) is reported
-to the progress reporter (etl/progress.py) as it starts and as it ends."""
+Each step (convert, plan, ingest, refresh, retention, commit, move_files, fit, publish) is
+reported to the progress reporter (etl/progress.py) as it starts and as it ends."""
 
 from __future__ import annotations
 
@@ -291,7 +291,8 @@ def _transaction_with_retries(
         try:
             con.execute("BEGIN TRANSACTION")
             _transaction(con, job, plan, failed)
-            con.execute("COMMIT")
+            with timed_step(job.result.steps, "commit"):  # DuckDB writes the new rows out
+                con.execute("COMMIT")
             return
         except FileFailure as failure:
             con.execute("ROLLBACK")

@@ -204,18 +204,18 @@ def compact_raw_events(
     removed = con.execute(
         """
         WITH groups AS (
-            SELECT DISTINCT platform, user_id, date_trunc('hour', event_ts) AS hour, event_type
+            SELECT DISTINCT ukey, date_trunc('hour', event_ts) AS hour, event_type
             FROM events
             WHERE event_ts < $horizon AND (event_ts >= $previous OR file_id > $seen_file)
         ), rows AS (
             SELECT e.rowid AS id, e.event_ts, g.*
             FROM events AS e
-            JOIN groups AS g ON g.platform = e.platform AND g.user_id = e.user_id
+            JOIN groups AS g ON g.ukey = e.ukey
                 AND g.hour = date_trunc('hour', e.event_ts) AND g.event_type = e.event_type
             WHERE e.event_ts < $horizon
         ), kept AS (
             SELECT unnest([arg_min(id, event_ts), arg_max(id, event_ts)]) AS id
-            FROM rows GROUP BY platform, user_id, hour, event_type
+            FROM rows GROUP BY ukey, hour, event_type
         )
         DELETE FROM events WHERE rowid IN (SELECT id FROM rows ANTI JOIN kept USING (id))
         """,

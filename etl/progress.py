@@ -6,7 +6,7 @@ The pass reports (stage, done, total, detail) as it goes:
 - `metrics` counts the refresh's steps (detail: the step running);
 - `publish` counts the snapshot's tables as they are written (detail: the table);
 - `pass` names each step of the pass (detail: convert, plan, ingest, refresh, retention,
-  move_files, fit, publish; with the Spark engine, export_lake and spark) when it starts,
+  commit, move_files, fit, publish; with the Spark engine, export_lake and spark) when it starts,
   as 0 of 0 (steps vary by pass), and when it ends, as 1 of 1.
 Nothing is reported unless a caller installs a reporter with `reporting(...)`, so the
 pipeline itself needs no knowledge of any display."""

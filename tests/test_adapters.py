@@ -154,7 +154,7 @@ def test_segment_track_identify_and_bad_lines(settings: Settings, tmp_path: Path
         ("42", datetime(2024, 3, 1, 8, 0), None, None, "m-6"),
         ("u1", datetime(2024, 3, 1, 9, 0), "ads", "FR", "m-2"),
     ]
-    assert rows(settings, "SELECT user_id, event_type FROM events ORDER BY event_id") == [
+    assert rows(settings, "SELECT user_id, event_type FROM events_with_ids ORDER BY event_id") == [
         ("u1", "identify"),
         ("u1", "Post Created"),
         ("anon-9", "Post Created"),
@@ -506,7 +506,7 @@ def test_amplitude_zip_of_gzipped_json_lines(settings: Settings, tmp_path: Path,
         ("amy", datetime(2023, 1, 2, 1, 0, 0, 123000), "Japan"),
         ("bo", datetime(2023, 1, 2, 4, 0, 0, 123000), "Japan"),
     ]
-    assert rows(settings, "SELECT DISTINCT user_id FROM events ORDER BY 1") == [
+    assert rows(settings, "SELECT DISTINCT user_id FROM events_with_ids ORDER BY 1") == [
         ("amy",),
         ("bo",),
         ("dev-3",),

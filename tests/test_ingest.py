@@ -163,7 +163,7 @@ def test_column_mapping_and_platform_flag(settings: Settings, tmp_path: Path, cl
         platform="web",
         mapping={"user_id": "distinct_id", "event_ts": "timestamp", "event_type": "event"},
     )
-    assert rows(settings, "SELECT platform, user_id, event_type FROM events") == [
+    assert rows(settings, "SELECT platform, user_id, event_type FROM events_with_ids") == [
         ("web", "d1", "pageview")
     ]
 

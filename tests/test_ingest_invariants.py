@@ -30,7 +30,7 @@ from etl.warehouse import connect, writer_lock
 
 RAW_TABLES = {
     "signups": "platform, user_id, signup_ts, channel",
-    "events": "platform, user_id, event_ts, event_type, event_id",
+    "events_with_ids": "platform, user_id, event_ts, event_type, event_id",
     "deletions": "platform, user_id, deleted_ts",
 }
 

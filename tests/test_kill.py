@@ -93,7 +93,7 @@ def warehouse_tables(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
 
 RAW_COLUMNS = {
     "signups": "platform, user_id, signup_ts, channel, country, person_id, event_id",
-    "events": "platform, user_id, event_ts, event_type, event_id",
+    "events_with_ids": "platform, user_id, event_ts, event_type, event_id",
     "deletions": "platform, user_id, deleted_ts, event_id",
     "quarantine": "reason, raw",
 }

@@ -160,7 +160,7 @@ def test_a_mapping_splits_signups_and_deletions_out_of_an_events_file(
         ("myapp", "u1", datetime(2024, 1, 10, 9, 0)),  # Berlin is UTC+1 in January
         ("myapp", "u2", datetime(2024, 1, 11, 8, 0)),
     ]
-    assert rows(settings, "SELECT user_id, event_type FROM events") == [("u1", "Posted")]
+    assert rows(settings, "SELECT user_id, event_type FROM events_with_ids") == [("u1", "Posted")]
     assert rows(settings, "SELECT user_id, deleted_ts FROM deletions") == [
         ("u2", datetime(2024, 1, 12, 8, 0))
     ]
@@ -229,7 +229,7 @@ def test_dotted_paths_reach_into_nested_json(settings: Settings, tmp_path: Path,
     assert rows(settings, "SELECT user_id, signup_ts, event_id FROM signups") == [
         ("m1", datetime(2024, 1, 1, 10, 0), "a")
     ]
-    assert rows(settings, "SELECT user_id, event_ts, event_id FROM events ORDER BY 3") == [
+    assert rows(settings, "SELECT user_id, event_ts, event_id FROM events_with_ids ORDER BY 3") == [
         ("m1", datetime(2024, 1, 1, 10, 1), "b"),
         ("m2", datetime(2024, 1, 2, 10, 0), "c"),
     ]

@@ -373,7 +373,8 @@ def test_a_pass_reports_its_progress_file_by_file_and_step_by_step(
     assert metrics[-1][:2] == (refresh_steps(True), refresh_steps(True))  # the first: full
     assert {"user_days", "contributions", "serve:retention"} <= {n for _, _, n in metrics}
     steps = [name for _, _, name in by_stage["pass"]]
-    assert steps.index("ingest") < steps.index("refresh") < steps.index("publish")
+    assert steps.index("ingest") < steps.index("refresh") < steps.index("commit")
+    assert steps.index("commit") < steps.index("publish")
     # Outside the block nothing is reported.
     seen.clear()
     ingest_and_publish(load_settings(tmp_path / "again", env={}), [folder], IngestOptions(),

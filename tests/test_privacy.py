@@ -99,7 +99,7 @@ def test_pseudonyms_are_keyed_stable_and_leave_no_raw_id(tmp_path: Path, clock: 
     # A second run with the same key: the same user gets the same pseudonym.
     write_inbox(keyed, [SECRET_ID], tag="2")
     run_pass(keyed, clock)
-    assert {u for (u,) in query(keyed, "SELECT DISTINCT user_id FROM events")} <= stored
+    assert {u for (u,) in query(keyed, "SELECT DISTINCT user_id FROM events_with_ids")} <= stored
     quarantined = query(keyed, "SELECT raw FROM quarantine")
     assert quarantined and all(SECRET_ID not in str(r) for (r,) in quarantined)
     assert any(expected in str(r) for (r,) in quarantined)

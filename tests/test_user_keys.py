@@ -21,14 +21,14 @@ UNKEYED = (
     "SELECT (SELECT count(*) FROM signups WHERE ukey IS NULL)"
     " + (SELECT count(*) FROM events WHERE ukey IS NULL)"
 )
-# Rows whose key is not their user's dictionary key.
+# Signups whose key is not their user's dictionary key (an event's user is its key: the
+# test compares events_with_ids with the input instead).
 MISKEYED = """
-    SELECT count(*) FROM (
-        SELECT platform, user_id, ukey FROM signups
-        UNION ALL SELECT platform, user_id, ukey FROM events
-    ) AS r
+    SELECT count(*) FROM (SELECT platform, user_id, ukey FROM signups) AS r
     ANTI JOIN user_keys AS k USING (platform, user_id, ukey)
 """
+# Events that still store their user's id (it lives in the dictionary once keyed).
+IDS_STORED = "SELECT count(*) FROM events WHERE user_id IS NOT NULL"
 
 
 def write(folder: Path, name: str, table: pa.Table) -> Path:
@@ -69,6 +69,7 @@ def dictionary(settings: Settings) -> dict[tuple[str, str], int]:
         rows = con.execute("SELECT platform, user_id, ukey FROM user_keys").fetchall()
         assert not con.execute(UNKEYED).fetchall()[0][0]
         assert not con.execute(MISKEYED).fetchall()[0][0]
+        assert not con.execute(IDS_STORED).fetchall()[0][0]
         return {(str(p), str(u)): int(k) for p, u, k in rows}
     finally:
         con.close()
@@ -105,6 +106,19 @@ def test_keys_are_unique_per_user_and_stable_across_runs(
     assert len(final) == len(after) + 50 and len(set(final.values())) == len(final)
     assert len(set(after.values())) == len(after)
     assert min(after[k] for k in set(after) - set(before)) > max(before.values())
+    # every event reads back with its own user's id, from the dictionary
+    con = connect(settings, read_only=True)
+    stored = con.execute(
+        "SELECT platform, user_id, count(*) FROM events_with_ids GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    con.close()
+    assert stored == [
+        ("a", "m7", 1),
+        ("a", "u1", 3),
+        ("a", "u2", 1),
+        ("a", "u4", 1),
+        ("a", "u5", 2),
+    ]
 
 
 def test_migration_keys_an_existing_warehouse(tmp_path: Path) -> None:
@@ -137,6 +151,9 @@ def test_migration_keys_an_existing_warehouse(tmp_path: Path) -> None:
     assert sorted(keys.values()) == [1, 2, 3]
     assert not con.execute(UNKEYED).fetchall()[0][0]
     assert not con.execute(MISKEYED).fetchall()[0][0]
+    assert not con.execute(IDS_STORED).fetchall()[0][0]
+    events = con.execute("SELECT platform, user_id, ukey FROM events_with_ids ORDER BY 2")
+    assert events.fetchall() == [("a", "x", keys[("a", "x")]), ("a", "y", keys[("a", "y")])]
     # the models rebuild from the keyed rows
     con.execute("BEGIN TRANSACTION")
     refresh_models(con, load_settings(tmp_path, env={}), datetime(2024, 2, 1))

@@ -32,6 +32,9 @@ STREAMS = {
     "deletions": ("deleted_ts", ("user_id", "deleted_ts", "event_id")),
 }
 RUNS = "runs"
+# The warehouse relation each stream is exported from (events: their user ids joined back
+# from the dictionary).
+SOURCES = {"signups": "signups", "events": "events_with_ids", "deletions": "deletions"}
 
 
 def export_query(stream: str) -> str:
@@ -39,7 +42,7 @@ def export_query(stream: str) -> str:
     ts, columns = STREAMS[stream]
     listed = ", ".join(f"CAST({c} AS TIMESTAMPTZ) AS {c}" if c == ts else c for c in columns)
     return (
-        f"SELECT platform, CAST({ts} AS DATE) AS date, {listed} FROM {stream} "
+        f"SELECT platform, CAST({ts} AS DATE) AS date, {listed} FROM {SOURCES[stream]} "
         f"ORDER BY platform, date, {ts}"
     )
 
