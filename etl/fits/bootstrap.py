@@ -56,13 +56,13 @@ def _batch_residuals(fit: FitResult, series: FitSeries, x: Array, observed: Arra
 def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base: Array) -> Array:
     """Forward differences, laid out (p, draws, n) so each column is contiguous."""
     steps = 1e-6 * (1.0 + np.abs(x))
-    columns = []
+    jac = np.empty((x.shape[1], *base.shape))
     for j in range(x.shape[1]):
         shifted = x.copy()
         shifted[:, j] += steps[:, j]
-        shifted_res = _batch_residuals(fit, series, shifted, observed)
-        columns.append((shifted_res - base) / steps[:, j : j + 1])
-    return np.stack(columns)
+        column = np.subtract(_batch_residuals(fit, series, shifted, observed), base, out=jac[j])
+        column /= steps[:, j : j + 1]
+    return jac
 
 
 def _normal_equations(jac: Array, residuals: Array) -> tuple[Array, Array]:

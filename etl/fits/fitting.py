@@ -60,8 +60,11 @@ def predicted_increments(model: GrowthModel, series: FitSeries, params: Array) -
     """Model increments per bucket, seasonal factor included; batches broadcast."""
     # Buckets are contiguous (each starts where the previous ended), so C is evaluated
     # once per boundary rather than twice per bucket.
-    rise = np.diff(model.cumulative(series.boundaries, params), axis=-1)
-    return np.asarray(rise * series.season)
+    # In place on one fresh buffer: the same operations as np.diff(C) * season.
+    cumulative = model.cumulative(series.boundaries, params)
+    rise = np.subtract(cumulative[..., 1:], cumulative[..., :-1])
+    rise *= series.season
+    return rise
 
 
 def expected_counts(model: GrowthModel, series: FitSeries, params: Array) -> Array:
@@ -71,7 +74,9 @@ def expected_counts(model: GrowthModel, series: FitSeries, params: Array) -> Arr
     if series.level_term:
         start = model.cumulative(series.boundaries[:1], params)
         increments = np.concatenate([start, increments], axis=-1)
-    return np.asarray(increments / series.resolution)
+    if series.resolution != 1.0:  # x / 1.0 is x: skip a pass over a bootstrap batch
+        increments /= series.resolution
+    return increments
 
 
 def fit_residuals(
@@ -82,8 +87,10 @@ def fit_residuals(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         predicted = expected_counts(model, series, model.to_natural(x))
         residuals = deviance_residuals(predicted, observed, dispersion)
-    # Keep absurd trial points finite (and their squares too) so the solver just rejects them.
-    return np.nan_to_num(np.clip(residuals, -1e150, 1e150), nan=1e150)
+    # Keep absurd trial points finite (and their squares too) so the solver just rejects
+    # them: fmin/fmax clip as np.clip does and turn a nan into 1e150, in place.
+    np.fmin(residuals, 1e150, out=residuals)
+    return np.fmax(residuals, -1e150, out=residuals)
 
 
 def aicc(log_lik: float, n_points: int, n_params: int) -> float:

@@ -29,16 +29,35 @@ MIN_DISPERSION, MAX_DISPERSION = 1e-6, 50.0
 
 
 def unit_deviance(mu: Array, y: Array, dispersion: float) -> Array:
-    """2 (log L(y; y) - log L(y; mu)) per point, for NB2 with variance mu + a mu^2."""
-    mu = np.maximum(mu, MIN_MEAN)
+    """2 (log L(y; y) - log L(y; mu)) per point, for NB2 with variance mu + a mu^2:
+    2 (xlogy(y, y / mu) - (y + 1/a) log1p(a (y - mu) / (1 + a mu))).
+
+    Every step of every fit and bootstrap evaluates this on whole batches: the operations
+    are those of the formula, in its order (the fits are sensitive to the last bit), done
+    in place on two buffers."""
     a = dispersion
-    shrink = (y + 1.0 / a) * np.log1p(a * (y - mu) / (1.0 + a * mu))
-    return np.asarray(np.maximum(2.0 * (xlogy(y, y / mu) - shrink), 0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mu = np.maximum(mu, MIN_MEAN)
+        gain = np.divide(y, mu)
+        xlogy(y, gain, out=gain)
+        shrink = np.subtract(y, mu)
+        shrink *= a
+        np.multiply(mu, a, out=mu)
+        mu += 1.0
+        shrink /= mu
+        np.log1p(shrink, out=shrink)
+        shrink *= y + 1.0 / a
+        gain -= shrink
+        gain *= 2.0
+        return np.maximum(gain, 0.0, out=gain)
 
 
 def deviance_residuals(mu: Array, y: Array, dispersion: float) -> Array:
     """sign(y - mu) sqrt(unit deviance): their sum of squares is the deviance."""
-    return np.asarray(np.sign(y - mu) * np.sqrt(unit_deviance(mu, y, dispersion)))
+    residuals = np.sqrt(unit_deviance(mu, y, dispersion))
+    with np.errstate(invalid="ignore"):
+        residuals *= np.sign(np.subtract(y, mu))
+    return residuals
 
 
 def pearson_residuals(mu: Array, y: Array, dispersion: float) -> Array:

@@ -64,7 +64,13 @@ class GrowthModel:
 
 def _logistic(t: Array, p: Array) -> Array:
     ceiling, rate, t_mid = p[..., 0:1], p[..., 1:2], p[..., 2:3]
-    return np.asarray(ceiling * expit(rate * (t - t_mid)))
+    # ceiling * expit(rate * (t - t_mid)), in place on one buffer: curves are evaluated
+    # on whole bootstrap batches many times per fit.
+    curve = np.asarray(np.subtract(t, t_mid))
+    curve *= rate
+    expit(curve, out=curve)
+    curve *= ceiling
+    return curve
 
 
 def _logistic_time(target: Array, p: Array) -> Array:
@@ -78,7 +84,15 @@ def _logistic_time(target: Array, p: Array) -> Array:
 def _gompertz(t: Array, p: Array) -> Array:
     # Parametrised by its inflection time: C(t_mid) = K / e.
     ceiling, rate, t_mid = p[..., 0:1], p[..., 1:2], p[..., 2:3]
-    return ceiling * np.exp(-_exp(-rate * (t - t_mid)))
+    # ceiling * exp(-_exp(-rate * (t - t_mid))), in place on one buffer.
+    curve = np.asarray(np.subtract(t, t_mid))
+    curve *= -rate
+    np.minimum(curve, _EXP_CAP, out=curve)
+    np.exp(curve, out=curve)
+    np.negative(curve, out=curve)
+    np.exp(curve, out=curve)
+    curve *= ceiling
+    return curve
 
 
 def _gompertz_time(target: Array, p: Array) -> Array:
@@ -91,8 +105,16 @@ def _gompertz_time(target: Array, p: Array) -> Array:
 
 def _bass(t: Array, p: Array) -> Array:
     market, innovation, imitation = p[..., 0:1], p[..., 1:2], p[..., 2:3]
-    decay = _exp(-(innovation + imitation) * np.maximum(t, 0.0))
-    return market * (1.0 - decay) / (1.0 + imitation / innovation * decay)
+    # market (1 - decay) / (1 + (q / p) decay), on two buffers.
+    decay = np.asarray(np.multiply(-(innovation + imitation), np.maximum(t, 0.0)))
+    np.minimum(decay, _EXP_CAP, out=decay)
+    np.exp(decay, out=decay)
+    curve = np.asarray(np.subtract(1.0, decay))
+    curve *= market
+    decay *= imitation / innovation
+    decay += 1.0
+    curve /= decay
+    return curve
 
 
 def _bass_time(target: Array, p: Array) -> Array:
@@ -126,7 +148,16 @@ def _exponential_time(target: Array, p: Array) -> Array:
 def _burst_inflow(t: Array, p: Array) -> Array:
     burst, decay, inflow = p[..., 0:1], p[..., 1:2], p[..., 2:3]
     elapsed = np.maximum(t, 0.0)
-    return burst * -np.expm1(-decay * elapsed) + inflow * elapsed
+    return _burst(burst, decay, elapsed) + inflow * elapsed
+
+
+def _burst(burst: Array, decay: Array, elapsed: Array) -> Array:
+    """burst * -expm1(-decay * elapsed), in place on one buffer."""
+    curve = np.asarray(np.multiply(-decay, elapsed))
+    np.expm1(curve, out=curve)
+    np.negative(curve, out=curve)
+    curve *= burst
+    return curve
 
 
 def _lambert_w_of_exp(log_z: Array) -> Array:
@@ -151,13 +182,23 @@ def _fading_inflow(inflow: Array, fade: Array, elapsed: Array) -> Array:
     inflow (1 - e^{-jt}) / j, which is inflow * t at j = 0 (expm1 keeps it exact near 0)."""
     steady = fade <= 0
     rate = np.where(steady, 1.0, fade)
-    return np.asarray(inflow * np.where(steady, elapsed, -np.expm1(-rate * elapsed) / rate))
+    # inflow * where(steady, elapsed, -expm1(-rate * elapsed) / rate), in place.
+    curve = np.asarray(np.multiply(-rate, elapsed))
+    np.expm1(curve, out=curve)
+    np.negative(curve, out=curve)
+    curve /= rate
+    if steady.any():
+        curve = np.where(steady, elapsed, curve)
+    curve *= inflow
+    return curve
 
 
 def _burst_tail(t: Array, p: Array) -> Array:
     burst, decay, tail, fade = p[..., 0:1], p[..., 1:2], p[..., 2:3], p[..., 3:4]
     elapsed = np.maximum(t, 0.0)
-    return burst * -np.expm1(-decay * elapsed) + _fading_inflow(tail, fade, elapsed)
+    curve = _burst(burst, decay, elapsed)
+    curve += _fading_inflow(tail, fade, elapsed)
+    return curve
 
 
 def _burst_tail_total(p: Array) -> Array:

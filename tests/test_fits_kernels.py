@@ -1,0 +1,145 @@
+"""The fits' hot kernels (deviance, model curves, residuals) are rewritten for speed in
+place; they must give the very same bits as the plain formulas they replace: the fits are
+sensitive to the last bit (an exact tie between logistic and Bass, flat directions of a
+fading tail), so "close" is not enough."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from scipy.special import expit, xlogy
+
+from etl.fits.likelihood import MIN_MEAN, deviance_residuals, unit_deviance
+from etl.fits.models import (
+    BASS,
+    BURST_INFLOW,
+    BURST_TAIL,
+    EXPONENTIAL,
+    GOMPERTZ,
+    LOGISTIC,
+    GrowthModel,
+)
+
+Array = np.ndarray
+
+
+def reference_unit_deviance(mu: Array, y: Array, dispersion: float) -> Array:
+    mu = np.maximum(mu, MIN_MEAN)
+    a = dispersion
+    shrink = (y + 1.0 / a) * np.log1p(a * (y - mu) / (1.0 + a * mu))
+    return np.asarray(np.maximum(2.0 * (xlogy(y, y / mu) - shrink), 0.0))
+
+
+def reference_deviance_residuals(mu: Array, y: Array, dispersion: float) -> Array:
+    return np.asarray(np.sign(y - mu) * np.sqrt(reference_unit_deviance(mu, y, dispersion)))
+
+
+def _exp(x: Array) -> Array:
+    return np.exp(np.minimum(x, 700.0))
+
+
+def _fading(inflow: Array, fade: Array, elapsed: Array) -> Array:
+    steady = fade <= 0
+    rate = np.where(steady, 1.0, fade)
+    return np.asarray(inflow * np.where(steady, elapsed, -np.expm1(-rate * elapsed) / rate))
+
+
+REFERENCE_CURVES: dict[str, Callable[[Array, Array], Array]] = {
+    "logistic": lambda t, p: p[..., 0:1] * expit(p[..., 1:2] * (t - p[..., 2:3])),
+    "gompertz": lambda t, p: p[..., 0:1] * np.exp(-_exp(-p[..., 1:2] * (t - p[..., 2:3]))),
+    "bass": lambda t, p: (
+        p[..., 0:1]
+        * (1.0 - _exp(-(p[..., 1:2] + p[..., 2:3]) * np.maximum(t, 0.0)))
+        / (
+            1.0
+            + p[..., 2:3] / p[..., 1:2] * _exp(-(p[..., 1:2] + p[..., 2:3]) * np.maximum(t, 0.0))
+        )
+    ),
+    "exponential": lambda t, p: p[..., 0:1] * _exp(p[..., 1:2] * np.maximum(t, 0.0)),
+    "burst_inflow": lambda t, p: (
+        p[..., 0:1] * -np.expm1(-p[..., 1:2] * np.maximum(t, 0.0))
+        + p[..., 2:3] * np.maximum(t, 0.0)
+    ),
+    "burst_tail": lambda t, p: (
+        p[..., 0:1] * -np.expm1(-p[..., 1:2] * np.maximum(t, 0.0))
+        + _fading(p[..., 2:3], p[..., 3:4], np.maximum(t, 0.0))
+    ),
+}
+
+
+def _counts_and_means(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Array, Array]:
+    y = np.round(rng.gamma(0.5, 40.0, shape))
+    y[..., ::5] = 0.0
+    mu = y * rng.uniform(0.3, 3.0, shape) + rng.uniform(-0.01, 2.0, shape)
+    mu[..., ::7] = rng.uniform(0.0, 2e-3, mu[..., ::7].shape)  # around the floor
+    return y, mu
+
+
+def test_unit_deviance_is_the_reference_formula_to_the_bit() -> None:
+    rng = np.random.default_rng(1)
+    y, mu = _counts_and_means(rng, (40, 300))
+    # The odd corners a solver's trial points reach: nan, inf, 0, negative, tiny means.
+    odd = np.array([np.nan, np.inf, 0.0, -1.0, 1e-300, 1e300])
+    mu[0, : odd.size], y[0, : odd.size] = odd, 0.0
+    mu[1, : odd.size], y[1, : odd.size] = odd, 3.0
+    for a in (1e-6, 3e-3, 0.05, 1.0, 50.0):
+        with np.errstate(all="ignore"):
+            expected = reference_unit_deviance(mu, y, a)
+            residuals = reference_deviance_residuals(mu, y, a)
+        assert np.array_equal(unit_deviance(mu, y, a), expected, equal_nan=True)
+        assert np.array_equal(deviance_residuals(mu, y, a), residuals, equal_nan=True)
+
+
+@pytest.mark.parametrize("shapes", [((300,), (300,)), ((300,), (40, 300)), ((40, 300), (300,))])
+def test_unit_deviance_broadcasts_like_the_reference(
+    shapes: tuple[tuple[int, ...], tuple[int, ...]],
+) -> None:
+    rng = np.random.default_rng(2)
+    y, _ = _counts_and_means(rng, shapes[0])
+    _, mu = _counts_and_means(rng, shapes[1])
+    mu_before, y_before = mu.copy(), y.copy()
+    expected = reference_deviance_residuals(mu, y, 0.02)
+    assert np.array_equal(deviance_residuals(mu, y, 0.02), expected)
+    # In place on its own buffers, never on the caller's arrays.
+    assert np.array_equal(mu, mu_before) and np.array_equal(y, y_before)
+
+
+def _params(model: GrowthModel, rng: np.random.Generator, draws: int) -> Array:
+    params = {
+        "logistic": [1e6, 0.4, 12.0],
+        "gompertz": [1e6, 0.3, 10.0],
+        "bass": [1e6, 0.002, 0.4],
+        "exponential": [50.0, 0.2],
+        "burst_inflow": [5e5, 3.0, 2e4],
+        "burst_tail": [5e5, 3.0, 2e4, 0.05],
+    }[model.name]
+    spread = rng.uniform(0.2, 5.0, (draws, len(params)))
+    if model.name in ("logistic", "gompertz"):
+        spread[:, 2] = rng.uniform(-1.0, 3.0, draws)
+    batch = np.array(params) * spread
+    if model.name == "burst_tail":
+        batch[::3, 3] = 0.0  # a tail that does not fade: burst_inflow
+    return batch
+
+
+@pytest.mark.parametrize(
+    "model", [LOGISTIC, GOMPERTZ, BASS, EXPONENTIAL, BURST_INFLOW, BURST_TAIL], ids=lambda m: m.name
+)
+def test_model_curves_are_the_reference_formulas_to_the_bit(model: GrowthModel) -> None:
+    rng = np.random.default_rng(3)
+    t = np.r_[-0.5, 0.0, np.sort(rng.uniform(0.0, 60.0, 200)), 1e4]
+    batch = _params(model, rng, 25)
+    reference = REFERENCE_CURVES[model.name]
+    with np.errstate(all="ignore"):
+        assert np.array_equal(model.cumulative(t, batch), reference(t, batch), equal_nan=True)
+        for one in batch[:4]:  # one parameter vector, and one time at a time
+            assert np.array_equal(model.cumulative(t, one), reference(t, one), equal_nan=True)
+            assert np.array_equal(
+                model.cumulative(t[3:4], one), reference(t[3:4], one), equal_nan=True
+            )
+        # Times to reach a level (burst_tail bisects on its curve), one vector and batched.
+        target = np.float64(0.5 * float(np.nanmax(reference(t, batch[0]))))
+        assert np.isfinite(model.time_to_reach(target, batch[0]))
+        assert model.time_to_reach(np.full(batch.shape[0], target), batch).shape == (25,)
