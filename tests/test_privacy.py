@@ -150,9 +150,10 @@ def test_forget_erases_every_trace_and_restates(
     summary = forget_users(full, "p", [ERASED], clock).summary()
     assert summary["removed"]["signups"] == 1 and summary["removed"]["events"] > 0
     assert summary["removed"]["quarantine"] == 1 and summary["archived_files"] == 2
-    for table in ("signups", "events", "deletions", "user_keys"):
+    for table in ("signups", "events_with_ids", "deletions", "user_keys"):
         assert not query(full, f"SELECT * FROM {table} WHERE user_id = '{stored}'"), table
-    # user_days is keyed by the user's integer key
+    # events (their ids are in the dictionary) and user_days are keyed by the user's key
+    assert not query(full, f"SELECT * FROM events WHERE ukey = {erased_key}")
     assert not query(full, f"SELECT * FROM user_days WHERE uid = {erased_key}")
     assert not query(full, f"SELECT * FROM quarantine WHERE contains(raw, '{stored}')")
     for path in full.archive.rglob("*"):
