@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,6 +195,21 @@ def _ensemble_note(platform: PlatformFit, identified: bool) -> str:
     return note
 
 
+# AICc values closer than this are a tie: below what the optimizer resolves (its relative
+# tolerance on a deviance of thousands), and Akaike weights 0.05% apart. Bass's curve is a
+# logistic plus a constant, so on increments the two score the same up to ~1e-6, and the
+# last bits of floating point must not swap the name of the best model.
+AICC_TIE = 1e-3
+
+
+def best_model(outcomes: Sequence[ModelOutcome]) -> str:
+    """The model with the lowest AICc; among models tied with it, the one with the fewest
+    parameters, then the first in the models' order."""
+    lowest = min(o.fit.aicc for o in outcomes)
+    tied = [o for o in outcomes if o.fit.aicc <= lowest + AICC_TIE]
+    return min(tied, key=lambda o: o.fit.x.size).name
+
+
 def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
     weights = platform.ensemble_weights()
     identified, draws, shares = ensemble_ceiling(platform)
@@ -203,7 +219,7 @@ def ensemble_params(platform: PlatformFit) -> dict[str, Any]:
         "ceiling the data cannot identify yet are left out",
         "weights": {name: _number(w) for name, w in weights.items()},
         "excluded": [o.name for o in platform.outcomes if not o.usable],
-        "best_model": min(platform.outcomes, key=lambda o: o.fit.aicc).name,
+        "best_model": best_model(platform.outcomes),
         "note": _ensemble_note(platform, identified),
         "past_peak": rate_past_peak(platform.series),
         "too_early": reason is not None,
