@@ -22,11 +22,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 
 def run_step(checkout: Path, step: str, work: Path, out: Path) -> dict[str, float]:
-    """One child step of `checkout`'s run.py; its seconds, CPU seconds and pass steps."""
+    """One child step of `checkout`'s run.py: its seconds, CPU seconds and ingest seconds."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     script = checkout / "benchmarks" / "run.py"
     command = [sys.executable, str(script), "--child", step, "--work", str(work), "--out", str(out)]
@@ -45,8 +43,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="run.py's W/scale-S folder")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    plan = (("floor", args.after, "floor"), ("before", args.before, "uptake"))
-    plan += (("after", args.after, "uptake"),)
+    plan = [("floor", args.after, "floor"), ("before", args.before, "uptake"),
+            ("after", args.after, "uptake")]  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in plan}
     for round_ in range(1, args.rounds + 1):
         for name, checkout, step in plan:

@@ -169,15 +169,15 @@ def erase_rows(
     con.execute("CREATE OR REPLACE TEMP TABLE _forget (platform VARCHAR, user_id VARCHAR)")
     con.executemany("INSERT INTO _forget VALUES (?, ?)", [[platform, u] for u in stored])
     removed = {}
-    for table in ("signups", "events", "deletions"):
+    for table in ("signups", "deletions"):
         removed[table] = int(
             con.execute(
                 f"DELETE FROM {table} AS t USING _forget AS f "
                 "WHERE t.platform = f.platform AND t.user_id = f.user_id"
             ).fetchall()[0][0]
         )
-    # A keyed event's user id is in the dictionary only.
-    removed["events"] += int(
+    # Events store their user's key, not the id (every committed event is keyed).
+    removed["events"] = int(
         con.execute(
             "DELETE FROM events AS t USING user_keys AS k, _forget AS f "
             "WHERE t.ukey = k.ukey AND k.platform = f.platform AND k.user_id = f.user_id"

@@ -24,7 +24,7 @@ UNKEYED = (
 # Signups whose key is not their user's dictionary key (an event's user is its key: the
 # test compares events_with_ids with the input instead).
 MISKEYED = """
-    SELECT count(*) FROM (SELECT platform, user_id, ukey FROM signups) AS r
+    SELECT count(*) FROM signups AS r
     ANTI JOIN user_keys AS k USING (platform, user_id, ukey)
 """
 # Events that still store their user's id (it lives in the dictionary once keyed).
