@@ -29,8 +29,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import kaleido
 import plotly.graph_objects as go
 import polars as pl
+from choreographer.browsers.chromium import Chromium
 
 from dashboard.charts import CHARTS, ChartInputs, ViewOptions, build_chart
 from dashboard.data import load_reported_milestones, reference_milestones_path
@@ -259,8 +261,6 @@ def _escape(text: str) -> str:
 def find_chromium() -> str:
     """The browser kaleido will start (BROWSER_PATH first, then the usual names and places);
     ChromiumMissingError with the install command when there is none."""
-    from choreographer.browsers.chromium import Chromium
-
     path = Chromium.find_browser(skip_local=False)
     if not path or not Path(path).is_file() or not os.access(path, os.X_OK):
         raise ChromiumMissingError(str(path) if path else None)
@@ -294,8 +294,6 @@ def _kaleido_class(reuse_page: bool) -> type[Any]:
     (`_get_kaleido_tab`, `_return_kaleido_tab`, `_render_task`); if a later kaleido lacks
     them, the stock class (reload per image) is used: slower, never wrong. kaleido's
     public sync server was not used instead: docs/ARCHITECTURE.md says why."""
-    import kaleido
-
     base: type[Any] = kaleido.Kaleido
     if not reuse_page or not all(
         hasattr(base, name) for name in ("_get_kaleido_tab", "_return_kaleido_tab", "_render_task")

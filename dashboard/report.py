@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -411,8 +411,6 @@ def report_figures(inputs: ChartInputs, options: ViewOptions) -> dict[str, list[
 
 
 def _heatmap_view(options: ViewOptions, platform: str) -> ViewOptions:
-    from dataclasses import replace
-
     return replace(options, heatmap_platform=platform)
 
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from dash import Dash
 from flask import Flask, redirect, request
+from waitress import serve as waitress_serve
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Response
 
@@ -100,8 +101,6 @@ def serve(
     token: str | None = None,
 ) -> None:
     """Run the dashboard until interrupted; it follows serving/CURRENT without restarting."""
-    from waitress import serve as waitress_serve
-
     check_bind(host, token)
     server = build_server(settings, token)
     current = app_snapshot_note(settings)

@@ -32,8 +32,11 @@ import pyarrow.parquet as pq
 
 from etl.config import Settings
 from etl.errors import UsageError
+from etl.pipeline import RunResult, publish, record_run
 from etl.privacy import resolve_key, tombstone_digest
+from etl.refresh import refresh_models
 from etl.sources import content_hash, discover
+from etl.spark.lake import export_lake
 from etl.warehouse import open_for_writing, scalar
 
 log = logging.getLogger(__name__)
@@ -122,8 +125,6 @@ def forget_users(
     settings: Settings, platform: str, users: Sequence[str], now: datetime
 ) -> ForgetResult:
     """Erase `users` of `platform` from the warehouse, the models, the archive; publish."""
-    from etl.pipeline import RunResult, publish, record_run
-
     wanted = frozenset(u.strip() for u in users if u.strip())
     if not wanted:
         raise UsageError("forget needs at least one user id (--user U or --users-file FILE)")
@@ -152,8 +153,6 @@ def forget_users(
             # The Spark engine's local lake is a copy of the warehouse's raw rows: write it
             # again from the warehouse, now without the users. (A lake elsewhere, e.g. in
             # object storage, belongs to its producer: erase there too.)
-            from etl.spark.lake import export_lake
-
             export_lake(con, lake)
             result.lake_rewritten = True
         published = RunResult(run_id=run_id, trigger="forget")
@@ -218,8 +217,6 @@ def finish_erasure(
     con: duckdb.DuckDBPyConnection, settings: Settings, result: ForgetResult, now: datetime
 ) -> None:
     """Ledger hashes of rewritten files, a full restatement of the models, the log row."""
-    from etl.refresh import refresh_models
-
     for rewrite in result.rewrites:
         con.execute(
             "UPDATE files SET content_hash = ?, size_bytes = ? WHERE content_hash = ?",

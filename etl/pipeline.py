@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from etl.config import Settings
+from etl.convert import Conversion, convert_inbox, prepare_inputs
 from etl.errors import SnapshotError, UptakeError
+from etl.fits import fit_all
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -32,8 +35,11 @@ from etl.ingest import (
     record_file,
     remove_earlier_loads,
 )
-from etl.mapping import Conversion, MappingSpec, convert_inbox, prepare_inputs
+from etl.mapping import MappingSpec
+from etl.privacy import compact_raw_events
 from etl.progress import timed_step
+from etl.publish import publish_warehouse
+from etl.refresh import refresh_models
 from etl.snapshot import current_snapshot
 from etl.sources import discover, settled
 from etl.warehouse import open_for_writing, scalar
@@ -327,8 +333,6 @@ def _transaction(
     elif not new_rows and not replaced_loads and _snapshot_is_current(settings, con):
         result.status = "noop"
     if job.refresh and result.status != "noop":
-        from etl.refresh import refresh_models
-
         with timed_step(result.steps, "refresh"):
             # A signup replaced in place changes history the incremental refresh does not
             # see; restate everything then (rare: a late file with an earlier signup).
@@ -336,8 +340,6 @@ def _transaction(
             replaced = sum(f.signups_replaced for f in result.files) + replaced_loads
             refresh_models(con, settings, now, full=replaced > 0)
         if settings.keep_raw_days:
-            from etl.privacy import compact_raw_events
-
             # After the refresh folded them in: the models keep what old events told.
             with timed_step(result.steps, "retention"):
                 compact_raw_events(con, settings, now, result.run_id)
@@ -468,8 +470,6 @@ def _target_path(settings: Settings, folder: Path, path: Path) -> Path:
 def _publish(
     con: duckdb.DuckDBPyConnection, settings: Settings, result: RunResult, now: datetime
 ) -> None:
-    from etl.publish import publish_warehouse
-
     with timed_step(result.steps, "fit"):
         try:
             extra = _fit_tables(con, settings)
@@ -484,10 +484,6 @@ def _publish(
 
 def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
     """Growth-model fits and milestone forecasts from the published signup rollup."""
-    import polars as pl
-
-    from etl.fits import fit_all
-
     signups = pl.from_arrow(con.sql("SELECT * FROM m_signups").to_arrow_table())
     assert isinstance(signups, pl.DataFrame)
     fits, forecasts = fit_all(signups, settings.milestones)

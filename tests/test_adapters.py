@@ -16,9 +16,10 @@ import pytest
 from etl.adapters import adapters
 from etl.cli import main
 from etl.config import Settings, load_settings
+from etl.convert import convert_with_mapping
 from etl.errors import InputError, UsageError
 from etl.ingest import IngestOptions
-from etl.mapping import MappingSpec, convert_with_mapping
+from etl.mapping import MappingSpec
 from etl.pipeline import RunResult, ingest_and_publish, ingest_only, run_pass
 from etl.snapshot import current_snapshot, read_table
 from etl.warehouse import connect

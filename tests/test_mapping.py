@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from etl.adapters import adapters
 from etl.config import Settings
+from etl.convert import Conversion, convert_inbox, convert_with_mapping, prepare_inputs
 from etl.errors import ConfigError, InputError
 from etl.ingest import FileOutcome, IngestOptions
 from etl.mapping import (
+    ADAPTER_NAMES,
     MAPPING_FILE_NAME,
     MappingSpec,
-    convert_inbox,
-    convert_with_mapping,
     load_mapping,
     mapping_for_inbox_folder,
-    prepare_inputs,
 )
 from etl.pipeline import RunResult, ingest_and_publish, ingest_only
 from etl.snapshot import current_snapshot, read_table
@@ -135,6 +135,12 @@ def test_mapping_errors_name_the_file_key_value_and_choices(
     with pytest.raises(ConfigError, match=expected) as raised:
         load_mapping(path)
     assert str(path) in str(raised.value)
+
+
+def test_a_mapping_may_name_every_adapter_and_only_those():
+    # The mapping file sits below the adapters (which convert to its MappingSpec), so it
+    # checks names against its own list: it must be the registry's, in the same order.
+    assert tuple(adapters()) == ADAPTER_NAMES
 
 
 def test_missing_mapping_file(tmp_path: Path):
@@ -339,8 +345,6 @@ def test_inbox_folder_mapping(settings: Settings, tmp_path: Path, clock: datetim
 
 def test_inbox_outcome_of_a_converted_file_with_a_rejected_part(tmp_path: Path):
     origin, part = tmp_path / "a.json", tmp_path / "a.json.events.parquet"
-    from etl.mapping import Conversion
-
     batch = Conversion(files=[part], origins={part: origin})
     [outcome] = batch.inbox_outcomes([FileOutcome(path=part, outcome="rejected", reason="bad")])
     assert (outcome.path, outcome.outcome, outcome.reason) == (origin, "rejected", "bad")

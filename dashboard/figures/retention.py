@@ -5,7 +5,7 @@ are blank, never 0; averages include only cohorts that reached the period."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import plotly.graph_objects as go
@@ -211,6 +211,4 @@ def build_retention_curves(
 
 def _with_mode(definitions: Definitions, mode: str) -> Definitions:
     """The caption states the mode the chart shows (a view option may differ from the default)."""
-    from dataclasses import replace
-
     return replace(definitions, retention_mode=mode)

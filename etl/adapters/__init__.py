@@ -11,12 +11,11 @@ source keys for Uptake's columns; without it each adapter uses its defaults."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from etl.adapters import amplitude, mixpanel, posthog, segment, stackexchange
 from etl.errors import UsageError
-
-if TYPE_CHECKING:
-    from etl.mapping import MappingSpec
+from etl.mapping import MappingSpec
 
 
 class Converter(Protocol):
@@ -32,8 +31,6 @@ class Converter(Protocol):
 
 def adapters() -> dict[str, tuple[Converter, str]]:
     """name -> (converter(source, out_dir, platform, mapping=None) -> files, description)."""
-    from etl.adapters import amplitude, mixpanel, posthog, segment, stackexchange
-
     return {
         "amplitude": (
             amplitude.convert_amplitude,

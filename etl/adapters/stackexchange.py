@@ -11,15 +11,12 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import InputError
-
-if TYPE_CHECKING:
-    from etl.mapping import MappingSpec
+from etl.mapping import MappingSpec
 
 COMMUNITY_USER_ID = "-1"
 _POST_TYPES = {"1": "question", "2": "answer"}

@@ -32,6 +32,6 @@ def run_spark_pass(
 ) -> Path:
     """See etl.spark.engine.run_spark_pass (imported late: it needs sqlglot)."""
     require_spark()
-    from etl.spark.engine import run_spark_pass as run
+    from etl.spark.engine import run_spark_pass as run  # noqa: PLC0415 - needs sqlglot
 
     return run(settings, now, master, lake=lake, session=session, signup_sources=signup_sources)

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 
@@ -20,6 +21,7 @@ from etl.spark import ENGINE
 from etl.spark.lake import RUNS
 from etl.spark.models import SparkModels, conform, has_parquet
 from etl.spark.session import is_local, require_spark, spark_session
+from etl.warehouse import migrate
 
 
 def run_spark_pass(
@@ -36,7 +38,7 @@ def run_spark_pass(
     else the process's active SparkSession) is reused, `master` ignored and the session
     left running; otherwise the pass starts a session on `master` and stops it at the end."""
     require_spark()
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
 
     if session is None:
         session = SparkSession.getActiveSession()
@@ -76,10 +78,6 @@ def lake_uri(lake: Path | str) -> str:
 
 
 def runs_schema() -> pa.Schema:
-    import duckdb
-
-    from etl.warehouse import migrate
-
     con = duckdb.connect(":memory:")
     try:
         migrate(con)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from functools import cache
+from functools import cache, reduce
 from typing import Any
 
 import duckdb
@@ -104,7 +104,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def spark_param(value: Any) -> Any:
     """A variable as a Spark parameter: datetimes as UTC text (the SQL casts it; a Python
     datetime would be read in the driver's local zone), lists as array literals."""
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # noqa: PLC0415 - optional extra
 
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")
@@ -149,7 +149,7 @@ class SparkModels:
         return result
 
     def load_raw(self, lake: str) -> None:
-        from pyspark.sql import functions as F
+        from pyspark.sql import functions as F  # noqa: PLC0415 - optional extra
 
         for stream, (ts, columns) in STREAMS.items():
             path = f"{lake.rstrip('/')}/{stream}"
@@ -228,9 +228,7 @@ class SparkModels:
 def merged(delta: Any, table: CountTable) -> Any:
     """Sum the contribution by key and drop all-zero rows (a full rebuild merges into empty
     count tables, so this is refresh.merge_counts for that case)."""
-    from functools import reduce
-
-    from pyspark.sql import functions as F
+    from pyspark.sql import functions as F  # noqa: PLC0415 - optional extra
 
     sums = delta.groupBy(*table.keys).agg(*(F.sum(v).cast("bigint").alias(v) for v in table.values))
     nonzero = reduce(lambda a, b: a | b, (F.col(v) != 0 for v in table.values))

@@ -43,7 +43,7 @@ def spark_session(master: str = "local[2]", app_name: str = "uptake") -> Any:
     instants everywhere), partition values stay strings (a platform named "2024" is not a
     number), and in local mode the UI is off and everything binds to 127.0.0.1."""
     require_spark()
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
 
     builder: Any = (
         SparkSession.builder.master(master)
