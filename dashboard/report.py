@@ -41,7 +41,7 @@ from dashboard.export import (
     view_for,
     write_file,
 )
-from dashboard.figures.common import RETENTION_MODE_LABELS, format_duration, format_users
+from dashboard.figures.common import RETENTION_MODE_LABELS, format_duration
 from dashboard.figures.forecasts import ENSEMBLE, model_table
 from dashboard.figures.health import freshness
 from dashboard.figures.launch_race import headline
@@ -51,6 +51,7 @@ from dashboard.figures.velocity import velocity_stats
 from dashboard.suppression import note_suppression, suppressed_by, suppression_note
 from dashboard.validation import check_payload
 from etl.config import Settings
+from etl.contract import format_users
 
 RETENTION_DAYS = (1, 7, 30)
 VELOCITY_GRAINS = ("minute", "hour", "day")

@@ -1,7 +1,8 @@
 """The serving snapshot's tables that are not SQL models: their Arrow schemas, defined once
 (the fits engine builds them, publish writes them empty when the fits are absent, and the
 Spark engine publishes them). The SQL models' tables take their schemas from the m_*
-tables of the migrations."""
+tables of the migrations. Also how a count of users is written wherever the snapshot is
+shown (`uptake forecast`, the dashboard, exports, the report)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,20 @@ FORECASTS_SCHEMA = pa.schema(
 )
 # Tables the fits provide; written empty with these columns when absent.
 EXTRA_SCHEMAS = {"fits": FITS_SCHEMA, "forecasts": FORECASTS_SCHEMA}
+
+
+_USER_UNITS = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
+
+
+def format_users(users: float) -> str:
+    """A count of users in three significant digits: 1000 -> '1k', 1_250_000 -> '1.25M',
+    999_999 -> '1M' (rounded before the unit is chosen), 12.34 -> '12.3'."""
+    value = float(f"{users:.3g}")
+    for size, suffix in _USER_UNITS:
+        if abs(value) >= size:
+            return _significant(value / size) + suffix
+    return _significant(value)
+
+
+def _significant(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"  # 1000B and more

@@ -24,11 +24,11 @@ from dashboard.figures.common import (
     Definitions,
     caption_of,
     format_duration,
-    format_users,
     log_time_ticks,
     platform_colours,
     top_margin,
 )
+from etl.contract import format_users
 from etl.snapshot import SnapshotReader
 
 
@@ -227,6 +227,10 @@ def test_a_platform_keeps_its_colour_across_charts(inputs: ChartInputs) -> None:
 
 def test_formatting_and_ticks() -> None:
     assert format_users(1_000) == "1k" and format_users(2_500_000) == "2.5M"
+    # Three significant digits, one function for the CLI and every chart: a milestone of
+    # 1.25M reads as such, and a count just under a unit rounds into it, not "1e+03k".
+    assert format_users(1_250_000) == "1.25M" and format_users(999_999) == "1M"
+    assert format_users(999) == "999" and format_users(12.34) == "12.3"
     assert format_duration(7.0) == "7.0 h" and format_duration(146.4) == "6.1 days"
     assert format_duration(0.5) == "30 min"
     values, labels = log_time_ticks(1, 24 * 30)

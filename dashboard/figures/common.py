@@ -12,6 +12,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from etl.contract import format_users
+
 PALETTE = (
     "#2563eb",  # blue
     "#ea580c",  # orange
@@ -110,16 +112,6 @@ def caption(metric: str, definitions: Definitions, *, mode: bool = False) -> str
     if definitions.snapshot_id:
         parts.append(f"snapshot {definitions.snapshot_id}")
     return " · ".join(parts)
-
-
-def format_users(users: float) -> str:
-    """1000 -> '1k', 2_500_000 -> '2.5M', 1e9 -> '1B'."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(users) >= size:
-            value = users / size
-            text = f"{value:.1f}".rstrip("0").rstrip(".") if value < 100 else f"{value:.0f}"
-            return text + suffix
-    return f"{users:.0f}"
 
 
 def format_duration(hours: float) -> str:

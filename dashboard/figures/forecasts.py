@@ -28,7 +28,6 @@ from dashboard.figures.common import (
     elapsed_axis,
     empty_figure,
     format_duration,
-    format_users,
     measured_curve,
     new_figure,
     style_figure,
@@ -39,6 +38,7 @@ from dashboard.figures.launch_race import Curve, race_curve
 
 # Explicitly re-exported (mypy strict): dashboard/report.py imports it from here.
 from etl.contract import ENSEMBLE as ENSEMBLE  # noqa: PLC0414
+from etl.contract import format_users
 
 TITLE = "Forecast: fitted growth and time to the next milestones"
 UNIT_HOURS = {"s": 1 / HOUR, "second": 1 / HOUR, "h": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0}

@@ -20,7 +20,6 @@ from dashboard.figures.common import (
     colour_of,
     elapsed_axis,
     format_duration,
-    format_users,
     incomplete_markers,
     label_position,
     measured_curve,
@@ -31,6 +30,7 @@ from dashboard.figures.common import (
     trace,
     users_axis,
 )
+from etl.contract import format_users
 
 TITLE = "Launch race: cumulative signups since launch"
 GRAIN_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}

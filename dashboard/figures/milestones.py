@@ -17,12 +17,12 @@ from dashboard.figures.common import (
     colour_of,
     elapsed_axis,
     format_duration,
-    format_users,
     new_figure,
     style_figure,
     trace,
 )
 from dashboard.figures.launch_race import format_ratio
+from etl.contract import format_users
 
 TITLE = "Time to each milestone"
 NOT_REACHED = "not reached yet"

@@ -18,7 +18,6 @@ from dashboard.figures.common import (
     colour_of,
     elapsed_axis,
     format_duration,
-    format_users,
     incomplete_markers,
     new_figure,
     style_figure,
@@ -26,6 +25,7 @@ from dashboard.figures.common import (
     trace,
     users_axis,
 )
+from etl.contract import format_users
 
 TITLE = "Signup velocity since launch"
 HOUR_OF_DAY_TITLE = "Signups by hour of day"

@@ -7,8 +7,9 @@ from dash import Dash, html
 from dashboard.charts import ChartInputs, ViewOptions
 from dashboard.components import chart, register_view_table, stat
 from dashboard.context import AppContext
-from dashboard.figures.common import format_duration, format_users
+from dashboard.figures.common import format_duration
 from dashboard.figures.velocity import velocity_stats
+from etl.contract import format_users
 
 PATH = "/velocity"
 NAME = "Velocity"

@@ -8,18 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from etl.contract import ENSEMBLE
+from etl.contract import ENSEMBLE, format_users
 from etl.errors import UsageError
-
-_UNITS = ((1e9, "B"), (1e6, "M"), (1e3, "k"))
-
-
-def format_users(users: float) -> str:
-    """100000000 -> '100M', 1500 -> '1.5k'."""
-    for size, suffix in _UNITS:
-        if abs(users) >= size:
-            return f"{users / size:.3g}{suffix}"
-    return f"{users:.3g}"
 
 
 def _unit(seconds: float) -> tuple[float, str]:
