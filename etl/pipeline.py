@@ -19,11 +19,13 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from etl.config import Settings
 from etl.convert import Conversion, convert_inbox, prepare_inputs
 from etl.errors import SnapshotError, UptakeError
 from etl.fits import fit_all
+from etl.fits.cache import from_ipc, to_ipc
 from etl.ingest import (
     FileFailure,
     FileOutcome,
@@ -58,6 +60,7 @@ class RunResult:
     steps: dict[str, float] = field(default_factory=dict)
     snapshot: Path | None = None
     error: str | None = None
+    fits_reused: list[str] = field(default_factory=list)  # platforms whose input was unchanged
 
     def total(self, name: str) -> int:
         return files_total(self.files, name)
@@ -87,6 +90,8 @@ class RunResult:
             line += f"; {len(rejected)} file(s) rejected (see `uptake status`)"
         if self.snapshot:
             line += f"; published {self.snapshot.name}"
+        if self.fits_reused:
+            line += f" (fits of {', '.join(self.fits_reused)} reused: their input is unchanged)"
         line += f" in {sum(self.steps.values()):.1f}s"
         return {
             "line": "\n".join([line, *self.file_notes()]),
@@ -98,6 +103,7 @@ class RunResult:
             "signups_derived": derived,
             "steps": {k: round(v, 3) for k, v in self.steps.items()},
             "snapshot": str(self.snapshot) if self.snapshot else None,
+            "fits_reused": self.fits_reused,
             "error": self.error,
         }
 
@@ -472,7 +478,7 @@ def _publish(
 ) -> None:
     with timed_step(result.steps, "fit"):
         try:
-            extra = _fit_tables(con, settings)
+            extra = _fit_tables(con, settings, result)
         except Exception as exc:  # noqa: BLE001 - the metrics are published without fits
             # A model that cannot be fitted must not hold back every other table.
             log.warning("growth-model fits failed; publishing without them: %s", exc)
@@ -482,9 +488,40 @@ def _publish(
         result.snapshot = publish_warehouse(con, settings, result.run_id, now, extra)
 
 
-def _fit_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, Any]:
-    """Growth-model fits and milestone forecasts from the published signup rollup."""
+def _fit_tables(
+    con: duckdb.DuckDBPyConnection, settings: Settings, result: RunResult
+) -> dict[str, Any]:
+    """Growth-model fits and milestone forecasts from the published signup rollup; a
+    platform whose fit input is unchanged since the last pass reuses its stored fits."""
     signups = pl.from_arrow(con.sql("SELECT * FROM m_signups").to_arrow_table())
     assert isinstance(signups, pl.DataFrame)
-    fits, forecasts = fit_all(signups, settings.milestones)
+    stored = StoredFits(con)
+    fits, forecasts = fit_all(signups, settings.milestones, cache=stored)
+    result.fits_reused = stored.reused
     return {"fits": fits, "forecasts": forecasts}
+
+
+class StoredFits:
+    """The fits cache (etl/fits/cache.py) in the warehouse's `fit_cache` table, one row per
+    platform: its last fits, under the key of their input."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.reused: list[str] = []
+
+    def get(self, platform: str, key: str) -> tuple[pa.Table, pa.Table] | None:
+        rows = self.con.execute(
+            "SELECT fits, forecasts FROM fit_cache WHERE platform = ? AND input_key = ?",
+            [platform, key],
+        ).fetchall()
+        if not rows:
+            return None
+        self.reused.append(platform)
+        return from_ipc(rows[0][0]), from_ipc(rows[0][1])
+
+    def put(self, platform: str, key: str, tables: tuple[pa.Table, pa.Table]) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO fit_cache (platform, input_key, fits, forecasts) "
+            "VALUES (?, ?, ?, ?)",
+            [platform, key, to_ipc(tables[0]), to_ipc(tables[1])],
+        ).fetchall()

@@ -1,6 +1,6 @@
 """Growth-model fits and milestone forecasts: a pure library, no warehouse.
 
-    fit_all(signups, milestones, seed=0) -> (fits, forecasts)   # two pyarrow Tables
+    fit_all(signups, milestones, seed=0, cache=None) -> (fits, forecasts)  # pyarrow Tables
     format_forecasts(fits, forecasts, platform=None) -> str     # for `uptake forecast`
 
 Input: the snapshot's `signups` rows (platform, grain, bucket_start, elapsed_s, signups,
@@ -77,27 +77,58 @@ from collections.abc import Sequence
 import polars as pl
 import pyarrow as pa
 
+from etl.fits.cache import FitCache, fit_key
 from etl.fits.engine import fit_platform
 from etl.fits.report import format_forecasts
 from etl.fits.series import build_series
 from etl.fits.tables import TableRows, add_platform, add_unfitted
 
-__all__ = ["fit_all", "format_forecasts"]
+__all__ = ["FitCache", "fit_all", "format_forecasts"]
 
 
 def fit_all(
-    signups: pl.DataFrame, milestones: Sequence[int], seed: int = 0
+    signups: pl.DataFrame,
+    milestones: Sequence[int],
+    seed: int = 0,
+    cache: FitCache | None = None,
 ) -> tuple[pa.Table, pa.Table]:
-    """Fit every model to every platform's signups; returns (fits, forecasts)."""
-    rows = TableRows(fits=[], forecasts=[])
-    for platform in sorted(signups["platform"].unique().to_list()):
-        platform_rows = signups.filter(pl.col("platform") == platform)
-        series = build_series(platform, platform_rows)
-        if series is None:
-            add_unfitted(rows, platform, _most_complete_buckets(platform_rows))
-        else:
-            add_platform(rows, fit_platform(series, milestones, seed))
-    return rows.to_tables()
+    """Fit every model to every platform's signups; returns (fits, forecasts). With a
+    `cache`, a platform whose fit input is unchanged takes its stored tables instead of a
+    refit (etl/fits/cache.py): the same bits."""
+    parts = [
+        _platform_tables(
+            platform, signups.filter(pl.col("platform") == platform), milestones, seed, cache
+        )
+        for platform in sorted(signups["platform"].unique().to_list())
+    ]
+    empty = TableRows(fits=[], forecasts=[]).to_tables()
+    return (
+        pa.concat_tables([empty[0], *(p[0] for p in parts)]).combine_chunks(),
+        pa.concat_tables([empty[1], *(p[1] for p in parts)]).combine_chunks(),
+    )
+
+
+def _platform_tables(
+    platform: str,
+    rows: pl.DataFrame,
+    milestones: Sequence[int],
+    seed: int,
+    cache: FitCache | None,
+) -> tuple[pa.Table, pa.Table]:
+    tables = TableRows(fits=[], forecasts=[])
+    series = build_series(platform, rows)
+    if series is None:
+        add_unfitted(tables, platform, _most_complete_buckets(rows))
+        return tables.to_tables()
+    key = fit_key(series, milestones, seed) if cache is not None else ""
+    stored = cache.get(platform, key) if cache is not None else None
+    if stored is not None:
+        return stored
+    add_platform(tables, fit_platform(series, milestones, seed))
+    fitted = tables.to_tables()
+    if cache is not None:
+        cache.put(platform, key, fitted)
+    return fitted
 
 
 def _most_complete_buckets(rows: pl.DataFrame) -> int:
