@@ -81,7 +81,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     repeat = parser.parse_args().repeat
-    viral = launch_series("viral", BURST_INFLOW, [10e6, 3.0, 3e4], seed=1)
+    # A launch ramp of 1e300 per day: none (the series it drew before the ramp, to the bit).
+    viral = launch_series("viral", BURST_INFLOW, [10e6, 3.0, 3e4, 1e300], seed=1)
     steady = launch_series("steady", LOGISTIC, [1.5e6, 0.35, 14.0], seed=2)
     both = pl.concat([viral, steady])
     fit_wall, fit_cpu = timed(lambda: fit_all(both, DEFAULT_MILESTONES, seed=0), repeat)

@@ -58,15 +58,27 @@ REFERENCE_CURVES: dict[str, Callable[[Array, Array], Array]] = {
         )
     ),
     "exponential": lambda t, p: p[..., 0:1] * _exp(p[..., 1:2] * np.maximum(t, 0.0)),
-    "burst_inflow": lambda t, p: (
+    "burst_inflow": lambda t, p: _ramped(
         p[..., 0:1] * -np.expm1(-p[..., 1:2] * np.maximum(t, 0.0))
-        + p[..., 2:3] * np.maximum(t, 0.0)
+        + p[..., 2:3] * np.maximum(t, 0.0),
+        p[..., 0:1] * p[..., 1:2] * np.exp(-p[..., 1:2] * np.maximum(t, 0.0)) + p[..., 2:3],
+        p[..., 3:4],
+        np.maximum(t, 0.0),
     ),
-    "burst_tail": lambda t, p: (
+    "burst_tail": lambda t, p: _ramped(
         p[..., 0:1] * -np.expm1(-p[..., 1:2] * np.maximum(t, 0.0))
-        + _fading(p[..., 2:3], p[..., 3:4], np.maximum(t, 0.0))
+        + _fading(p[..., 2:3], p[..., 3:4], np.maximum(t, 0.0)),
+        p[..., 0:1] * p[..., 1:2] * np.exp(-p[..., 1:2] * np.maximum(t, 0.0))
+        + p[..., 2:3] * np.exp(-p[..., 3:4] * np.maximum(t, 0.0)),
+        p[..., 4:5],
+        np.maximum(t, 0.0),
     ),
 }
+
+
+def _ramped(curve: Array, rate: Array, ramp: Array, elapsed: Array) -> Array:
+    """The launch ramp: C(t) - (1 - e^{-rt}) f(t) / r."""
+    return np.asarray(curve + np.expm1(-ramp * elapsed) * rate / ramp)
 
 
 def _counts_and_means(rng: np.random.Generator, shape: tuple[int, ...]) -> tuple[Array, Array]:
@@ -112,8 +124,8 @@ def _params(model: GrowthModel, rng: np.random.Generator, draws: int) -> Array:
         "gompertz": [1e6, 0.3, 10.0],
         "bass": [1e6, 0.002, 0.4],
         "exponential": [50.0, 0.2],
-        "burst_inflow": [5e5, 3.0, 2e4],
-        "burst_tail": [5e5, 3.0, 2e4, 0.05],
+        "burst_inflow": [5e5, 3.0, 2e4, 40.0],
+        "burst_tail": [5e5, 3.0, 2e4, 0.05, 40.0],
     }[model.name]
     spread = rng.uniform(0.2, 5.0, (draws, len(params)))
     if model.name in ("logistic", "gompertz"):
@@ -143,3 +155,23 @@ def test_model_curves_are_the_reference_formulas_to_the_bit(model: GrowthModel) 
         target = np.float64(0.5 * float(np.nanmax(reference(t, batch[0]))))
         assert np.isfinite(model.time_to_reach(target, batch[0]))
         assert model.time_to_reach(np.full(batch.shape[0], target), batch).shape == (25,)
+
+
+@pytest.mark.parametrize("model", [BURST_INFLOW, BURST_TAIL], ids=lambda m: m.name)
+def test_a_launch_ramp_delays_signups_and_loses_none(model: GrowthModel) -> None:
+    """The ramped curve starts at pace 0, rises, and ends 1/r days of its constant inflow
+    behind the unramped one (the first draw's tail does not fade); r -> inf is no ramp,
+    to the bit."""
+    params = np.array(_params(model, np.random.default_rng(0), 1)[0])
+    t = np.r_[0.0, np.geomspace(1e-6, 1e3, 400)]
+    ramped = model.cumulative(t, params)
+    plain = params.copy()
+    plain[-1] = 1e300
+    unramped = model.cumulative(t, plain)
+    rate = np.diff(ramped) / np.diff(t)
+    assert rate[0] < 1e-3 * np.max(rate) and np.all(rate >= 0)
+    assert np.all(ramped <= unramped)
+    assert unramped[-1] - ramped[-1] == pytest.approx(params[2] / params[-1], rel=1e-6)
+    with np.errstate(invalid="ignore"):
+        reference = REFERENCE_CURVES[model.name](t, np.r_[params[:-1], np.inf])
+    assert np.array_equal(unramped[1:], reference[1:])

@@ -63,14 +63,35 @@ MODELS: dict[str, ModelCurve] = {
         t, p["market_m"], p["innovation_p_per_day"], p["imitation_q_per_day"]
     ),
     "exponential": lambda t, p: p["scale"] * (np.exp(p["growth_per_day"] * t) - 1),
-    "burst_inflow": lambda t, p: (
-        p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t)) + p["inflow_per_day"] * t
+    "burst_inflow": lambda t, p: _ramped(
+        t,
+        p,
+        p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t)) + p["inflow_per_day"] * t,
+        p["inflow_per_day"],
+        0.0,
     ),
-    "burst_tail": lambda t, p: (
+    "burst_tail": lambda t, p: _ramped(
+        t,
+        p,
         p["burst_users"] * (1 - np.exp(-p["burst_decay_per_day"] * t))
-        + p["tail_per_day"] * _fading(t, p["tail_fade_per_day"])
+        + p["tail_per_day"] * _fading(t, p["tail_fade_per_day"]),
+        p["tail_per_day"],
+        p["tail_fade_per_day"],
     ),
 }
+
+
+def _ramped(
+    t: np.ndarray, p: Mapping[str, float], curve: np.ndarray, tail: float, fade: float
+) -> np.ndarray:
+    """The burst models' launch ramp (etl/fits/models.py): the users of the last 1/r days
+    still on their way; none in snapshots from before the ramp."""
+    ramp = p.get("launch_ramp_per_day")
+    if ramp is None:
+        return curve
+    rate = p["burst_users"] * p["burst_decay_per_day"] * np.exp(-p["burst_decay_per_day"] * t)
+    rate = rate + tail * np.exp(-fade * t)
+    return np.asarray(curve + np.expm1(-ramp * t) * rate / ramp)
 
 
 def _fading(t: np.ndarray, fade: float) -> np.ndarray:

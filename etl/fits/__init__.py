@@ -10,16 +10,16 @@ finer one, when the preferred one has fewer than 8 complete buckets). Incomplete
 are left out. Models are fitted to per-bucket increments, never to the cumulative curve.
 
 Models (time in days since t0): logistic, gompertz, bass (m, p, q), exponential (early
-phase), burst_inflow, A(1 - e^{-kt}) + bt, and burst_tail, A(1 - e^{-kt}) + (b/j)(1 - e^{-jt}):
-a launch burst, then a tail of signups that fades at its own pace (j = 0 is burst_inflow;
-its ceiling A + b/j is checked like an S-curve's). Positive parameters are fitted as logs,
-within bounds scaled to the data, from several starts, by maximum likelihood under a
-negative binomial (variance mu + a mu^2, a fitted per model; etl/fits/likelihood.py), with
-scipy's least_squares on deviance residuals. On hourly data an hour-of-day profile
-(day-of-week on daily data), estimated once per platform and shrunk to 1 when it is
-noise, multiplies every model's prediction, so a diurnal cycle is not mistaken for growth
-or decline. AICc comes from the same likelihood the fit maximises, on the same counts for
-every model.
+phase), burst_inflow, A(1 - e^{-kt}) + bt, and burst_tail, A(1 - e^{-kt}) + (b/j)(1 - e^{-jt}),
+less (1 - e^{-rt}) f(t)/r (f: the rate): a burst ramping up over ~1/r days, a tail fading
+at its own pace (j = 0: burst_inflow; A + b/j checked like an S-curve's ceiling). Positive
+parameters are fitted as logs, within bounds scaled to the data, from several starts, by
+maximum likelihood under a negative binomial (variance mu + a mu^2, a fitted per model;
+etl/fits/likelihood.py), with scipy's least_squares on deviance residuals. On hourly data
+an hour-of-day profile (day-of-week on daily data), estimated once per platform and shrunk
+to 1 when it is noise, multiplies every model's prediction, so a diurnal cycle is not
+mistaken for growth or decline. AICc comes from the same likelihood the fit maximises,
+on the same counts for every model.
 
 `fits`, one row per platform and model plus one `ensemble` row:
 - `aic` holds AICc (small-sample corrected, from the negative-binomial log-likelihood; null

@@ -20,12 +20,16 @@ from etl.fits.likelihood import (
     log_likelihood,
     pearson_residuals,
 )
-from etl.fits.models import Array, GrowthModel
+from etl.fits.models import RAMP, Array, GrowthModel
 from etl.fits.series import FitSeries
 
 LIKELIHOOD = "negative binomial (variance mu + a mu^2)"
 # A parameter within this distance (in fit space) of a bound is "at the bound".
 BOUND_TOLERANCE = 1e-3
+# The burst models' launch ramp may be this many times faster than the fastest rate of the
+# others: a ramp within a fraction of a bucket, which is no ramp. At that bound the burst
+# starts at full pace, a limit of the model, not a parameter the data push out of range.
+RAMP_NONE = 100.0
 
 
 @dataclass(frozen=True)
@@ -156,11 +160,11 @@ def model_bounds(model: GrowthModel, series: FitSeries) -> Bounds:
             lower = [1e-9 * growth, 0.1 * slow]
             upper = [1e3 * growth, fast]
         case "burst_inflow":
-            lower = [1e-6 * growth, slow, 1e-6 * growth / span]
-            upper = [10 * growth, fast, 10 * growth / span]
+            lower = [1e-6 * growth, slow, 1e-6 * growth / span, slow]
+            upper = [10 * growth, fast, 10 * growth / span, RAMP_NONE * fast]
         case _:  # burst_tail: the tail's starting rate may be far above its average
-            lower = [1e-6 * growth, slow, 1e-6 * growth / span, 0.0]
-            upper = [10 * growth, fast, 1e3 * growth / span, fast]
+            lower = [1e-6 * growth, slow, 1e-6 * growth / span, 0.0, slow]
+            upper = [10 * growth, fast, 1e3 * growth / span, fast, RAMP_NONE * fast]
     return Bounds(
         model.to_fit_space(np.array(lower, dtype=float)),
         model.to_fit_space(np.array(upper, dtype=float)),
@@ -213,16 +217,26 @@ def starting_points(model: GrowthModel, series: FitSeries) -> list[Array]:
             trend = np.log(shape.late_rate / shape.early_rate) / span
             points = [_exponential_start(shape.late_rate, g, last) for g in (trend, 3 / span)]
         case "burst_inflow":
-            inflow = shape.late_rate
+            inflow, ramp = shape.late_rate, _ramp_start(shape, series)
             burst = max(growth - inflow * span, 0.1 * growth)
-            points = [[burst, k, inflow] for k in (3 / span, 30 / span, 0.3 / series.bucket_days)]
+            ks = (3 / span, 30 / span, 0.3 / series.bucket_days)
+            points = [[burst, k, inflow, ramp] for k in ks]
         case _:  # burst_tail: a fast burst, then a tail fading over the window or not at all
-            fade = 3 / span
+            fade, ramp = 3 / span, _ramp_start(shape, series)
+            rest = max(growth - shape.late_rate * span, 0.1 * growth)
             points = [
-                [0.5 * growth, 0.3 / series.bucket_days, 0.5 * growth * fade, fade],
-                [max(growth - shape.late_rate * span, 0.1 * growth), 30 / span, shape.late_rate, 0],
+                [0.5 * growth, 0.3 / series.bucket_days, 0.5 * growth * fade, fade, ramp],
+                [rest, 30 / span, shape.late_rate, 0, ramp],
             ]
     return [np.array(p, dtype=float) for p in points]
+
+
+def _ramp_start(shape: SeriesShape, series: FitSeries) -> float:
+    """A ramp that takes the burst to its peak where the smoothed rate peaks (about 3/r
+    after t0), at least one bucket in."""
+    slow, fast = _rate_bounds(series)
+    rise = max(shape.peak_day - float(series.t_start[0]), series.bucket_days)
+    return float(np.clip(3.0 / rise, slow, fast))
 
 
 def _exponential_start(late_rate: float, growth_rate: float, last: float) -> list[float]:
@@ -231,9 +245,12 @@ def _exponential_start(late_rate: float, growth_rate: float, last: float) -> lis
     return [float(np.exp(np.log(late_rate / rate) - min(rate * last, 600.0))), rate]
 
 
-def _at_bounds(x: Array, bounds: Bounds) -> tuple[bool, ...]:
+def _at_bounds(model: GrowthModel, x: Array, bounds: Bounds) -> tuple[bool, ...]:
     near = (x - bounds.lower < BOUND_TOLERANCE) | (bounds.upper - x < BOUND_TOLERANCE)
-    return tuple(bool(v) for v in near)
+    no_ramp = np.array([name == RAMP for name in model.param_names]) & (
+        bounds.upper - x < BOUND_TOLERANCE
+    )
+    return tuple(bool(v) for v in near & ~no_ramp)
 
 
 def _clip_inside(x: Array, bounds: Bounds) -> Array:
@@ -331,6 +348,6 @@ def _result(
         aicc=aicc(log_lik, series.counts.size, len(model.param_names)),
         rmse=_rmse(model, series, x),
         residuals=pearson_residuals(mu, series.counts, dispersion),
-        at_bound=_at_bounds(x, bounds),
+        at_bound=_at_bounds(model, x, bounds),
         bounds=bounds,
     )

@@ -2,9 +2,9 @@
 
 Time is in days since the platform's t0 everywhere in this package. Every curve is
 monotone in t, so "when does C reach N" has one answer; where a closed form exists
-(logistic, Gompertz, Bass, exponential, and Lambert W for burst + inflow) it is used,
-which keeps thousands of bootstrap forecasts cheap; burst + fading tail is solved by
-bisection, vectorised over the draws.
+(logistic, Gompertz, Bass, exponential) it is used, which keeps thousands of bootstrap
+forecasts cheap; the burst models (with their launch ramp) are solved by bisection,
+vectorised over the draws.
 
 Functions take parameters as arrays that broadcast against t, so one call evaluates a
 whole batch of bootstrap draws (params of shape (draws, 1) against t of shape (n,)).
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit, lambertw
+from scipy.special import expit
 
 Array = NDArray[np.float64]
 # exp() overflows past ~709; curves beyond that are numerically flat anyway.
@@ -146,9 +146,24 @@ def _exponential_time(target: Array, p: Array) -> Array:
 
 
 def _burst_inflow(t: Array, p: Array) -> Array:
-    burst, decay, inflow = p[..., 0:1], p[..., 1:2], p[..., 2:3]
+    burst, decay, inflow, ramp = p[..., 0:1], p[..., 1:2], p[..., 2:3], p[..., 3:4]
     elapsed = np.maximum(t, 0.0)
-    return _burst(burst, decay, elapsed) + inflow * elapsed
+    curve = _burst(burst, decay, elapsed) + inflow * elapsed
+    rate = burst * decay * np.exp(-decay * elapsed) + inflow
+    return _held_back(curve, rate, ramp, elapsed)
+
+
+def _held_back(curve: Array, rate: Array, ramp: Array, elapsed: Array) -> Array:
+    """A launch's ramp: signups that reach the platform over about 1/r days rather than at
+    once. For a sum of decaying terms of rate f(t), the ramped curve, whose rate is
+    (1 - e^{-rt})(f - f'/r), is C(t) - (1 - e^{-rt}) f(t) / r: the users of the last 1/r
+    days are still on their way, none is lost (the ceiling is C's). r = inf is no ramp."""
+    held = np.asarray(np.multiply(-ramp, elapsed))
+    np.expm1(held, out=held)
+    held *= rate
+    held /= ramp
+    curve += held
+    return curve
 
 
 def _burst(burst: Array, decay: Array, elapsed: Array) -> Array:
@@ -158,23 +173,6 @@ def _burst(burst: Array, decay: Array, elapsed: Array) -> Array:
     np.negative(curve, out=curve)
     curve *= burst
     return curve
-
-
-def _lambert_w_of_exp(log_z: Array) -> Array:
-    """W0(exp(log_z)), without overflowing exp for large arguments."""
-    small = np.minimum(log_z, 50.0)
-    exact = lambertw(np.exp(small)).real
-    ln_ln = np.log(np.maximum(log_z, 1.0))
-    asymptotic = log_z - ln_ln + ln_ln / np.maximum(log_z, 1.0)
-    return np.asarray(np.where(log_z > 50.0, asymptotic, exact))
-
-
-def _burst_inflow_time(target: Array, p: Array) -> Array:
-    # A(1 - e^{-kt}) + bt = T  =>  t = L + W0((kA/b) e^{-kL}) / k  with L = (T - A) / b.
-    burst, decay, inflow = p[..., 0], p[..., 1], p[..., 2]
-    linear_time = (target - burst) / inflow
-    log_z = np.log(decay * burst / inflow) - decay * linear_time
-    return np.asarray(linear_time + _lambert_w_of_exp(log_z) / decay)
 
 
 def _fading_inflow(inflow: Array, fade: Array, elapsed: Array) -> Array:
@@ -198,7 +196,8 @@ def _burst_tail(t: Array, p: Array) -> Array:
     elapsed = np.maximum(t, 0.0)
     curve = _burst(burst, decay, elapsed)
     curve += _fading_inflow(tail, fade, elapsed)
-    return curve
+    rate = burst * decay * np.exp(-decay * elapsed) + tail * np.exp(-fade * elapsed)
+    return _held_back(curve, rate, p[..., 4:5], elapsed)
 
 
 def _burst_tail_total(p: Array) -> Array:
@@ -208,25 +207,33 @@ def _burst_tail_total(p: Array) -> Array:
         return np.asarray(burst + np.where(fade > 0, tail / np.maximum(fade, 1e-300), np.inf))
 
 
-# Bisection steps on log time for burst + fading tail (no closed form): 64 halvings of a
+# Bisection steps on log time for the burst models (no closed form): 64 halvings of a
 # range of e^40 days pin the time to ~1e-18 of itself.
 _BISECTIONS = 64
 _LOG_DAYS = (-20.0, 20.0)
 
 
-def _burst_tail_time(target: Array, p: Array) -> Array:
-    """C is increasing, so bisection on log time; inf at or above C(inf)."""
-    burst, decay, tail, fade = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+def _bisected_time(curve: Callable[[Array, Array], Array], target: Array, p: Array) -> Array:
+    """When the increasing `curve` reaches `target`: bisection on log time, vectorised over
+    a batch of parameters; inf past the last bracket."""
     goal = np.asarray(target, dtype=float)
-    low = np.full(np.broadcast_shapes(goal.shape, burst.shape), _LOG_DAYS[0])
+    low = np.full(np.broadcast_shapes(goal.shape, p.shape[:-1]), _LOG_DAYS[0])
     high = np.full_like(low, _LOG_DAYS[1])
     for _ in range(_BISECTIONS):
         middle = 0.5 * (low + high)
-        t = np.exp(middle)
-        below = burst * -np.expm1(-decay * t) + _fading_inflow(tail, fade, t) < goal
+        below = curve(np.exp(middle)[..., None], p)[..., 0] < goal
         low, high = np.where(below, middle, low), np.where(below, high, middle)
-    reached = (goal < _burst_tail_total(p)) & (high < _LOG_DAYS[1])
-    return np.asarray(np.where(goal <= 0, 0.0, np.where(reached, np.exp(high), np.inf)))
+    return np.asarray(np.where(goal <= 0, 0.0, np.where(high < _LOG_DAYS[1], np.exp(high), np.inf)))
+
+
+def _burst_inflow_time(target: Array, p: Array) -> Array:
+    return _bisected_time(_burst_inflow, target, p)
+
+
+def _burst_tail_time(target: Array, p: Array) -> Array:
+    """inf at or above C(inf)."""
+    days = _bisected_time(_burst_tail, target, p)
+    return np.asarray(np.where(np.asarray(target) < _burst_tail_total(p), days, np.inf))
 
 
 def _burst_tail_doubled(p: Array) -> tuple[int, float]:
@@ -246,6 +253,7 @@ def _burst_tail_in_order(p: Array) -> Array:
             np.where(swap, fade, decay),
             np.where(swap, burst * decay, tail),
             np.where(swap, decay, fade),
+            p[..., 4],
         ],
         axis=-1,
     )
@@ -285,10 +293,14 @@ EXPONENTIAL = GrowthModel(
     cumulative=_exponential,
     time_to_reach=_exponential_time,
 )
+# The launch ramp of the burst models (see _held_back); at its upper bound (a ramp within
+# a fraction of a bucket) the burst starts at full pace, as it did before the ramp.
+RAMP = "launch_ramp_per_day"
+
 BURST_INFLOW = GrowthModel(
     name="burst_inflow",
-    param_names=("burst_users", "burst_decay_per_day", "inflow_per_day"),
-    log_space=(True, True, True),
+    param_names=("burst_users", "burst_decay_per_day", "inflow_per_day", RAMP),
+    log_space=(True, True, True, True),
     cumulative=_burst_inflow,
     time_to_reach=_burst_inflow_time,
     open_ended=lambda t, p: p[..., 2:3] * np.maximum(t, 0.0),
@@ -296,10 +308,16 @@ BURST_INFLOW = GrowthModel(
 
 BURST_TAIL = GrowthModel(
     name="burst_tail",
-    param_names=("burst_users", "burst_decay_per_day", "tail_per_day", "tail_fade_per_day"),
+    param_names=(
+        "burst_users",
+        "burst_decay_per_day",
+        "tail_per_day",
+        "tail_fade_per_day",
+        RAMP,
+    ),
     # The tail's fade is 0 for a constant inflow (burst_inflow): fitted as it is, not as a
     # log, so the fit and its bootstrap can reach 0.
-    log_space=(True, True, True, False),
+    log_space=(True, True, True, False, True),
     cumulative=_burst_tail,
     time_to_reach=_burst_tail_time,
     # A tail that fades levels off at A + b/j: a ceiling, checked like an S-curve's. Both
