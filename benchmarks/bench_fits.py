@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -21,6 +21,7 @@ from scipy.optimize import least_squares
 
 from etl.config import DEFAULT_MILESTONES
 from etl.fits import fit_all
+from etl.fits.backtest import model_rows
 from etl.fits.engine import BOOTSTRAP_DRAWS
 from etl.fits.models import BURST_INFLOW, LOGISTIC, GrowthModel
 
@@ -32,23 +33,7 @@ def launch_series(
     platform: str, model: GrowthModel, params: list[float], seed: int
 ) -> pl.DataFrame:
     """Poisson signups per hour with a diurnal cycle; the last bucket is incomplete."""
-    n = DAYS * 24
-    edges = np.arange(n + 1) / 24
-    expected = np.diff(model.cumulative(edges, np.array(params)))
-    starts = [LAUNCH + timedelta(hours=h) for h in range(n)]
-    diurnal = 1 + 0.5 * np.sin(2 * np.pi * (np.array([s.hour for s in starts]) - 9) / 24)
-    signups = np.random.default_rng(seed).poisson(expected * diurnal)
-    return pl.DataFrame(
-        {
-            "platform": platform,
-            "grain": "hour",
-            "bucket_start": starts,
-            "elapsed_s": edges[:-1] * 86_400,
-            "signups": signups,
-            "cumulative": np.cumsum(signups),
-            "complete": [True] * (n - 1) + [False],
-        }
-    )
+    return model_rows(platform, model, params, start=LAUNCH, days=DAYS, seed=seed, diurnal=0.5)
 
 
 def timed(action: Callable[[], object], repeat: int) -> tuple[float, float]:

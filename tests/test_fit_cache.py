@@ -15,6 +15,7 @@ import pytest
 import etl.fits
 from etl.config import Settings, load_settings
 from etl.fits import fit_all
+from etl.fits.backtest import model_rows
 from etl.fits.cache import code_fingerprint, fit_key
 from etl.fits.models import LOGISTIC
 from etl.fits.series import build_series
@@ -44,22 +45,9 @@ class DictCache:
         self.stored[platform] = (key, tables)
 
 
-def hourly(platform: str, ceiling: float, hours: int = 96, seed: int = 1) -> pl.DataFrame:
-    """Poisson signups per hour around a logistic; the last bucket is incomplete."""
-    edges = np.arange(hours + 1) / 24
-    expected = np.diff(LOGISTIC.cumulative(edges, np.array([ceiling, 1.5, 2.0])))
-    signups = np.random.default_rng(seed).poisson(expected)
-    return pl.DataFrame(
-        {
-            "platform": platform,
-            "grain": "hour",
-            "bucket_start": [LAUNCH + timedelta(hours=h) for h in range(hours)],
-            "elapsed_s": edges[:-1] * 86_400,
-            "signups": signups,
-            "cumulative": np.cumsum(signups),
-            "complete": [True] * (hours - 1) + [False],
-        }
-    )
+def hourly(platform: str, ceiling: float, seed: int) -> pl.DataFrame:
+    """Four days of hourly signups around a logistic; the last bucket is incomplete."""
+    return model_rows(platform, LOGISTIC, [ceiling, 1.5, 2.0], start=LAUNCH, days=4, seed=seed)
 
 
 def with_last_bucket(frame: pl.DataFrame, platform: str, signups: int) -> pl.DataFrame:

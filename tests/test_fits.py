@@ -17,6 +17,7 @@ import pytest
 
 from etl.errors import UsageError
 from etl.fits import fit_all, format_forecasts
+from etl.fits.backtest import model_rows
 from etl.fits.models import (
     BASS,
     BURST_INFLOW,
@@ -52,23 +53,7 @@ def hourly_signups(
 ) -> pl.DataFrame:
     """Poisson signups per hour around the model's increments, times a diurnal cycle
     (quiet at night UTC, busy in the afternoon); the last bucket is incomplete."""
-    n = round(days * 24)
-    edges = np.arange(n + 1) / 24
-    expected = np.diff(model.cumulative(edges, np.array(params)))
-    starts = [LAUNCH + timedelta(hours=h) for h in range(n)]
-    diurnal = 1 + 0.6 * np.sin(2 * np.pi * (np.array([s.hour for s in starts]) - 9) / 24)
-    signups = np.random.default_rng(seed).poisson(expected * diurnal)
-    return pl.DataFrame(
-        {
-            "platform": platform,
-            "grain": "hour",
-            "bucket_start": starts,
-            "elapsed_s": edges[:-1] * 86_400,
-            "signups": signups,
-            "cumulative": np.cumsum(signups),
-            "complete": [True] * (n - 1) + [False],
-        }
-    )
+    return model_rows(platform, model, params, start=LAUNCH, days=days, seed=seed, diurnal=0.6)
 
 
 def rows_of(table: pa.Table, platform: str, model: str | None = None) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ incomplete) from raw signup times, so `fit_all` chooses the grain and handles th
 cycle exactly as it does in the ETL. `count_rows` does the same for a public user-count
 series (one row per observation). Targets are a fixed set of multiples of the users at the
 cutoff (`relative_targets`), the same for every series, so nothing is tuned to one series.
+`model_rows` draws hourly rows from a growth model, for tests and the fits benchmark.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from etl.contract import ENSEMBLE
 from etl.fits import fit_all
+from etl.fits.models import GrowthModel
 
 GRAIN_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 TARGET_MULTIPLES = (1.25, 1.5, 2.0)
@@ -77,6 +79,39 @@ def signup_rows(
             )
         )
     return pl.concat(frames)
+
+
+def model_rows(
+    platform: str,
+    model: GrowthModel,
+    params: Sequence[float],
+    *,
+    start: datetime,
+    days: float,
+    seed: int,
+    diurnal: float = 0.0,
+) -> pl.DataFrame:
+    """Hourly `signups` rows drawn around a model's increments from `start` (its t0):
+    Poisson counts, times a daily cycle of amplitude `diurnal` (quietest at 03:00 UTC,
+    busiest at 15:00); the last bucket is incomplete."""
+    n = round(days * 24)
+    edges = np.arange(n + 1) / 24
+    expected = np.diff(model.cumulative(edges, np.array(params, dtype=float)))
+    starts = [start + timedelta(hours=h) for h in range(n)]
+    hours = np.array([s.hour for s in starts])
+    cycle = 1 + diurnal * np.sin(2 * np.pi * (hours - 9) / 24)
+    signups = np.random.default_rng(seed).poisson(expected * cycle)
+    return pl.DataFrame(
+        {
+            "platform": platform,
+            "grain": "hour",
+            "bucket_start": starts,
+            "elapsed_s": edges[:-1] * 86_400,
+            "signups": signups,
+            "cumulative": np.cumsum(signups),
+            "complete": [True] * (n - 1) + [False],
+        }
+    )
 
 
 def count_rows(
