@@ -36,7 +36,7 @@ def no_growth_fits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Growth-model fits take seconds and say nothing about privacy: published empty."""
     import etl.pipeline
 
-    monkeypatch.setattr(etl.pipeline, "_fit_tables", lambda con, settings: {})
+    monkeypatch.setattr(etl.pipeline, "_fit_tables", lambda *_: {})
 
 
 def home_settings(root: Path, name: str, key: str | None = None) -> Settings:

@@ -206,7 +206,7 @@ def test_a_failing_real_pass_rolls_back_is_retried_and_the_schedule_goes_on(
     """The real pipeline under the scheduler: the first pass fails inside its transaction
     (an I/O error in the refresh), rolls back and is recorded as failed; the retry after the
     backoff loads the same files once, and later passes keep running."""
-    import etl.refresh
+    import etl.pipeline
     from etl.config import load_settings
     from etl.pipeline import run_pass
 
@@ -216,7 +216,7 @@ def test_a_failing_real_pass_rolls_back_is_retried_and_the_schedule_goes_on(
         "platform,user_id,signup_ts\n"
         + "".join(f"p,u{i},2023-12-0{1 + i % 5}\n" for i in range(40))
     )
-    real_refresh = etl.refresh.refresh_models
+    real_refresh = etl.pipeline.refresh_models
     failures = [duckdb.IOException("disk hiccup while refreshing")]
 
     def flaky_refresh(*args: Any, **kwargs: Any) -> Any:
@@ -224,7 +224,7 @@ def test_a_failing_real_pass_rolls_back_is_retried_and_the_schedule_goes_on(
             raise failures.pop()
         return real_refresh(*args, **kwargs)
 
-    monkeypatch.setattr(etl.refresh, "refresh_models", flaky_refresh)
+    monkeypatch.setattr(etl.pipeline, "refresh_models", flaky_refresh)
     seen: list[tuple[str, int, bool]] = []
 
     def runner(s: Settings, now: datetime) -> Any:
