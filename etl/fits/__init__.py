@@ -58,7 +58,7 @@ on the same counts for every model.
   time) when the same fit was run on the first 1/2 and 3/4 of the window and asked when
   the later observed counts were reached (that error includes the noise the bootstrap
   draws, so only what the bootstrap lacks of it is added); a time widened past the
-  horizon is "never";
+  horizon is "never"; every interval holds the whole bucket its forecast falls in;
 - the headline row, model `ensemble`: the Akaike-weighted mixture of the models' draws,
   leaving out models whose ceiling is not identifiable (so before the inflection the
   forecast rests on the burst+inflow and exponential views), widened by the error of the

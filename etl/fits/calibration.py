@@ -149,7 +149,7 @@ def calibrate(
         outcomes = fit_outcomes(early, targets, seed, CALIBRATION_DRAWS, stream)
         overtaken |= _overtaken_ceilings(outcomes, early, series)
         cut = early.fitted_until
-        floor = 0.5 * float(np.median(series.t_end - series.t_start))
+        floor = 0.5 * series.time_step
         for target in targets:
             actual = _crossing(series, n_cut, target)
             if actual is None:
