@@ -44,8 +44,8 @@ on the same counts for every model.
   (...reasons)". Exponential and burst_inflow have no ceiling; burst_tail's profile check
   doubles its ceiling by slowing the tail's fade.
 - `params.calibration`: "calibrated" with the number of checks, the RMS and median
-  log-ratio error and `widening_80` (exp(1.28 x RMS): the factor the 80% interval's ends
-  move out by at most, as much where the bootstrap's own spread is small), or
+  log-ratio error and `widening_80` (exp(1.28 x RMS) over all checks; each forecast is
+  widened by the checks weighed by how near their reach is to its own), or
   "too little history" with a note (the ensemble's `note` then ends "interval not
   calibrated (too little history)"); see etl/fits/calibration.py.
 

@@ -214,7 +214,10 @@ def widened(
     measured on the truncations, never less than the bootstrap's own spread; a time
     widened past the horizon is "never"."""
     start = series.fitted_until
-    extra = missing_spread(calibration.spread(name), bootstrap_log_spread(draws, weights, start))
+    wait = weighted_quantile(draws, weights, 0.5) - start
+    reach = wait / series.span_days if np.isfinite(wait) else None
+    measured = calibration.spread(name, reach)
+    extra = missing_spread(measured, bootstrap_log_spread(draws, weights, start))
     return widen(draws, weights, start, extra, horizon_day(series))
 
 
