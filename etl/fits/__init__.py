@@ -44,8 +44,8 @@ on the same counts for every model.
   (...reasons)". Exponential and burst_inflow have no ceiling; burst_tail's profile check
   doubles its ceiling by slowing the tail's fade.
 - `params.calibration`: "calibrated" with the number of checks, the RMS and median
-  log-ratio error and `widening_80` (exp(1.28 x RMS): the factor the 80% interval's ends
-  move out by at most, as much where the bootstrap's own spread is small), or
+  log-ratio error and `widening_80` (exp(1.28 x RMS) over all checks; each forecast is
+  widened by the checks weighed by how near their reach is to its own), or
   "too little history" with a note (the ensemble's `note` then ends "interval not
   calibrated (too little history)"); see etl/fits/calibration.py.
 
@@ -58,7 +58,7 @@ on the same counts for every model.
   time) when the same fit was run on the first 1/2 and 3/4 of the window and asked when
   the later observed counts were reached (that error includes the noise the bootstrap
   draws, so only what the bootstrap lacks of it is added); a time widened past the
-  horizon is "never";
+  horizon is "never"; every interval holds the whole bucket its forecast falls in;
 - the headline row, model `ensemble`: the Akaike-weighted mixture of the models' draws,
   leaving out models whose ceiling is not identifiable (so before the inflection the
   forecast rests on the burst+inflow and exponential views), widened by the error of the

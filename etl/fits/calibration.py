@@ -16,6 +16,11 @@ already spreads as much), so the noise is not counted twice. A waiting time wide
 the horizon (HORIZON_SPANS x the span) is "never", as an unwidened one is. A model with a
 ceiling it cannot identify at a truncation is treated there as it is in the full fit.
 
+A forecast's error depends on how far ahead it looks, so each forecast takes the RMS over
+the checks weighed by how close their reach (the wait in spans of the data their fit saw)
+is to its own (reach_weights); beyond the checks' range the nearest ones speak, since
+nothing measured says how the error grows there.
+
 With too little history (a truncation shorter than MIN_POINTS buckets, or no growth after
 it) the interval stays the bootstrap one and the fit says so.
 """
@@ -54,6 +59,8 @@ MIN_POINTS = 12
 OVERTAKEN_SHARE = 0.05
 # The widening factor exp(spread * z) on this many quantiles of a standard normal.
 GRID = 41
+# Checks whose reach differs by a factor of 2 weigh exp(-1/2) as much (reach_weights).
+REACH_BANDWIDTH = math.log(2.0)
 _Z = norm.ppf((np.arange(GRID) + 0.5) / GRID)
 
 
@@ -65,6 +72,12 @@ class Check:
     target: int
     actual_wait: float  # days from the truncation to the real crossing
     forecast_wait: dict[str, float]  # model (and ensemble) -> days; inf: never
+    span: float  # days of data the truncation's fit saw
+
+    @property
+    def reach(self) -> float:
+        """How far ahead the check looked, in spans of the data its fit saw."""
+        return self.actual_wait / self.span
 
     def log_ratio(self, name: str, horizon: float) -> float:
         # "Never" counts as the horizon: the error is at least that large.
@@ -85,10 +98,15 @@ class Calibration:
     def calibrated(self) -> bool:
         return bool(self.errors)
 
-    def spread(self, name: str) -> float:
-        """RMS log-ratio error of `name`'s forecasts on the truncations (0: none measured)."""
-        errors = self.errors.get(name, ())
-        return float(np.sqrt(np.mean(np.square(errors)))) if errors else 0.0
+    def spread(self, name: str, reach: float | None = None) -> float:
+        """RMS log-ratio error of `name`'s forecasts on the truncations (0: none measured);
+        with a `reach` (the forecast's wait in spans of the data), the checks are weighed
+        by how close their own reach was to it (see reach_weights)."""
+        errors = np.asarray(self.errors.get(name, ()))
+        if errors.size == 0:
+            return 0.0
+        weights = np.ones(errors.size) if reach is None else reach_weights(self.checks, reach)
+        return float(np.sqrt(np.average(np.square(errors), weights=weights)))
 
     def summary(self, name: str = ENSEMBLE) -> dict[str, Any]:
         """The `calibration` entry of a fit's params JSON."""
@@ -103,6 +121,18 @@ class Calibration:
             "log_ratio_median": _round(float(np.median(errors))) if errors else None,
             "widening_80": _round(math.exp(norm.ppf(0.9) * self.spread(name))),
         }
+
+
+def reach_weights(checks: Sequence[Check], reach: float) -> Array:
+    """Weights of the checks for a forecast looking `reach` spans ahead: a normal kernel in
+    log reach, REACH_BANDWIDTH wide, the reach held within the checks' own range (beyond
+    it, the furthest checks speak). A forecast's error depends on how far it looks: a
+    short wait's log ratio is dominated by noise and the daily cycle, which a wait over
+    days averages out (the steady launch's checks 8 hours ahead missed by 25%, its
+    forecasts 1-4 days ahead by 1-3%), and a model's drift grows with the horizon."""
+    reaches = np.log([c.reach for c in checks])
+    target = np.clip(np.log(max(reach, 1e-12)), reaches.min(), reaches.max())
+    return np.asarray(np.exp(-0.5 * np.square((reaches - target) / REACH_BANDWIDTH)))
 
 
 def _round(value: float) -> float | None:
@@ -149,7 +179,7 @@ def calibrate(
         outcomes = fit_outcomes(early, targets, seed, CALIBRATION_DRAWS, stream)
         overtaken |= _overtaken_ceilings(outcomes, early, series)
         cut = early.fitted_until
-        floor = 0.5 * float(np.median(series.t_end - series.t_start))
+        floor = 0.5 * series.time_step
         for target in targets:
             actual = _crossing(series, n_cut, target)
             if actual is None:
@@ -162,6 +192,7 @@ def calibrate(
                     target,
                     max(actual - cut, floor),
                     {k: max(v, floor) for k, v in waits.items()},
+                    early.span_days,
                 )
             )
             horizons.append(HORIZON_SPANS * early.span_days)

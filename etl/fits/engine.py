@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -175,17 +176,33 @@ def pooled_median(outcomes: Sequence[ModelOutcome], users: int) -> float:
     return weighted_quantile(draws, weights, 0.5)
 
 
-def _summarise(users: int, point: float, draws: Array, weights: Array) -> MilestoneForecast:
-    """The interval, stretched to hold the point forecast: a fitted curve's ETA can fall
-    just outside the percentiles of its refitted draws."""
+def bucket_around(point: float, series: FitSeries) -> tuple[float, float]:
+    """(start, end) of the bucket holding `point` on the series' grid of time steps
+    continued past its end; (point, point) when the point is "never"."""
+    if not np.isfinite(point):
+        return point, point
+    step = series.time_step
+    start = series.fitted_until + step * math.floor((point - series.fitted_until) / step)
+    return start, start + step
+
+
+def _summarise(
+    users: int, point: float, draws: Array, weights: Array, series: FitSeries
+) -> MilestoneForecast:
+    """The interval, stretched to hold the point forecast (a fitted curve's ETA can fall
+    just outside the percentiles of its refitted draws) and the whole bucket around it:
+    counts per bucket cannot say when in its bucket the milestone falls, so an interval
+    narrower than a bucket claims more than the data hold (minute data of a launch on
+    millions of users gave intervals of seconds that missed by a minute)."""
     never = float(weights[~np.isfinite(draws)].sum() / weights.sum())
     low = weighted_quantile(draws, weights, INTERVAL[0])
     high = weighted_quantile(draws, weights, INTERVAL[1])
+    bucket_start, bucket_end = bucket_around(point, series)
     return MilestoneForecast(
         users=users,
         eta_days=point,
-        low_days=min(low, point),
-        high_days=max(high, point),
+        low_days=min(low, point, bucket_start),
+        high_days=max(high, point, bucket_end),
         p_never=never,
     )
 
@@ -197,7 +214,10 @@ def widened(
     measured on the truncations, never less than the bootstrap's own spread; a time
     widened past the horizon is "never"."""
     start = series.fitted_until
-    extra = missing_spread(calibration.spread(name), bootstrap_log_spread(draws, weights, start))
+    wait = weighted_quantile(draws, weights, 0.5) - start
+    reach = wait / series.span_days if np.isfinite(wait) else None
+    measured = calibration.spread(name, reach)
+    extra = missing_spread(measured, bootstrap_log_spread(draws, weights, start))
     return widen(draws, weights, start, extra, horizon_day(series))
 
 
@@ -210,7 +230,7 @@ def model_forecasts(outcome: ModelOutcome, platform: PlatformFit) -> list[Milest
         wide, weights = widened(
             draws, np.ones_like(draws), series, platform.calibration, outcome.name
         )
-        rows.append(_summarise(users, point, wide, weights))
+        rows.append(_summarise(users, point, wide, weights, series))
     return rows
 
 
@@ -224,7 +244,7 @@ def ensemble_forecasts(platform: PlatformFit) -> list[MilestoneForecast]:
         calibration = platform.calibration
         wide, wide_weights = widened(draws, weights, platform.series, calibration, ENSEMBLE)
         median = weighted_quantile(wide, wide_weights, 0.5)
-        rows.append(_summarise(users, median, wide, wide_weights))
+        rows.append(_summarise(users, median, wide, wide_weights, platform.series))
     return rows
 
 

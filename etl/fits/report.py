@@ -58,8 +58,9 @@ def _calibration_lines(params: dict[str, Any]) -> list[str]:
         return ["  interval not calibrated: too little history (bootstrap noise only)"]
     if calibration.get("status") == "calibrated":
         return [
-            f"  interval widened x{calibration['widening_80']:.3g} at each end by the error of "
-            f"{calibration['checks']} forecasts from earlier truncations"
+            f"  interval widened by the error of {calibration['checks']} forecasts from "
+            f"earlier truncations, as far ahead (x{calibration['widening_80']:.3g} at each "
+            "end over all of them)"
         ]
     return []
 

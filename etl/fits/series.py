@@ -74,6 +74,12 @@ class FitSeries:
         return GRAIN_SECONDS[self.grain] / DAY_S
 
     @property
+    def time_step(self) -> float:
+        """The time resolution of the data, in days: the median width of its buckets (a
+        yearly survey fitted at weekly grain has a step of a year)."""
+        return float(np.median(self.t_end - self.t_start))
+
+    @property
     def growth(self) -> float:
         """Users gained over the fitted window."""
         return float(self.increments.sum())
