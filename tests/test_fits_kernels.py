@@ -6,11 +6,16 @@ fading tail), so "close" is not enough."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, getcontext
 
 import numpy as np
 import pytest
 from scipy.special import expit, xlogy
 
+from etl.fits.backtest import model_rows
+from etl.fits.bootstrap import _jacobian, residual_slope
+from etl.fits.fitting import fit_model, fit_residuals
 from etl.fits.likelihood import MIN_MEAN, deviance_residuals, unit_deviance
 from etl.fits.models import (
     BASS,
@@ -19,8 +24,10 @@ from etl.fits.models import (
     EXPONENTIAL,
     GOMPERTZ,
     LOGISTIC,
+    MODELS,
     GrowthModel,
 )
+from etl.fits.series import build_series
 
 Array = np.ndarray
 
@@ -175,3 +182,76 @@ def test_a_launch_ramp_delays_signups_and_loses_none(model: GrowthModel) -> None
     with np.errstate(invalid="ignore"):
         reference = REFERENCE_CURVES[model.name](t, np.r_[params[:-1], np.inf])
     assert np.array_equal(unramped[1:], reference[1:])
+
+
+# -- the bootstrap's Jacobian: the chain rule through the expected counts ---------------------
+
+
+def exact_slope(mu: float, y: float, dispersion: float) -> float:
+    """d r / d mu of the deviance residual by central differences in 60-digit decimals."""
+    getcontext().prec = 60
+
+    def residual(m: Decimal) -> Decimal:
+        count, a = Decimal(y), Decimal(dispersion)
+        own = count * (count / m).ln() if count > 0 else Decimal(0)
+        deviance = 2 * (own - (count + 1 / a) * ((1 + a * count) / (1 + a * m)).ln())
+        root = max(deviance, Decimal(0)).sqrt()
+        return root if count > m else -root
+
+    step = Decimal(mu) * Decimal("1e-20")
+    return float((residual(Decimal(mu) + step) - residual(Decimal(mu) - step)) / (2 * step))
+
+
+def test_residual_slope_is_the_derivative_of_the_deviance_residual() -> None:
+    rng = np.random.default_rng(4)
+    mu = np.exp(rng.uniform(np.log(0.01), np.log(1e6), 300))
+    # Counts off their mean by 0.1% to 2x, and none.
+    off = rng.choice([-1.0, 1.0], 200) * np.exp(rng.uniform(np.log(1e-3), np.log(2.0), 200))
+    y = np.concatenate([np.maximum(mu[:200] * (1 + off), 0.0), np.zeros(100)])
+    for dispersion in (1e-6, 0.05, 3.0):
+        residuals = deviance_residuals(mu, y, dispersion)
+        slope = residual_slope(mu, y, residuals, dispersion)
+        exact = [exact_slope(m, c, dispersion) for m, c in zip(mu, y, strict=True)]
+        np.testing.assert_allclose(slope, exact, rtol=1e-6)
+        # At y = mu the residual is 0 and its slope -1 / sqrt(V), also for large counts,
+        # where the fit's deviance of y close to mu is rounding noise.
+        at_mean = residual_slope(mu, mu, np.zeros_like(mu), dispersion)
+        close = residual_slope(mu, mu * (1 + 1e-9), np.zeros_like(mu), dispersion)
+        limit = -1.0 / np.sqrt(mu * (1 + dispersion * mu))
+        np.testing.assert_allclose(at_mean, limit, rtol=1e-12)
+        np.testing.assert_allclose(close, limit, rtol=1e-4)
+    floored = np.array([MIN_MEAN / 2])
+    assert residual_slope(floored, np.array([3.0]), np.array([1.0]), 0.1)[0] == 0.0
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+def test_the_bootstrap_jacobian_is_that_of_the_residuals(model: GrowthModel) -> None:
+    rows = model_rows(
+        "p",
+        BURST_TAIL,
+        [5e6, 2.0, 4e4, 0.1, 48.0],
+        start=datetime(2025, 3, 1),
+        days=20,
+        seed=2,
+        diurnal=0.3,
+    )
+    series = build_series("p", rows)
+    assert series is not None
+    fit = fit_model(model, series)
+    draws = 4
+    noise = np.random.default_rng(1).normal(1.0, 0.05, (draws, series.counts.size))
+    observed = np.maximum(series.counts * noise, 0.0)
+    x = fit.x + np.random.default_rng(2).normal(0.0, 0.01, (draws, fit.x.size))
+    base = fit_residuals(model, series, x, observed, fit.dispersion)
+    chain = _jacobian(fit, series, x, observed, base)
+    plain = np.empty_like(chain)  # forward differences of the residuals themselves
+    for j in range(x.shape[1]):
+        step = 1e-6 * (1.0 + np.abs(x[:, j : j + 1]))
+        shifted = x.copy()
+        shifted[:, j : j + 1] += step
+        plain[j] = (fit_residuals(model, series, shifted, observed, fit.dispersion) - base) / step
+    # Forward differences of the float residuals carry their rounding noise: compare each
+    # parameter's column as a whole.
+    for j in range(x.shape[1]):
+        gap = np.linalg.norm(chain[j] - plain[j]) / np.linalg.norm(plain[j])
+        assert gap < 1e-3, (model.name, j, gap)

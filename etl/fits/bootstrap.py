@@ -54,15 +54,50 @@ def _batch_residuals(fit: FitResult, series: FitSeries, x: Array, observed: Arra
 
 
 def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base: Array) -> Array:
-    """Forward differences, laid out (p, draws, n) so each column is contiguous."""
-    steps = 1e-6 * (1.0 + np.abs(x))
-    jac = np.empty((x.shape[1], *base.shape))
-    for j in range(x.shape[1]):
-        shifted = x.copy()
-        shifted[:, j] += steps[:, j]
-        column = np.subtract(_batch_residuals(fit, series, shifted, observed), base, out=jac[j])
-        column /= steps[:, j : j + 1]
+    """d residuals / d x, laid out (p, draws, n) so each column is contiguous: the chain
+    rule through the expected counts, d r / d mu in closed form (`residual_slope`) and
+    d mu / d x by forward differences, so a column costs one evaluation of the curve, not
+    of the deviance."""
+    model = fit.model
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mu = expected_counts(model, series, model.to_natural(x))
+        slope = residual_slope(mu, observed, base, fit.dispersion)
+        steps = 1e-6 * (1.0 + np.abs(x))
+        jac = np.empty((x.shape[1], *base.shape))
+        for j in range(x.shape[1]):
+            shifted = x.copy()
+            shifted[:, j] += steps[:, j]
+            moved = expected_counts(model, series, model.to_natural(shifted))
+            column = np.subtract(moved, mu, out=jac[j])
+            column *= slope
+            column /= steps[:, j : j + 1]
+    # A curve that overflows at a trial point says nothing about the direction: no step.
+    finite = np.isfinite(jac)
+    if not finite.all():
+        jac[~finite] = 0.0
     return jac
+
+
+def residual_slope(mu: Array, observed: Array, residuals: Array, dispersion: float) -> Array:
+    """d r / d mu of the deviance residuals r = sign(y - mu) sqrt(d(y, mu)) of NB2:
+    -|y - mu| / (V |r|) with V = mu (1 + a mu). |y - mu| / |r| is taken from the deviance
+    written with log1p (exact to rounding where y is close to mu, where the fit's own
+    deviance is the difference of two nearly equal terms), and is sqrt(V), its limit, at
+    y = mu. 0 where the mean is floored at MIN_MEAN or the residual clipped."""
+    a = dispersion
+    floored = np.maximum(mu, MIN_MEAN)
+    variance = floored * (1.0 + a * floored)
+    gap = observed - floored
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(observed > 0, observed * np.log1p(gap / floored), 0.0)
+        deviance = 2.0 * (own - (observed + 1.0 / a) * np.log1p(a * gap / (1.0 + a * floored)))
+        ratio = np.abs(gap) / np.sqrt(deviance)
+    # Within 1e-5 of the mean the limit is exact to 1e-5, and the difference in the
+    # deviance is still rounding-sized.
+    usable = np.isfinite(ratio) & (deviance > 0) & (np.abs(gap) > 1e-5 * floored)
+    ratio = np.where(usable, ratio, np.sqrt(variance))
+    slope = -ratio / variance
+    return np.asarray(np.where((mu >= MIN_MEAN) & (np.abs(residuals) < 1e150), slope, 0.0))
 
 
 def _normal_equations(jac: Array, residuals: Array) -> tuple[Array, Array]:
@@ -85,30 +120,36 @@ def _damped_step(normal: Array, gradient: Array, damping: Array) -> Array:
 
 
 def refit_draws(fit: FitResult, series: FitSeries, observed: Array) -> Array:
-    """Fit-space parameters (draws, p) minimising the deviance for every draw."""
+    """Fit-space parameters (draws, p) minimising the deviance for every draw. A draw is
+    done once a step improves it only marginally, or steps keep failing; the iterations
+    go on with the draws not done yet."""
     lower, upper = fit.bounds.lower, fit.bounds.upper
     x = np.tile(fit.x, (observed.shape[0], 1))
     damping = np.full(observed.shape[0], 1e-3)
     residuals = _batch_residuals(fit, series, x, observed)
     cost = deviance_cost(residuals)
-    converged = np.zeros(observed.shape[0], dtype=bool)
+    active = np.arange(observed.shape[0])
     for _ in range(ITERATIONS):
-        jac = _jacobian(fit, series, x, observed, residuals)
-        normal, gradient = _normal_equations(jac, residuals)
-        candidate = np.clip(x + _damped_step(normal, gradient, damping), lower, upper)
-        candidate_res = _batch_residuals(fit, series, candidate, observed)
+        x_a, res_a, cost_a, seen = x[active], residuals[active], cost[active], observed[active]
+        jac = _jacobian(fit, series, x_a, seen, res_a)
+        normal, gradient = _normal_equations(jac, res_a)
+        candidate = np.clip(x_a + _damped_step(normal, gradient, damping[active]), lower, upper)
+        candidate_res = _batch_residuals(fit, series, candidate, seen)
         candidate_cost = deviance_cost(candidate_res)
-        better = np.isfinite(candidate_cost) & (candidate_cost < cost)
-        gain = np.where(better, (cost - candidate_cost) / np.maximum(cost, 1e-300), 0.0)
-        x[better], residuals[better], cost[better] = (
+        better = np.isfinite(candidate_cost) & (candidate_cost < cost_a)
+        gain = np.where(better, (cost_a - candidate_cost) / np.maximum(cost_a, 1e-300), 0.0)
+        moved = active[better]
+        x[moved], residuals[moved], cost[moved] = (
             candidate[better],
             candidate_res[better],
             candidate_cost[better],
         )
-        damping = np.where(better, damping / 3.0, np.minimum(damping * 4.0, 1e8))
-        # A draw is done once a step improves it only marginally, or steps keep failing.
-        converged |= (better & (gain < TOLERANCE)) | (damping >= 1e6)
-        if converged.all():
+        damping[active] = np.where(
+            better, damping[active] / 3.0, np.minimum(damping[active] * 4.0, 1e8)
+        )
+        done = (better & (gain < TOLERANCE)) | (damping[active] >= 1e6)
+        active = active[~done]
+        if not active.size:
             break
     return x
 
