@@ -449,6 +449,15 @@ def test_milestone_labels_keep_a_label_height_apart() -> None:
     ]
     linear = forecasts.labelled_milestones([1_000_000, 5_000_000, 50_000_000, 51_000_000], False)
     assert linear == [1_000_000, 5_000_000, 50_000_000]
+    # The full demo's three platforms span 8 decades: labels of lines 0.3 decades apart
+    # (500k and 1M, 5M and 10M, 50M and 100M) overlapped; a few decades apart they fit.
+    demo = [500_000, 1_000_000, 5_000_000, 10_000_000, 50_000_000, 100_000_000]
+    assert forecasts.labelled_milestones(demo, log=True, decades=8.2) == [
+        500_000,
+        5_000_000,
+        50_000_000,
+    ]
+    assert forecasts.labelled_milestones(demo, log=True, decades=3.0) == demo
 
 
 def test_forecast_subtitle_says_too_early_and_past_the_peak() -> None:

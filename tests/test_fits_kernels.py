@@ -14,9 +14,9 @@ import pytest
 from scipy.special import expit, xlogy
 
 from etl.fits.backtest import model_rows
-from etl.fits.bootstrap import _jacobian, residual_slope
+from etl.fits.bootstrap import _jacobian
 from etl.fits.fitting import fit_model, fit_residuals
-from etl.fits.likelihood import MIN_MEAN, deviance_residuals, unit_deviance
+from etl.fits.likelihood import MIN_MEAN, deviance_residuals, residual_slope, unit_deviance
 from etl.fits.models import (
     BASS,
     BURST_INFLOW,

@@ -46,9 +46,12 @@ CEILING_NOTE = "ceiling not yet identifiable (before the inflection point)"
 PAST_PEAK_NOTE = "past its peak; ceiling not yet identifiable"
 TOO_EARLY = "too early to forecast"
 # Milestone labels closer than this to the one below them are left out (the line stays):
-# a fifth of a decade on a log axis, 5% of the highest value on a linear one.
+# a fifth of a decade on a log axis, 5% of the highest value on a linear one; on a log
+# axis spanning many decades, a label's height (LABEL_PX) in decades of a plot as short as
+# it gets under three platforms' notes (PLOT_PX of the 560 px figure).
 LABEL_GAP_DECADES = 0.2
 LABEL_GAP_SHARE = 0.05
+LABEL_PX, PLOT_PX = 14.0, 230.0
 SUBTITLE_WIDTH = 110  # characters per subtitle line, so exports do not cut it off
 
 ModelCurve = Callable[[np.ndarray, Mapping[str, float]], np.ndarray]
@@ -262,22 +265,23 @@ def wrap_subtitle(text: str, width: int = SUBTITLE_WIDTH) -> str:
     return "<br>".join(line.removesuffix(" ·") for line in lines)
 
 
-def labelled_milestones(targets: Sequence[int], log: bool) -> list[int]:
+def labelled_milestones(targets: Sequence[int], log: bool, decades: float = 0.0) -> list[int]:
     """The milestones whose labels fit: each at least a label's height above the last
-    labelled one."""
+    labelled one (`decades`: the span of a log axis)."""
     top = max(targets, default=0)
     labelled: list[int] = []
     for users in sorted(targets):
-        if labelled and _label_gap(labelled[-1], users, log, top) < 1.0:
+        if labelled and _label_gap(labelled[-1], users, log, top, decades) < 1.0:
             continue
         labelled.append(users)
     return labelled
 
 
-def _label_gap(below: int, users: int, log: bool, top: float) -> float:
+def _label_gap(below: int, users: int, log: bool, top: float, decades: float) -> float:
     """How many label heights lie between two milestone lines."""
     if log:
-        return math.log10(users / below) / LABEL_GAP_DECADES
+        height = max(LABEL_GAP_DECADES, decades * LABEL_PX / PLOT_PX)
+        return math.log10(users / below) / height
     return (users - below) / (LABEL_GAP_SHARE * top)
 
 
@@ -429,9 +433,16 @@ def _fit_traces(
 
 
 def _add_milestones(
-    fig: go.Figure, targets: Sequence[int], log: bool, axis_range: Any, markers: Any
+    fig: go.Figure,
+    targets: Sequence[int],
+    log: bool,
+    axis_range: Any,
+    markers: Any,
+    *,
+    users_range: Sequence[float] = (),
 ) -> None:
-    labelled = labelled_milestones(targets, log)
+    decades = users_range[1] - users_range[0] if len(users_range) == 2 else 0.0
+    labelled = labelled_milestones(targets, log, decades)
     add_milestone_lines(fig, labelled, log=log, axis_range=axis_range, markers=markers)
     for users in set(targets) - set(labelled):
         add_hline(fig, users, line={"color": "#9ca3af", "width": 1, "dash": "dot"})
@@ -511,8 +522,12 @@ def build_forecast(
     positive = [x for x in xs if x and x > 0] or [1.0]
     axis = elapsed_axis(log, min(positive), max(positive))
     targets = sorted({int(users) for _, users in etas})
-    _add_milestones(fig, targets, log, axis["range"], [*etas, *ends])
+    users_range = _users_range(ys, log)
+    markers = [*etas, *ends]
+    _add_milestones(
+        fig, targets, log, axis["range"], markers, users_range=users_range.get("range", ())
+    )
     fig.update_xaxes(axis)
-    fig.update_yaxes({**users_axis(log, "Cumulative signups (users)"), **_users_range(ys, log)})
+    fig.update_yaxes({**users_axis(log, "Cumulative signups (users)"), **users_range})
     subtitle = "<br>".join(wrap_subtitle(note) for note in notes)
     return style_figure(fig, title=TITLE, subtitle=subtitle or None, caption_text=text, height=560)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from etl.fits.fitting import FitResult, expected_counts, fit_residuals
-from etl.fits.likelihood import MIN_MEAN
+from etl.fits.likelihood import MIN_MEAN, residual_slope
 from etl.fits.models import Array
 from etl.fits.series import FitSeries, robust_sd
 
@@ -76,28 +76,6 @@ def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base
     if not finite.all():
         jac[~finite] = 0.0
     return jac
-
-
-def residual_slope(mu: Array, observed: Array, residuals: Array, dispersion: float) -> Array:
-    """d r / d mu of the deviance residuals r = sign(y - mu) sqrt(d(y, mu)) of NB2:
-    -|y - mu| / (V |r|) with V = mu (1 + a mu). |y - mu| / |r| is taken from the deviance
-    written with log1p (exact to rounding where y is close to mu, where the fit's own
-    deviance is the difference of two nearly equal terms), and is sqrt(V), its limit, at
-    y = mu. 0 where the mean is floored at MIN_MEAN or the residual clipped."""
-    a = dispersion
-    floored = np.maximum(mu, MIN_MEAN)
-    variance = floored * (1.0 + a * floored)
-    gap = observed - floored
-    with np.errstate(divide="ignore", invalid="ignore"):
-        own = np.where(observed > 0, observed * np.log1p(gap / floored), 0.0)
-        deviance = 2.0 * (own - (observed + 1.0 / a) * np.log1p(a * gap / (1.0 + a * floored)))
-        ratio = np.abs(gap) / np.sqrt(deviance)
-    # Within 1e-5 of the mean the limit is exact to 1e-5, and the difference in the
-    # deviance is still rounding-sized.
-    usable = np.isfinite(ratio) & (deviance > 0) & (np.abs(gap) > 1e-5 * floored)
-    ratio = np.where(usable, ratio, np.sqrt(variance))
-    slope = -ratio / variance
-    return np.asarray(np.where((mu >= MIN_MEAN) & (np.abs(residuals) < 1e150), slope, 0.0))
 
 
 def _normal_equations(jac: Array, residuals: Array) -> tuple[Array, Array]:
