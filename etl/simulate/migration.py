@@ -14,7 +14,6 @@ incumbent's summary is updated to the rows that remain."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from etl.errors import UsageError
 from etl.simulate.population import DAY_US, Purpose, RandomStreams
 from etl.simulate.presets import Preset
 from etl.simulate.usage import DELETION
-from etl.simulate.writer import id_codec_of, write_parquet_atomically
+from etl.simulate.writer import id_codec_of, write_json_atomically, write_parquet_atomically
 
 IntArray = npt.NDArray[np.int64]
 NEVER = np.iinfo(np.int64).max
@@ -224,6 +223,4 @@ def _update_summary(record: Path, dropped: int) -> None:
     ledger["rows_read"] -= dropped
     ledger["rows_loaded"] -= dropped
     summary["switching_dropped_events"] = summary.get("switching_dropped_events", 0) + dropped
-    temporary = record.with_name(record.name + ".tmp")
-    temporary.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, record)
+    write_json_atomically(summary, record)

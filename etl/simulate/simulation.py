@@ -11,8 +11,6 @@ threads compress files while the next ones are drawn."""
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 import time
 from collections import deque
@@ -73,6 +71,7 @@ from etl.simulate.writer import (
     nullable_string_column,
     string_column,
     timestamps,
+    write_json_atomically,
     write_parquet_atomically,
 )
 
@@ -286,10 +285,7 @@ def _progress_bar(enabled: bool) -> Progress:
 
 def _record_summary(folder: Path, result: SimulationResult) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{result.platform}.json"
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(result.summary(), indent=2, default=str), encoding="utf-8")
-    os.replace(temporary, target)
+    write_json_atomically(result.summary(), folder / f"{result.platform}.json")
 
 
 @dataclass

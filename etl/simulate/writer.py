@@ -8,6 +8,7 @@ wrapped as an Arrow string array without a copy."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,13 @@ def required_where_complete(table: pa.Table) -> pa.Table:
         for field, column in zip(table.schema, table.columns, strict=True)
     ]
     return pa.table(table.columns, schema=pa.schema(fields))
+
+
+def write_json_atomically(data: Any, path: Path) -> None:
+    """Write `data` as indented JSON to `path` via `path.tmp` and a rename."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 def write_parquet_atomically(table: pa.Table, path: Path, id_codec: str = FAST_ID_CODEC) -> int:
