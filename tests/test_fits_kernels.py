@@ -15,7 +15,7 @@ from scipy.special import expit, xlogy
 
 from etl.fits.backtest import model_rows
 from etl.fits.bootstrap import _jacobian
-from etl.fits.fitting import fit_model, fit_residuals
+from etl.fits.fitting import expected_counts, fit_model, fit_residuals
 from etl.fits.likelihood import MIN_MEAN, deviance_residuals, residual_slope, unit_deviance
 from etl.fits.models import (
     BASS,
@@ -243,7 +243,8 @@ def test_the_bootstrap_jacobian_is_that_of_the_residuals(model: GrowthModel) -> 
     observed = np.maximum(series.counts * noise, 0.0)
     x = fit.x + np.random.default_rng(2).normal(0.0, 0.01, (draws, fit.x.size))
     base = fit_residuals(model, series, x, observed, fit.dispersion)
-    chain = _jacobian(fit, series, x, observed, base)
+    mu = expected_counts(model, series, model.to_natural(x))
+    chain = _jacobian(fit, series, x, mu=mu, observed=observed, base=base)
     plain = np.empty_like(chain)  # forward differences of the residuals themselves
     for j in range(x.shape[1]):
         step = 1e-6 * (1.0 + np.abs(x[:, j : j + 1]))

@@ -24,7 +24,7 @@ import pyarrow as pa
 from etl.fits.cache import FitCache, fit_key
 from etl.fits.engine import fit_platform
 from etl.fits.report import format_forecasts
-from etl.fits.series import build_series
+from etl.fits.series import FitSeries, build_series
 from etl.fits.tables import TableRows, add_platform, add_unfitted
 
 __all__ = ["FitCache", "fit_all", "format_forecasts"]
@@ -59,20 +59,25 @@ def _platform_tables(
     seed: int,
     cache: FitCache | None,
 ) -> tuple[pa.Table, pa.Table]:
-    tables = TableRows(fits=[], forecasts=[])
     series = build_series(platform, rows)
     if series is None:
+        tables = TableRows(fits=[], forecasts=[])
         add_unfitted(tables, platform, _most_complete_buckets(rows))
         return tables.to_tables()
-    key = fit_key(series, milestones, seed) if cache is not None else ""
-    stored = cache.get(platform, key) if cache is not None else None
-    if stored is not None:
-        return stored
+    if cache is None:
+        return _fitted(series, milestones, seed)
+    key = fit_key(series, milestones, seed)
+    stored = cache.get(platform, key)
+    if stored is None:
+        stored = _fitted(series, milestones, seed)
+        cache.put(platform, key, stored)
+    return stored
+
+
+def _fitted(series: FitSeries, milestones: Sequence[int], seed: int) -> tuple[pa.Table, pa.Table]:
+    tables = TableRows(fits=[], forecasts=[])
     add_platform(tables, fit_platform(series, milestones, seed))
-    fitted = tables.to_tables()
-    if cache is not None:
-        cache.put(platform, key, fitted)
-    return fitted
+    return tables.to_tables()
 
 
 def _most_complete_buckets(rows: pl.DataFrame) -> int:

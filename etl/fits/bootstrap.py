@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import lfilter
 
-from etl.fits.fitting import FitResult, expected_counts, fit_residuals
+from etl.fits.fitting import FitResult, expected_counts, residuals_of_means
 from etl.fits.likelihood import MIN_MEAN, residual_slope
 from etl.fits.models import Array
 from etl.fits.series import FitSeries, robust_sd
@@ -49,26 +49,27 @@ def simulated_series(
     return np.maximum(simulated, 0.0)
 
 
-def _batch_residuals(fit: FitResult, series: FitSeries, x: Array, observed: Array) -> Array:
-    return fit_residuals(fit.model, series, x, observed, fit.dispersion)
-
-
-def _jacobian(fit: FitResult, series: FitSeries, x: Array, observed: Array, base: Array) -> Array:
-    """d residuals / d x, laid out (p, draws, n) so each column is contiguous: the chain
-    rule through the expected counts, d r / d mu in closed form (`residual_slope`) and
-    d mu / d x by forward differences, so a column costs one evaluation of the curve, not
-    of the deviance."""
-    model = fit.model
+def _batch_means(fit: FitResult, series: FitSeries, x: Array) -> Array:
+    """Expected counts (draws, n) of fit-space parameters x (draws, p)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        mu = expected_counts(model, series, model.to_natural(x))
+        return expected_counts(fit.model, series, fit.model.to_natural(x))
+
+
+def _jacobian(
+    fit: FitResult, series: FitSeries, x: Array, *, mu: Array, observed: Array, base: Array
+) -> Array:
+    """d residuals / d x, laid out (p, draws, n) so each column is contiguous: the chain
+    rule through the expected counts `mu` (of x; `base` its residuals), d r / d mu in closed
+    form (`residual_slope`) and d mu / d x by forward differences, so a column costs one
+    evaluation of the curve, not of the deviance."""
+    steps = 1e-6 * (1.0 + np.abs(x))
+    jac = np.empty((x.shape[1], *base.shape))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         slope = residual_slope(mu, observed, base, fit.dispersion)
-        steps = 1e-6 * (1.0 + np.abs(x))
-        jac = np.empty((x.shape[1], *base.shape))
         for j in range(x.shape[1]):
             shifted = x.copy()
             shifted[:, j] += steps[:, j]
-            moved = expected_counts(model, series, model.to_natural(shifted))
-            column = np.subtract(moved, mu, out=jac[j])
+            column = np.subtract(_batch_means(fit, series, shifted), mu, out=jac[j])
             column *= slope
             column /= steps[:, j : j + 1]
     # A curve that overflows at a trial point says nothing about the direction: no step.
@@ -104,28 +105,31 @@ def refit_draws(fit: FitResult, series: FitSeries, observed: Array) -> Array:
     lower, upper = fit.bounds.lower, fit.bounds.upper
     x = np.tile(fit.x, (observed.shape[0], 1))
     damping = np.full(observed.shape[0], 1e-3)
-    residuals = _batch_residuals(fit, series, x, observed)
+    means = _batch_means(fit, series, x)
+    residuals = residuals_of_means(means, observed, fit.dispersion)
     cost = deviance_cost(residuals)
     active = np.arange(observed.shape[0])
     for _ in range(ITERATIONS):
         x_a, res_a, cost_a, seen = x[active], residuals[active], cost[active], observed[active]
-        jac = _jacobian(fit, series, x_a, seen, res_a)
+        damp_a = damping[active]
+        jac = _jacobian(fit, series, x_a, mu=means[active], observed=seen, base=res_a)
         normal, gradient = _normal_equations(jac, res_a)
-        candidate = np.clip(x_a + _damped_step(normal, gradient, damping[active]), lower, upper)
-        candidate_res = _batch_residuals(fit, series, candidate, seen)
+        candidate = np.clip(x_a + _damped_step(normal, gradient, damp_a), lower, upper)
+        candidate_means = _batch_means(fit, series, candidate)
+        candidate_res = residuals_of_means(candidate_means, seen, fit.dispersion)
         candidate_cost = deviance_cost(candidate_res)
         better = np.isfinite(candidate_cost) & (candidate_cost < cost_a)
         gain = np.where(better, (cost_a - candidate_cost) / np.maximum(cost_a, 1e-300), 0.0)
         moved = active[better]
-        x[moved], residuals[moved], cost[moved] = (
+        x[moved], means[moved], residuals[moved], cost[moved] = (
             candidate[better],
+            candidate_means[better],
             candidate_res[better],
             candidate_cost[better],
         )
-        damping[active] = np.where(
-            better, damping[active] / 3.0, np.minimum(damping[active] * 4.0, 1e8)
-        )
-        done = (better & (gain < TOLERANCE)) | (damping[active] >= 1e6)
+        damp_a = np.where(better, damp_a / 3.0, np.minimum(damp_a * 4.0, 1e8))
+        damping[active] = damp_a
+        done = (better & (gain < TOLERANCE)) | (damp_a >= 1e6)
         active = active[~done]
         if not active.size:
             break

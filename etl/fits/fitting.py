@@ -90,6 +90,12 @@ def fit_residuals(
     steps of the series' resolution, like `series.counts`."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         predicted = expected_counts(model, series, model.to_natural(x))
+    return residuals_of_means(predicted, observed, dispersion)
+
+
+def residuals_of_means(predicted: Array, observed: Array, dispersion: float) -> Array:
+    """Deviance residuals of given expected counts (fit_residuals without the curve)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         residuals = deviance_residuals(predicted, observed, dispersion)
     # Keep absurd trial points finite (and their squares too) so the solver just rejects
     # them: fmin/fmax clip as np.clip does and turn a nan into 1e150, in place.
